@@ -1,0 +1,322 @@
+// The engine: exemptions first, then mutators in order (each sees the previous patches), then
+// validators on the final object, then the commit phase (quota reservations) when nothing denied.
+// It turns findings into a decision by mode, applies each module's failure mode and time budget,
+// and times and traces every module. Modules stay pure; the clock and the tracer live here.
+import { context, trace, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import fjp from 'fast-json-patch';
+import type {
+  AdmissionRequest,
+  AdmissionStatus,
+  ClusterView,
+  FailureMode,
+  Finding,
+  KubeObject,
+  ModuleResult,
+  ModuleSettings,
+  PatchOp,
+  PolicyInput,
+  PolicyModule,
+  QuotaLedger,
+} from './types.js';
+
+export interface ModulePolicy {
+  failureMode: FailureMode;
+  /** Budget for evaluate plus commit; a module over it is handled by its failure mode. */
+  timeoutMs: number;
+  enabled: boolean;
+}
+
+export interface Exemptions {
+  namespaces: string[];
+  usernames: string[];
+  groups: string[];
+}
+
+export interface EngineConfig {
+  exemptions: Exemptions;
+  modules: Record<string, ModulePolicy>;
+  settings: ModuleSettings;
+}
+
+export type Phase = 'mutate' | 'validate' | 'both';
+
+/** What happened in one module, for logs, metrics and replay output. */
+export interface ModuleOutcome {
+  module: string;
+  result: 'allow' | 'deny' | 'warn' | 'audit' | 'patch' | 'error';
+  durationMs: number;
+  findings: Finding[];
+  error?: string;
+}
+
+export interface Decision {
+  allowed: boolean;
+  status?: AdmissionStatus;
+  /** Combined minimal patch from the original object; absent when nothing changes. */
+  patch?: PatchOp[];
+  /** The object after mutation (equal to the input object when there is no patch). */
+  patchedObject?: KubeObject;
+  warnings: string[];
+  auditAnnotations: Record<string, string>;
+  tenant: string | undefined;
+  exemptBy?: string;
+  modules: ModuleOutcome[];
+}
+
+export const DEFAULT_MODULE_POLICY: ModulePolicy = { failureMode: 'ignore', timeoutMs: 1000, enabled: true };
+
+const ANNOTATION_PREFIX = 'tenantguard.io/';
+const MAX_WARNING = 119;
+const MAX_ANNOTATION = 512;
+
+export class PolicyTimeoutError extends Error {
+  constructor(module: string, ms: number) {
+    super(`policy ${module} exceeded its time budget of ${ms}ms`);
+  }
+}
+
+/** Warnings go to kubectl users verbatim: one line, short (SPEC 3). */
+export function toWarning(text: string): string {
+  const line = text.replace(/[\r\n]+/g, ' ').trim();
+  return line.length <= MAX_WARNING ? line : `${line.slice(0, MAX_WARNING - 1)}…`;
+}
+
+function shortAnnotation(text: string): string {
+  const line = text.replace(/[\r\n]+/g, ' ');
+  return line.length <= MAX_ANNOTATION ? line : `${line.slice(0, MAX_ANNOTATION - 1)}…`;
+}
+
+export function exemptionOf(request: AdmissionRequest, ex: Exemptions): string | undefined {
+  if (request.namespace && ex.namespaces.includes(request.namespace)) return `namespace ${request.namespace}`;
+  const user = request.userInfo.username;
+  if (user !== undefined && ex.usernames.includes(user)) return `user ${user}`;
+  const group = request.userInfo.groups?.find((g) => ex.groups.includes(g));
+  if (group !== undefined) return `group ${group}`;
+  return undefined;
+}
+
+function withTimeout<T>(promise: Promise<T>, module: string, ms: number, abort: AbortController): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      abort.abort();
+      reject(new PolicyTimeoutError(module, ms));
+    }, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export interface EngineDeps {
+  view: ClusterView;
+  ledger: QuotaLedger;
+  tracer?: Tracer;
+}
+
+export class PolicyEngine {
+  readonly mutators: PolicyModule[];
+  readonly validators: PolicyModule[];
+
+  constructor(
+    modules: PolicyModule[],
+    private config: EngineConfig,
+    private deps: EngineDeps,
+  ) {
+    this.mutators = modules.filter((m) => m.type === 'mutate');
+    this.validators = modules.filter((m) => m.type === 'validate');
+  }
+
+  /** Config reloads swap this atomically; a review in flight keeps the config it started with. */
+  setConfig(config: EngineConfig): void {
+    this.config = config;
+  }
+
+  policyOf(name: string): ModulePolicy {
+    return this.config.modules[name] ?? DEFAULT_MODULE_POLICY;
+  }
+
+  async review(request: AdmissionRequest, phase: Phase): Promise<Decision> {
+    const config = this.config;
+    const decision: Decision = { allowed: true, warnings: [], auditAnnotations: {}, tenant: undefined, modules: [] };
+
+    const exempt = exemptionOf(request, config.exemptions);
+    if (exempt !== undefined) {
+      decision.exemptBy = exempt;
+      decision.auditAnnotations[`${ANNOTATION_PREFIX}exempt`] = exempt;
+      return decision;
+    }
+
+    const tenant = this.deps.view.tenantOf(request.namespace ?? '');
+    decision.tenant = tenant.name;
+    const original = request.object ?? undefined;
+    const input: PolicyInput = {
+      request,
+      object: original,
+      oldObject: request.oldObject ?? undefined,
+      tenant,
+      view: this.deps.view,
+      settings: config.settings,
+      ledger: this.deps.ledger,
+    };
+    const denials: string[] = [];
+
+    if (phase !== 'validate' && original !== undefined) {
+      let working: KubeObject | undefined;
+      for (const module of this.mutators) {
+        const result = await this.run(module, { ...input, object: working ?? original }, config, decision, denials);
+        if (result?.patch && result.patch.length > 0) {
+          working ??= structuredClone(original);
+          fjp.applyPatch(working, result.patch as fjp.Operation[], false, true);
+        }
+      }
+      if (working !== undefined) {
+        const patch = fjp.compare(original, working) as PatchOp[];
+        if (patch.length > 0) decision.patch = patch;
+        input.object = working;
+      }
+      decision.patchedObject = input.object;
+    }
+
+    const commits: Array<{ module: PolicyModule; commit: NonNullable<ModuleResult['commit']> }> = [];
+    if (phase !== 'mutate') {
+      for (const module of this.validators) {
+        const result = await this.run(module, input, config, decision, denials);
+        if (result?.commit) commits.push({ module, commit: result.commit });
+      }
+      if (denials.length === 0) {
+        for (const { module, commit } of commits) {
+          await this.runCommit(module, commit, request.dryRun === true, config, decision, denials);
+        }
+      }
+    }
+
+    if (denials.length > 0) {
+      decision.allowed = false;
+      decision.status = { code: 403, reason: 'Forbidden', message: denials.join('; ') };
+    }
+    return decision;
+  }
+
+  private async run(
+    module: PolicyModule,
+    input: PolicyInput,
+    config: EngineConfig,
+    decision: Decision,
+    denials: string[],
+  ): Promise<ModuleResult | undefined> {
+    const policy = config.modules[module.name] ?? DEFAULT_MODULE_POLICY;
+    if (!policy.enabled) return undefined;
+    return this.traced(module.name, 'evaluate', async (abort) => {
+      const out = module.evaluate(input);
+      return out instanceof Promise ? withTimeout(out, module.name, policy.timeoutMs, abort) : out;
+    }, policy, decision, denials);
+  }
+
+  private async runCommit(
+    module: PolicyModule,
+    commit: NonNullable<ModuleResult['commit']>,
+    dryRun: boolean,
+    config: EngineConfig,
+    decision: Decision,
+    denials: string[],
+  ): Promise<void> {
+    const policy = config.modules[module.name] ?? DEFAULT_MODULE_POLICY;
+    await this.traced(module.name, 'commit', async (abort) => {
+      const findings = await withTimeout(commit({ dryRun, signal: abort.signal }), module.name, policy.timeoutMs, abort);
+      return { findings };
+    }, policy, decision, denials);
+  }
+
+  /**
+   * Runs one module step under its own span (only when the review's span is sampled: unsampled
+   * reviews must stay cheap), records the outcome and folds its findings into the decision.
+   */
+  private async traced(
+    name: string,
+    step: 'evaluate' | 'commit',
+    body: (abort: AbortController) => Promise<ModuleResult> | ModuleResult,
+    policy: ModulePolicy,
+    decision: Decision,
+    denials: string[],
+  ): Promise<ModuleResult | undefined> {
+    const parent = trace.getActiveSpan();
+    const span = parent?.isRecording() && this.deps.tracer
+      ? this.deps.tracer.startSpan(`policy ${name}${step === 'commit' ? ' commit' : ''}`, {
+          attributes: { 'tenantguard.policy': name, 'tenantguard.step': step },
+        }, context.active())
+      : undefined;
+    const started = performance.now();
+    const abort = new AbortController();
+    let result: ModuleResult | undefined;
+    let error: unknown;
+    try {
+      result = span
+        ? await context.with(trace.setSpan(context.active(), span), () => body(abort))
+        : await body(abort);
+      const elapsed = performance.now() - started;
+      if (step === 'evaluate' && elapsed > policy.timeoutMs) throw new PolicyTimeoutError(name, policy.timeoutMs);
+    } catch (err) {
+      error = err;
+      result = undefined;
+    }
+    const durationMs = performance.now() - started;
+    const outcome = this.fold(name, result, error, policy, decision, denials, durationMs);
+    if (span) {
+      span.setAttribute('tenantguard.result', outcome.result);
+      if (error !== undefined) {
+        span.recordException(error instanceof Error ? error : new Error(String(error)));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error ?? 'error' });
+      }
+      span.end();
+    }
+    return result;
+  }
+
+  private fold(
+    name: string,
+    result: ModuleResult | undefined,
+    error: unknown,
+    policy: ModulePolicy,
+    decision: Decision,
+    denials: string[],
+    durationMs: number,
+  ): ModuleOutcome {
+    const outcome: ModuleOutcome = { module: name, result: 'allow', durationMs, findings: [] };
+    decision.modules.push(outcome);
+    if (error !== undefined) {
+      outcome.result = 'error';
+      outcome.error = errorText(error);
+      if (policy.failureMode === 'fail') {
+        denials.push(`[${name}] policy failed (failure mode fail): ${outcome.error}`);
+      } else {
+        decision.warnings.push(toWarning(`[${name}] policy failed and was skipped (failure mode ignore)`));
+      }
+      decision.auditAnnotations[`${ANNOTATION_PREFIX}${name}`] = shortAnnotation(`error: ${outcome.error}`);
+      return outcome;
+    }
+    if (!result) return outcome;
+    if (result.patch && result.patch.length > 0) outcome.result = 'patch';
+    for (const w of result.warnings ?? []) decision.warnings.push(toWarning(`[${name}] ${w}`));
+    const audit: string[] = [];
+    if (result.annotation) audit.push(result.annotation);
+    const findings = result.findings ?? [];
+    outcome.findings = findings;
+    const rank = { allow: 0, patch: 0, audit: 1, warn: 2, deny: 3, error: 4 } as const;
+    for (const f of findings) {
+      const kind = f.mode === 'enforce' ? 'deny' : f.mode;
+      if (rank[kind] > rank[outcome.result]) outcome.result = kind;
+      if (f.mode === 'enforce') denials.push(`[${name}] ${f.message}`);
+      else if (f.mode === 'warn') decision.warnings.push(toWarning(`[${name}] ${f.message}`));
+      else audit.push(f.message);
+    }
+    if (audit.length > 0) {
+      const key = `${ANNOTATION_PREFIX}${name}`;
+      const prior = decision.auditAnnotations[key];
+      decision.auditAnnotations[key] = shortAnnotation(prior ? `${prior}; ${audit.join('; ')}` : audit.join('; '));
+    }
+    return outcome;
+  }
+}

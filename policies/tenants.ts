@@ -1,0 +1,111 @@
+// Namespace -> Tenant resolution (SPEC 4). The index is rebuilt when Tenants or Namespaces change
+// so that a review looks its tenant up in O(1); a namespace claimed by two Tenants is a
+// configuration error that is reported, and the stricter settings of the claimants apply.
+import { selectorMatches } from './label-selector.js';
+import type { KubeObject, Mode, PodSecurityLevel, TenantBinding, TenantSpec } from './types.js';
+
+export interface NamespaceConflict {
+  namespace: string;
+  tenants: string[];
+}
+
+const MODE_RANK: Record<Mode | 'off', number> = { off: 0, audit: 1, warn: 2, enforce: 3 };
+const LEVEL_RANK: Record<PodSecurityLevel, number> = { privileged: 0, baseline: 1, restricted: 2 };
+
+function stricterMode<M extends Mode | 'off'>(a: M, b: M): M {
+  return MODE_RANK[a] >= MODE_RANK[b] ? a : b;
+}
+
+function intersect(a: string[] | undefined, b: string[] | undefined): string[] {
+  const set = new Set(b ?? []);
+  return (a ?? []).filter((x) => set.has(x));
+}
+
+/** Field-wise stricter of two tenant specs, for a namespace that two Tenants claim. */
+export function stricterSpec(a: TenantSpec, b: TenantSpec): TenantSpec {
+  const out: TenantSpec = { ...a };
+  if (a.podSecurity && b.podSecurity) {
+    out.podSecurity = {
+      level: LEVEL_RANK[a.podSecurity.level] >= LEVEL_RANK[b.podSecurity.level] ? a.podSecurity.level : b.podSecurity.level,
+      mode: stricterMode(a.podSecurity.mode, b.podSecurity.mode),
+    };
+  } else out.podSecurity = a.podSecurity ?? b.podSecurity;
+  if (a.networkPolicy && b.networkPolicy) {
+    out.networkPolicy = {
+      mode: stricterMode(a.networkPolicy.mode, b.networkPolicy.mode),
+      require: [...new Set([...(a.networkPolicy.require ?? []), ...(b.networkPolicy.require ?? [])])],
+    };
+  } else out.networkPolicy = a.networkPolicy ?? b.networkPolicy;
+  if (a.vmSecurity && b.vmSecurity) {
+    out.vmSecurity = {
+      mode: stricterMode(a.vmSecurity.mode, b.vmSecurity.mode),
+      allowHostDevices: intersect(a.vmSecurity.allowHostDevices, b.vmSecurity.allowHostDevices),
+      allowHookSidecars: !!a.vmSecurity.allowHookSidecars && !!b.vmSecurity.allowHookSidecars,
+      allowDedicatedCpu: !!a.vmSecurity.allowDedicatedCpu && !!b.vmSecurity.allowDedicatedCpu,
+    };
+  } else out.vmSecurity = a.vmSecurity ?? b.vmSecurity;
+  out.quota = a.quota ?? b.quota;
+  out.defaults = a.defaults ?? b.defaults;
+  return out;
+}
+
+/** A Tenant's settings with the server's defaultTenant filling the sections it leaves out. */
+export function withDefaults(spec: TenantSpec, defaults: TenantSpec): TenantSpec {
+  return {
+    ...spec,
+    podSecurity: spec.podSecurity ?? defaults.podSecurity,
+    networkPolicy: spec.networkPolicy ?? defaults.networkPolicy,
+    vmSecurity: spec.vmSecurity ?? defaults.vmSecurity,
+    defaults: spec.defaults ?? defaults.defaults,
+    quota: spec.quota ?? defaults.quota,
+  };
+}
+
+function claims(tenant: KubeObject, namespace: KubeObject): boolean {
+  const spec = (tenant.spec ?? {}) as TenantSpec;
+  const name = namespace.metadata?.name ?? '';
+  if (spec.namespaces?.includes(name)) return true;
+  return spec.namespaceSelector ? selectorMatches(spec.namespaceSelector, namespace.metadata?.labels) : false;
+}
+
+export class TenantIndex {
+  private readonly byNamespace = new Map<string, TenantBinding>();
+  readonly conflicts: NamespaceConflict[] = [];
+  private readonly fallback: TenantBinding;
+
+  constructor(tenants: readonly KubeObject[], namespaces: readonly KubeObject[], defaults: TenantSpec) {
+    this.fallback = { name: undefined, spec: defaults, conflicts: [] };
+    const sorted = [...tenants].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+    // A Tenant may list namespaces that do not exist yet; they still belong to it when created.
+    const known = new Map<string, KubeObject>(namespaces.map((n) => [n.metadata?.name ?? '', n]));
+    for (const t of sorted) {
+      for (const ns of (t.spec as TenantSpec | undefined)?.namespaces ?? []) {
+        if (!known.has(ns)) known.set(ns, { metadata: { name: ns } });
+      }
+    }
+    for (const [name, ns] of known) {
+      const owners = sorted.filter((t) => claims(t, ns));
+      if (owners.length === 0) continue;
+      const names = owners.map((t) => t.metadata?.name ?? '');
+      let spec = (owners[0]!.spec ?? {}) as TenantSpec;
+      for (const other of owners.slice(1)) spec = stricterSpec(spec, (other.spec ?? {}) as TenantSpec);
+      this.byNamespace.set(name, {
+        name: names[0],
+        spec: withDefaults(spec, defaults),
+        conflicts: names.slice(1),
+      });
+      if (owners.length > 1) this.conflicts.push({ namespace: name, tenants: names });
+    }
+  }
+
+  tenantOf(namespace: string): TenantBinding {
+    return this.byNamespace.get(namespace) ?? this.fallback;
+  }
+
+  /** Namespaces owned by a tenant (for quota reconcile and status). */
+  namespacesOf(tenant: string): string[] {
+    const out: string[] = [];
+    for (const [ns, b] of this.byNamespace) if (b.name === tenant || b.conflicts.includes(tenant)) out.push(ns);
+    return out;
+  }
+}

@@ -1,0 +1,266 @@
+// The contract between the engine, the policy modules and whatever serves them (HTTP server, replay,
+// audit). Policy modules are pure functions of these inputs: no I/O except through ClusterView's
+// explicitly async methods and the QuotaLedger the engine hands them.
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+
+export interface GroupVersionKind {
+  group: string;
+  version: string;
+  kind: string;
+}
+
+export interface GroupVersionResource {
+  group: string;
+  version: string;
+  resource: string;
+}
+
+export interface UserInfo {
+  username?: string;
+  uid?: string;
+  groups?: string[];
+  extra?: Record<string, string[]>;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface ObjectMeta {
+  name?: string;
+  generateName?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+  deletionTimestamp?: string;
+  deletionGracePeriodSeconds?: number;
+  creationTimestamp?: string;
+  finalizers?: string[];
+}
+
+/** Any Kubernetes object as JSON. Modules narrow `spec`/`status` to the kinds they judge. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  spec?: any;
+  status?: any;
+  [field: string]: unknown;
+}
+
+/** admission.k8s.io/v1 AdmissionRequest, after envelope validation. */
+export interface AdmissionRequest {
+  uid: string;
+  kind: GroupVersionKind;
+  resource: GroupVersionResource;
+  subResource?: string;
+  requestKind?: GroupVersionKind;
+  requestResource?: GroupVersionResource;
+  requestSubResource?: string;
+  name?: string;
+  namespace?: string;
+  operation: Operation;
+  userInfo: UserInfo;
+  object?: KubeObject | null;
+  oldObject?: KubeObject | null;
+  dryRun?: boolean;
+  options?: unknown;
+}
+
+export interface AdmissionStatus {
+  code: number;
+  reason?: string;
+  message: string;
+}
+
+/** admission.k8s.io/v1 AdmissionResponse as tenantguard emits it. */
+export interface AdmissionResponse {
+  uid: string;
+  allowed: boolean;
+  status?: AdmissionStatus;
+  patchType?: 'JSONPatch';
+  patch?: string;
+  warnings?: string[];
+  auditAnnotations?: Record<string, string>;
+}
+
+export type Mode = 'enforce' | 'warn' | 'audit';
+export type FailureMode = 'fail' | 'ignore';
+export type ModuleType = 'mutate' | 'validate';
+
+/** RFC 6902 operations tenantguard emits. Paths are RFC 6901 pointers. */
+export type PatchOp =
+  | { op: 'add'; path: string; value: unknown }
+  | { op: 'replace'; path: string; value: unknown }
+  | { op: 'remove'; path: string };
+
+/**
+ * One violated rule. The module decides the mode from the tenant's settings (PSA namespace labels
+ * can ask for enforce at one level and warn at another at once, so mode is per finding).
+ */
+export interface Finding {
+  mode: Mode;
+  /** Stable rule id, e.g. the PSS control name "Privileged Containers" or "requests.cpu". */
+  rule: string;
+  /** Human message naming the field paths involved. */
+  message: string;
+}
+
+export interface ModuleResult {
+  /** Rule violations; the engine turns them into denial / warning / audit annotation by mode. */
+  findings?: Finding[];
+  /** Mutators only: operations relative to the object the module was given. */
+  patch?: PatchOp[];
+  /** Informational warnings that are not rule violations (e.g. "last NetworkPolicy deleted"). */
+  warnings?: string[];
+  /** Short value for the audit annotation `tenantguard.io/<module>` (e.g. why it was skipped). */
+  annotation?: string;
+  /**
+   * A second phase run only when every validator allowed the request: the quota reservation.
+   * It returns findings (a quota exceeded at commit time under concurrency) like evaluate does.
+   */
+  commit?: (ctx: CommitContext) => Promise<Finding[]>;
+}
+
+export interface CommitContext {
+  dryRun: boolean;
+  /** Aborted when the module's time budget runs out. */
+  signal: AbortSignal;
+}
+
+/** The tenant that owns the request's namespace, with its settings merged over the defaults. */
+export interface TenantBinding {
+  /** Tenant name, or undefined when the namespace falls to the server config's defaultTenant. */
+  name: string | undefined;
+  spec: TenantSpec;
+  /** Other Tenants that also select this namespace (a configuration error, SPEC 4). */
+  conflicts: string[];
+}
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export type PodSecurityLevel = 'privileged' | 'baseline' | 'restricted';
+
+/** spec of tenantguard.io/v1alpha1 Tenant (SPEC 4). Every section optional. */
+export interface TenantSpec {
+  namespaceSelector?: LabelSelector;
+  namespaces?: string[];
+  quota?: {
+    hard?: Record<string, string>;
+    vmCharging?: 'pod' | 'guest';
+  };
+  podSecurity?: { level: PodSecurityLevel; mode: Mode; version?: string };
+  defaults?: {
+    seccomp?: boolean;
+    runAsNonRoot?: boolean;
+    dropAllCapabilities?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    seLinuxLevel?: string;
+  };
+  networkPolicy?: { mode: Mode | 'off'; require?: Array<'Ingress' | 'Egress'> };
+  vmSecurity?: {
+    mode: Mode | 'off';
+    allowHostDevices?: string[];
+    allowHookSidecars?: boolean;
+    allowDedicatedCpu?: boolean;
+  };
+}
+
+/** Kinds the cluster view keeps. KubeVirt kinds are absent on clusters without KubeVirt. */
+export type ViewKind =
+  | 'Namespace'
+  | 'NetworkPolicy'
+  | 'Pod'
+  | 'Tenant'
+  | 'VirtualMachine'
+  | 'VirtualMachineInstance'
+  | 'VirtualMachineInstanceReplicaSet'
+  | 'VirtualMachinePool'
+  | 'VirtualMachineInstanceMigration'
+  | 'VirtualMachineInstancetype'
+  | 'VirtualMachineClusterInstancetype'
+  | 'KubeVirt';
+
+/**
+ * Read-only view of the cluster. Snapshot (a directory) and live (informers) implement it.
+ * Lookups are O(1) or O(objects in one namespace); nothing walks the whole cluster per request.
+ * Objects may be projections: only the fields policies read are guaranteed to be present.
+ */
+export interface ClusterView {
+  get(kind: ViewKind, namespace: string | undefined, name: string): KubeObject | undefined;
+  /** Objects of a kind in one namespace (or cluster-scoped kinds when namespace is undefined). */
+  list(kind: ViewKind, namespace?: string): readonly KubeObject[];
+  /** The tenant owning a namespace, resolved from Tenants and namespace labels. */
+  tenantOf(namespace: string): TenantBinding;
+  /**
+   * Authoritative list from the API server, for decisions that must not rest on a stale cache
+   * (SPEC 6.5). Absent in snapshot mode, where the snapshot is the truth.
+   */
+  listLive?(kind: ViewKind, namespace: string, signal: AbortSignal): Promise<KubeObject[]>;
+}
+
+/** Settings the engine passes to modules from the server config (not per tenant). */
+export interface ModuleSettings {
+  /** Usernames of KubeVirt's controllers (virt-controller creates virt-launcher pods). */
+  kubevirtServiceAccounts: string[];
+}
+
+export interface PolicyInput {
+  request: AdmissionRequest;
+  /** For mutators: the object with earlier mutators' patches applied. For validators: final. */
+  object: KubeObject | undefined;
+  oldObject: KubeObject | undefined;
+  tenant: TenantBinding;
+  view: ClusterView;
+  settings: ModuleSettings;
+  ledger: QuotaLedger;
+}
+
+export interface PolicyModule {
+  /** kebab-case; used in audit annotation keys, metrics labels, config keys and span names. */
+  name: string;
+  type: ModuleType;
+  evaluate(input: PolicyInput): ModuleResult | Promise<ModuleResult>;
+}
+
+/** Integer amounts in canonical units: CPU in millicores, memory in bytes, counts in units. */
+export type ResourceAmounts = Record<string, number>;
+
+export interface Reservation {
+  tenant: string;
+  /** Only the positive increases this request asks for. */
+  increase: ResourceAmounts;
+  hard: ResourceAmounts;
+  /** Request uid, for idempotence when the apiserver retries. */
+  uid: string;
+}
+
+export type ReservationOutcome =
+  | { ok: true; used: ResourceAmounts }
+  | { ok: false; exceeded: Array<{ resource: string; requested: number; used: number; hard: number }> };
+
+/** The one write path of the policies (SPEC 2): quota reservations against a tenant's usage. */
+export interface QuotaLedger {
+  reserve(reservation: Reservation, opts: { dryRun: boolean; signal: AbortSignal }): Promise<ReservationOutcome>;
+  /** Current usage as the ledger knows it (for status and metrics). */
+  used(tenant: string): ResourceAmounts;
+}
