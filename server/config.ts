@@ -1,0 +1,50 @@
+// Server configuration (SPEC 4): the shape and its defaults. Loading, validation (ajv) and hot
+// reload live beside it in config-load.ts and config-watch.ts.
+import type { Exemptions, ModulePolicy } from '../policies/engine.js';
+import type { TenantSpec } from '../policies/types.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface ServerConfig {
+  listen: { host: string; port: number };
+  tls: { certFile?: string; keyFile?: string; clientCAFile?: string };
+  /** Plain-HTTP port for /metrics scraping; absent: /metrics is served on the HTTPS port only. */
+  metrics: { port?: number };
+  logLevel: LogLevel;
+  bodyLimitBytes: number;
+  /** Snapshot directory (SPEC 7). Absent: the live cluster when a kubeconfig is found, else the embedded default. */
+  state?: string;
+  kubeconfig?: string;
+  /** The webhook's own namespace, exempt by default. */
+  namespace: string;
+  exemptions: Exemptions;
+  modules: Record<string, ModulePolicy>;
+  defaultTenant: TenantSpec;
+  kubevirt: { serviceAccounts: string[] };
+  /** Longest a SIGTERM waits for in-flight reviews before closing what is left. */
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_CONFIG: ServerConfig = {
+  listen: { host: '0.0.0.0', port: 8443 },
+  tls: {},
+  metrics: {},
+  logLevel: 'info',
+  bodyLimitBytes: 3 * 1024 * 1024,
+  namespace: 'tenantguard',
+  exemptions: { namespaces: ['kube-system', 'kube-node-lease', 'tenantguard'], usernames: [], groups: [] },
+  modules: {
+    'secure-defaults': { failureMode: 'ignore', timeoutMs: 100, enabled: true },
+    'pod-security': { failureMode: 'fail', timeoutMs: 100, enabled: true },
+    'vm-security': { failureMode: 'fail', timeoutMs: 100, enabled: true },
+    'network-policy': { failureMode: 'fail', timeoutMs: 1000, enabled: true },
+    'tenant-quota': { failureMode: 'fail', timeoutMs: 2000, enabled: true },
+  },
+  defaultTenant: {
+    podSecurity: { level: 'baseline', mode: 'warn' },
+    networkPolicy: { mode: 'off' },
+    vmSecurity: { mode: 'enforce', allowHostDevices: [], allowHookSidecars: false, allowDedicatedCpu: false },
+  },
+  kubevirt: { serviceAccounts: ['system:serviceaccount:kubevirt:kubevirt-controller'] },
+  shutdownGraceMs: 25_000,
+};
