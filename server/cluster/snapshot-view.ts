@@ -6,7 +6,9 @@ import { parseAllDocuments } from 'yaml';
 import type { AdmissionRequest, ClusterView, KubeObject, TenantBinding, TenantSpec, ViewKind } from '../../policies/types.js';
 import { isViewKind, ObjectStore } from './object-store.js';
 
-export class SnapshotError extends Error {}
+export class SnapshotError extends Error {
+  override name = 'SnapshotError';
+}
 
 /** Parses one file: multi-document YAML or JSON, `kind: List` items flattened. */
 export function parseObjects(text: string, file: string): KubeObject[] {
