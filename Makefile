@@ -1,0 +1,51 @@
+# Node 22 comes from the `node` npm package (node_modules/.bin/node); putting node_modules/.bin
+# first on PATH makes every recipe, and the tools they start, use it instead of the system Node.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+CERTS_DIR ?= .dev-certs
+PORT ?= 8443
+SERVICE ?= tenantguard
+NAMESPACE ?= tenantguard
+TG := node dist/server/cli.js
+
+.PHONY: install build typecheck test run certs manifests replay audit bench clean
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+install: node_modules/.installed
+
+dist/.built: node_modules/.installed $(shell find server policies certs -name '*.ts' 2>/dev/null) tsconfig.json tsconfig.build.json
+	rm -rf dist && tsc -p tsconfig.build.json
+	touch $@
+
+build: dist/.built
+
+typecheck: install
+	tsc -p tsconfig.json
+
+test: install
+	npm test
+
+certs: build
+	$(TG) certs --out $(CERTS_DIR) --service $(SERVICE) --namespace $(NAMESPACE)
+
+run: certs
+	$(TG) serve --port $(PORT) --cert $(CERTS_DIR)/tls.crt --key $(CERTS_DIR)/tls.key
+
+manifests: certs
+	node --import=tsx manifests/render.ts --ca-bundle $(CERTS_DIR)/caBundle --out dist/manifests
+
+replay: build
+	$(TG) replay --state server/embedded-state --expect test/fixtures/examples/expectations.yaml test/fixtures/examples
+
+audit: build
+	$(TG) audit --state server/embedded-state
+
+bench: install
+	npm run bench
+
+clean:
+	rm -rf dist $(CERTS_DIR) .tap
