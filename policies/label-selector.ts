@@ -1,33 +1,44 @@
 // Kubernetes label-selector semantics (apimachinery LabelSelectorAsSelector): every matchLabels
-// pair and every matchExpressions requirement must hold; an empty selector matches everything.
+// pair and every matchExpressions requirement must hold; an empty selector matches everything and
+// an absent one nothing. A selector apimachinery would reject (In/NotIn without values,
+// Exists/DoesNotExist with values, an unknown operator) matches nothing: the API server refuses
+// such objects, so matching nothing is the safe reading of one that slipped through.
 import type { LabelSelector, LabelSelectorRequirement } from './types.js';
 
 function requirementHolds(req: LabelSelectorRequirement, labels: Record<string, string>): boolean {
   const has = Object.hasOwn(labels, req.key);
+  const values = req.values;
   switch (req.operator) {
     case 'In':
-      return has && (req.values ?? []).includes(labels[req.key]!);
+      if (!values || values.length === 0) return false;
+      return has && values.includes(labels[req.key]!);
     case 'NotIn':
-      return !has || !(req.values ?? []).includes(labels[req.key]!);
+      if (!values || values.length === 0) return false;
+      return !has || !values.includes(labels[req.key]!);
     case 'Exists':
-      return has;
+      return (!values || values.length === 0) && has;
     case 'DoesNotExist':
-      return !has;
+      return (!values || values.length === 0) && !has;
     default:
-      // An unknown operator makes the selector invalid; the API server rejects such objects, so
-      // matching nothing is the safe reading of one that slipped through.
       return false;
   }
 }
 
-export function selectorMatches(selector: LabelSelector | null | undefined, labels: Record<string, string> | undefined): boolean {
+const NO_LABELS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+export function selectorMatches(selector: LabelSelector | null | undefined, labels: Record<string, string> | null | undefined): boolean {
   if (!selector) return false;
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
-    if (!Object.hasOwn(l, k) || l[k] !== v) return false;
+  const l = labels ?? NO_LABELS;
+  const matchLabels = selector.matchLabels;
+  if (matchLabels) {
+    for (const k in matchLabels) {
+      if (!Object.hasOwn(matchLabels, k)) continue;
+      if (!Object.hasOwn(l, k) || l[k] !== matchLabels[k]) return false;
+    }
   }
-  for (const req of selector.matchExpressions ?? []) {
-    if (!requirementHolds(req, l)) return false;
+  const exprs = selector.matchExpressions;
+  if (exprs) {
+    for (const req of exprs) if (!requirementHolds(req, l)) return false;
   }
   return true;
 }

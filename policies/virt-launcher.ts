@@ -1,0 +1,34 @@
+// Recognising KubeVirt's own virt-launcher pods (SPEC 6.1, 6.4). They need privileges baseline
+// forbids and are charged through their VMI, so they are exempt from pod-security and
+// secure-defaults and absorbed by quota — but only when every sign is genuine: the label, one
+// controller ownerReference to a VMI that exists in the namespace with that uid, and a request
+// made by KubeVirt's controller. A user-made imitation fails at least the last two and is judged
+// like any pod.
+import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings, OwnerReference } from './types.js';
+
+/** The name of the VMI a genuine virt-launcher pod belongs to; undefined for any other pod. */
+export function virtLauncherVmiOf(request: AdmissionRequest, pod: KubeObject, view: ClusterView, settings: ModuleSettings): string | undefined {
+  if (pod.metadata?.labels?.['kubevirt.io'] !== 'virt-launcher') return undefined;
+  const username = request.userInfo.username;
+  if (username === undefined || !settings.kubevirtServiceAccounts.includes(username)) return undefined;
+  let owner: OwnerReference | undefined;
+  for (const ref of pod.metadata.ownerReferences ?? []) {
+    if (ref.controller !== true) continue;
+    if (owner !== undefined) return undefined; // more than one controller
+    owner = ref;
+  }
+  if (owner === undefined || owner.kind !== 'VirtualMachineInstance' || owner.apiVersion !== 'kubevirt.io/v1') return undefined;
+  const namespace = request.namespace ?? pod.metadata.namespace;
+  if (!namespace) return undefined;
+  const vmi = view.get('VirtualMachineInstance', namespace, owner.name);
+  if (vmi?.metadata?.uid === undefined || vmi.metadata.uid !== owner.uid) return undefined;
+  return owner.name;
+}
+
+export function isVirtLauncherPod(request: AdmissionRequest, pod: KubeObject, view: ClusterView, settings: ModuleSettings): boolean {
+  return virtLauncherVmiOf(request, pod, view, settings) !== undefined;
+}
+
+export function virtLauncherAnnotation(vmi: string): string {
+  return `virt-launcher pod of VMI ${vmi}: exempt`;
+}
