@@ -51,17 +51,32 @@ t.test('without PSA labels the tenant policy applies', async (t) => {
   t.equal(decision.auditAnnotations['tenantguard.io/pod-security'], 'enforce=restricted:latest');
 });
 
-t.test('PSA labels override the tenant per mode, each at its own level', async (t) => {
+t.test('PSA labels apply per mode, each at its own level, and tighten the tenant', async (t) => {
   const setup: Setup = {
-    tenant: { podSecurity: { level: 'restricted', mode: 'enforce' } },
+    tenant: { podSecurity: { level: 'baseline', mode: 'enforce' } },
     namespaceLabels: { 'pod-security.kubernetes.io/enforce': 'baseline', 'pod-security.kubernetes.io/warn': 'restricted' },
   };
   const { decision, findings } = await review(setup, plainPod());
-  t.equal(decision.allowed, true, 'the label relaxed enforce to baseline');
+  t.equal(decision.allowed, true, 'baseline enforce allows the plain pod');
   t.same(rules(findings, 'warn'), ['Privilege Escalation', 'Capabilities', 'Running as Non-root', 'Seccomp']);
   t.equal(decision.warnings.length, 4);
   t.ok(decision.warnings.every((w) => w.startsWith('[pod-security] ')));
   t.equal(decision.auditAnnotations['tenantguard.io/pod-security'], 'enforce=baseline:latest, warn=restricted:latest');
+  const tightened = await review(
+    { tenant: { podSecurity: { level: 'baseline', mode: 'enforce' } }, namespaceLabels: { 'pod-security.kubernetes.io/enforce': 'restricted' } },
+    plainPod(),
+  );
+  t.equal(tightened.decision.allowed, false, 'a label may raise the tenant level');
+  t.same(rules(tightened.findings, 'enforce'), ['Privilege Escalation', 'Capabilities', 'Running as Non-root', 'Seccomp']);
+});
+
+t.test('a PSA label never relaxes the level the Tenant sets for the same mode', async (t) => {
+  const { decision, findings } = await review(
+    { tenant: { podSecurity: { level: 'restricted', mode: 'enforce' } }, namespaceLabels: { 'pod-security.kubernetes.io/enforce': 'privileged' } },
+    plainPod(),
+  );
+  t.equal(decision.allowed, false);
+  t.same(rules(findings, 'enforce'), ['Privilege Escalation', 'Capabilities', 'Running as Non-root', 'Seccomp']);
 });
 
 t.test('a mode without a label keeps the tenant setting', async (t) => {
@@ -101,10 +116,7 @@ t.test("the server's default tenant applies to unclaimed namespaces", async (t) 
 });
 
 t.test('privileged everywhere checks nothing', async (t) => {
-  const { decision, findings } = await review(
-    { tenant: { podSecurity: { level: 'restricted', mode: 'enforce' } }, namespaceLabels: { 'pod-security.kubernetes.io/enforce': 'privileged' } },
-    privilegedPod(),
-  );
+  const { decision, findings } = await review({ namespaceLabels: { 'pod-security.kubernetes.io/enforce': 'privileged' } }, privilegedPod());
   t.equal(decision.allowed, true);
   t.same(findings, []);
   t.same(decision.auditAnnotations, {});

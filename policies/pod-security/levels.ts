@@ -2,7 +2,9 @@
 // resolves them: the namespace's pod-security.kubernetes.io labels where present, the defaults
 // elsewhere. tenantguard's defaults are the tenant's podSecurity setting for its one mode and
 // privileged (no check) for the others, so a namespace without PSA labels gets exactly the
-// tenant's policy, and one with labels gets what its labels say.
+// tenant's policy, and one with labels gets what its labels say — except that a label never
+// relaxes the level a Tenant sets for the same mode: whoever can label a namespace must not be
+// able to opt out of the platform team's policy.
 import type { KubeObject, Mode, PodSecurityLevel, TenantSpec } from '../types.js';
 import { LATEST, parsePolicyVersion, type PolicyVersion } from './versions.js';
 
@@ -18,6 +20,7 @@ export type PodSecurityPolicy = Record<Mode, LevelVersion> & {
 
 const PRIVILEGED: LevelVersion = Object.freeze({ level: 'privileged', version: LATEST });
 const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
+const LEVEL_RANK: Record<PodSecurityLevel, number> = { privileged: 0, baseline: 1, restricted: 2 };
 const LABEL_PREFIX = 'pod-security.kubernetes.io/';
 const LEVELS = 'privileged, baseline, restricted';
 
@@ -77,7 +80,7 @@ export function policyFor(tenant: TenantSpec['podSecurity'], namespace: KubeObje
           (policy.errors ??= []).push(`metadata.labels[${versionKey}]: Invalid value: ${JSON.stringify(versionLabel)}: must be "latest" or "v1.x"`);
         }
       }
-      policy[mode] = { level, version };
+      if (LEVEL_RANK[level] >= LEVEL_RANK[policy[mode].level]) policy[mode] = { level, version };
     }
   }
   return policy;
