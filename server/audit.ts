@@ -1,0 +1,212 @@
+// `tenantguard audit`: judge every workload already in a state directory (Pods, pod-template
+// workloads, KubeVirt objects) as if it were created now, and report what each tenant violates,
+// whatever the mode (enforce, warn, audit). Nothing is admitted or reserved: reviews are dryRun.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { stringify } from 'yaml';
+import type { ModuleOutcome } from '../policies/engine.js';
+import { MODULES } from '../policies/registry.js';
+import type { ClusterView, KubeObject, PolicyModule } from '../policies/types.js';
+import { policyReports, type Violation } from './policy-report.js';
+import { offlineSetup, type ReplayIO } from './replay.js';
+import { deterministicUid, filesIn, InputError, parseDocuments, readText, wrapManifest } from './replay-inputs.js';
+
+const USAGE = `Usage: tenantguard audit [options]
+
+Evaluate every Pod, pod-template workload (Deployment, ReplicaSet, StatefulSet, DaemonSet, Job,
+CronJob) and KubeVirt object (VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceReplicaSet,
+VirtualMachinePool, VirtualMachineInstanceMigration) in a state directory as a dry-run CREATE, and
+report the violations per tenant and policy, whatever their mode.
+
+Options:
+  --state DIR                     state directory (default: the embedded example state)
+  --config FILE                   server config (exemptions, module failure modes, defaultTenant)
+  --output table|json|policyreport
+                                  policyreport: one wgpolicyk8s.io/v1alpha2 PolicyReport per namespace (YAML)
+  --fail-on-violation             exit 1 when anything is violated
+  -h, --help                      show this help
+`;
+
+const OPTIONS = {
+  state: { type: 'string' },
+  config: { type: 'string' },
+  output: { type: 'string', default: 'table' },
+  'fail-on-violation': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const OUTPUTS = ['table', 'json', 'policyreport'] as const;
+type Output = (typeof OUTPUTS)[number];
+
+const AUDITED_KINDS: ReadonlySet<string> = new Set([
+  'Pod',
+  'Deployment',
+  'ReplicaSet',
+  'StatefulSet',
+  'DaemonSet',
+  'Job',
+  'CronJob',
+  'VirtualMachine',
+  'VirtualMachineInstance',
+  'VirtualMachineInstanceReplicaSet',
+  'VirtualMachinePool',
+  'VirtualMachineInstanceMigration',
+]);
+
+const AUDIT_USER = 'tenantguard-audit';
+const DEFAULT_TENANT_LABEL = '(default)';
+
+export interface AuditReport {
+  evaluated: number;
+  exempt: number;
+  /** Namespaces that hold audited objects. */
+  namespaces: string[];
+  violations: Violation[];
+}
+
+/**
+ * Who the audit pretends created the object. The creator of an existing object is unknown; a pod
+ * that KubeVirt's controller would have made (launcher label, controlled by a VMI that exists with
+ * that uid) is judged as made by the controller, else every running VM would show up as a
+ * privileged pod. Anything else is judged as made by an ordinary user.
+ */
+function creatorOf(obj: KubeObject, namespace: string, view: ClusterView, controllers: string[]): string {
+  if (obj.kind !== 'Pod' || obj.metadata?.labels?.['kubevirt.io'] !== 'virt-launcher' || controllers.length === 0) return AUDIT_USER;
+  const owners = (obj.metadata.ownerReferences ?? []).filter((o) => o.controller === true);
+  if (owners.length !== 1 || owners[0]!.kind !== 'VirtualMachineInstance') return AUDIT_USER;
+  const vmi = view.get('VirtualMachineInstance', namespace, owners[0]!.name);
+  return vmi?.metadata?.uid === owners[0]!.uid ? controllers[0]! : AUDIT_USER;
+}
+
+function violationsOf(outcome: ModuleOutcome, base: Omit<Violation, 'policy' | 'mode' | 'rule' | 'message'>): Violation[] {
+  if (outcome.result === 'error') {
+    return [{ ...base, policy: outcome.module, mode: 'error', rule: 'evaluation', message: outcome.error ?? 'the policy failed' }];
+  }
+  return outcome.findings.map((f) => ({ ...base, policy: outcome.module, mode: f.mode, rule: f.rule, message: f.message }));
+}
+
+/** Evaluates every audited object of the state directory. */
+export async function auditState(opts: { state?: string; config?: string }, modules: readonly PolicyModule[]): Promise<AuditReport> {
+  const setup = await offlineSetup(opts, modules);
+  const controllers = setup.config.kubevirt.serviceAccounts;
+  const report: AuditReport = { evaluated: 0, exempt: 0, namespaces: [], violations: [] };
+  const namespaces = new Set<string>();
+  for (const file of await filesIn(setup.state)) {
+    for (const obj of parseDocuments(await readText(file), file)) {
+      if (!AUDITED_KINDS.has(obj.kind!)) continue;
+      const namespace = obj.metadata?.namespace ?? 'default';
+      const name = obj.metadata?.name ?? '';
+      const request = wrapManifest(obj, deterministicUid(`audit/${obj.kind}/${namespace}/${name}`), {
+        username: creatorOf(obj, namespace, setup.view, controllers),
+        groups: [],
+      });
+      request.dryRun = true;
+      // Judge the object as it is: mutation would only hide what the stored object lacks.
+      const decision = await setup.engine.review(request, 'validate');
+      namespaces.add(namespace);
+      report.evaluated += 1;
+      if (decision.exemptBy !== undefined) {
+        report.exempt += 1;
+        continue;
+      }
+      const base = {
+        tenant: setup.view.tenantOf(namespace).name,
+        namespace,
+        apiVersion: obj.apiVersion!,
+        kind: obj.kind!,
+        name,
+        ...(obj.metadata?.uid ? { uid: obj.metadata.uid } : {}),
+      };
+      for (const outcome of decision.modules) report.violations.push(...violationsOf(outcome, base));
+    }
+  }
+  report.namespaces = [...namespaces].sort();
+  const key = (v: Violation): string => `${v.tenant ?? ''}\0${v.policy}\0${v.namespace}\0${v.kind}\0${v.name}\0${v.rule}`;
+  report.violations.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return report;
+}
+
+type Counts = Record<Violation['mode'], number>;
+
+/** tenant -> policy -> violations by mode. */
+function countsOf(violations: Violation[]): Record<string, Record<string, Counts>> {
+  const out: Record<string, Record<string, Counts>> = {};
+  for (const v of violations) {
+    const byPolicy = (out[v.tenant ?? DEFAULT_TENANT_LABEL] ??= {});
+    const counts = (byPolicy[v.policy] ??= { enforce: 0, warn: 0, audit: 0, error: 0 });
+    counts[v.mode] += 1;
+  }
+  return out;
+}
+
+function summaryLine(r: AuditReport): string {
+  return `${r.evaluated} objects evaluated (${r.exempt} exempt), ${r.violations.length} violation${r.violations.length === 1 ? '' : 's'}`;
+}
+
+const MESSAGE_WIDTH = 160;
+
+function formatTable(r: AuditReport): string {
+  const header = ['TENANT', 'POLICY', 'MODE', 'OBJECT', 'RULE', 'MESSAGE'];
+  const rows = r.violations.map((v) => {
+    const message = v.message.replace(/\s+/g, ' ');
+    return [
+      v.tenant ?? DEFAULT_TENANT_LABEL,
+      v.policy,
+      v.mode,
+      `${v.namespace}/${v.kind}/${v.name}`,
+      v.rule,
+      message.length <= MESSAGE_WIDTH ? message : `${message.slice(0, MESSAGE_WIDTH - 1)}…`,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const lines = rows.length > 0 ? [line(header), ...rows.map(line), ''] : [];
+  for (const [tenant, byPolicy] of Object.entries(countsOf(r.violations))) {
+    for (const [policy, c] of Object.entries(byPolicy)) {
+      lines.push(`${tenant} ${policy}: enforce ${c.enforce}, warn ${c.warn}, audit ${c.audit}, error ${c.error}`);
+    }
+  }
+  lines.push(summaryLine(r));
+  return `${lines.join('\n')}\n`;
+}
+
+function formatJson(r: AuditReport): string {
+  const violations = r.violations.map((v) => ({ ...v, tenant: v.tenant ?? null }));
+  return `${JSON.stringify({ evaluated: r.evaluated, exempt: r.exempt, violations, byTenant: countsOf(r.violations) }, null, 2)}\n`;
+}
+
+function formatPolicyReports(r: AuditReport, now: Date): string {
+  return policyReports(r.violations, r.namespaces, now)
+    .map((report) => stringify(report))
+    .join('---\n');
+}
+
+/** Entry point of `tenantguard audit`; argv is what follows the subcommand. */
+export async function runAudit(argv: string[], io: ReplayIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true });
+    } catch (err) {
+      throw new InputError(`${(err as Error).message}\n\n${USAGE}`);
+    }
+    const v = parsed.values;
+    if (v.help) {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    if (!OUTPUTS.includes(v.output as Output)) throw new InputError(`--output must be one of ${OUTPUTS.join(', ')}, got ${v.output}`);
+    const report = await auditState(
+      { ...(v.state === undefined ? {} : { state: v.state }), ...(v.config === undefined ? {} : { config: v.config }) },
+      io.modules ?? MODULES,
+    );
+    const output = v.output as Output;
+    io.stdout.write(output === 'json' ? formatJson(report) : output === 'policyreport' ? formatPolicyReports(report, new Date()) : formatTable(report));
+    return v['fail-on-violation'] && report.violations.length > 0 ? 1 : 0;
+  } catch (err) {
+    if (err instanceof InputError) {
+      io.stderr.write(`tenantguard audit: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,413 @@
+// `tenantguard replay`: judge admission fixtures offline against a snapshot of cluster state (the
+// same engine and modules the webhook runs), or send them to a running webhook with --server, and
+// compare each decision with an expectations file. Exit 0: all pass; 1: a mismatch; 2: unusable input.
+import { resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import fjp from 'fast-json-patch';
+import { Agent, request as httpRequest } from 'undici';
+import { PolicyEngine, type Decision, type Phase } from '../policies/engine.js';
+import { MODULES } from '../policies/registry.js';
+import type { AdmissionRequest, AdmissionResponse, KubeObject, PatchOp, PolicyModule } from '../policies/types.js';
+import { MemoryLedger } from './cluster/memory-ledger.js';
+import { SnapshotError, SnapshotView } from './cluster/snapshot-view.js';
+import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
+import { engineConfigOf, loadConfig } from './config-load.js';
+import { expectationFor, loadExpectations, mismatches, type LoadedExpectations, type ReviewOutcome } from './replay-expectations.js';
+import { coveredBy, displayPath, expandInputs, InputError, parseDocuments, readFixtures, readText, type Fixture } from './replay-inputs.js';
+import { formatJson, formatTable, summarize, type ReplayResult } from './replay-report.js';
+import { embeddedStateDir, ServeError } from './serve.js';
+
+export interface ReplayIO {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  /** The policy modules to run in-process; the registry's fixed list unless a test passes its own. */
+  modules?: readonly PolicyModule[];
+}
+
+const PROCESS_IO: ReplayIO = { stdout: process.stdout, stderr: process.stderr };
+
+const USAGE = `Usage: tenantguard replay [options] FILE_OR_DIR...
+
+Judge AdmissionReviews (JSON/YAML, single or lists) and plain manifests (wrapped as CREATE, or
+UPDATE with --old) with tenantguard's policies, and compare each decision with an expectations file.
+
+Options:
+  --state DIR            snapshot of cluster state (default: the embedded example state)
+  --config FILE          server config (exemptions, module failure modes, defaultTenant)
+  --expect FILE          expectations (YAML: fixture path[#index] -> allowed, messages, warnings, ...)
+  --output table|json    output format (default: table)
+  --phase both|mutate|validate
+                         which webhooks to run (default: both, mutate then validate)
+  --old FILE             previous versions of manifests: a manifest with the same apiVersion, kind,
+                         namespace and name becomes an UPDATE with that oldObject
+  --user NAME            username of wrapped manifests (default: replay-user)
+  --group NAME           group of wrapped manifests (repeatable)
+  --server URL           send the reviews to a running webhook (POST URL/mutate, URL/validate)
+  --ca FILE              CA certificate to trust for --server (required with --server)
+  --cert FILE --key FILE client certificate for a webhook that requires mutual TLS
+  -h, --help             show this help
+
+Exit status: 0 every fixture passed, 1 a fixture did not match its expectation, 2 unusable input.
+`;
+
+const OPTIONS = {
+  state: { type: 'string' },
+  config: { type: 'string' },
+  expect: { type: 'string' },
+  output: { type: 'string', default: 'table' },
+  phase: { type: 'string', default: 'both' },
+  old: { type: 'string' },
+  user: { type: 'string', default: 'replay-user' },
+  group: { type: 'string', multiple: true, default: [] },
+  server: { type: 'string' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const PHASES: readonly Phase[] = ['both', 'mutate', 'validate'];
+
+interface ReplayArgs {
+  state?: string;
+  config?: string;
+  expect?: string;
+  output: 'table' | 'json';
+  phase: Phase;
+  old?: string;
+  user: string;
+  groups: string[];
+  server?: { url: URL; ca: string; cert?: string; key?: string };
+  inputs: string[];
+}
+
+/** Usage errors are unusable input too: exit 2 with the reason. */
+function parseReplayArgs(argv: string[]): ReplayArgs | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new InputError(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  if (v.output !== 'table' && v.output !== 'json') throw new InputError(`--output must be table or json, got ${v.output}`);
+  if (!PHASES.includes(v.phase as Phase)) throw new InputError(`--phase must be one of ${PHASES.join(', ')}, got ${v.phase}`);
+  if (parsed.positionals.length === 0) throw new InputError(`no fixtures given: name at least one file or directory\n\n${USAGE}`);
+  const args: ReplayArgs = {
+    output: v.output,
+    phase: v.phase as Phase,
+    user: v.user,
+    groups: v.group,
+    inputs: parsed.positionals,
+  };
+  if (v.state !== undefined) args.state = v.state;
+  if (v.config !== undefined) args.config = v.config;
+  if (v.expect !== undefined) args.expect = v.expect;
+  if (v.old !== undefined) args.old = v.old;
+  if (v.server !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(v.server);
+    } catch {
+      throw new InputError(`--server must be a URL like https://127.0.0.1:8443, got ${v.server}`);
+    }
+    if (url.protocol !== 'https:') throw new InputError(`--server must be an https:// URL (the webhook serves HTTPS only), got ${v.server}`);
+    if (v.ca === undefined) throw new InputError('--server needs --ca FILE: the CA certificate that signed the webhook certificate');
+    if ((v.cert === undefined) !== (v.key === undefined)) throw new InputError('--cert and --key go together');
+    if (v.state !== undefined || v.config !== undefined) {
+      throw new InputError('--state and --config cannot be combined with --server: the running webhook uses its own state and config');
+    }
+    args.server = { url, ca: v.ca };
+    if (v.cert !== undefined) args.server.cert = v.cert;
+    if (v.key !== undefined) args.server.key = v.key;
+  } else if (v.ca !== undefined || v.cert !== undefined || v.key !== undefined) {
+    throw new InputError('--ca, --cert and --key only apply with --server');
+  }
+  return args;
+}
+
+export interface OfflineSetup {
+  config: ServerConfig;
+  /** Absolute path of the state directory loaded. */
+  state: string;
+  view: SnapshotView;
+  ledger: MemoryLedger;
+  engine: PolicyEngine;
+}
+
+/**
+ * The engine as `serve --state DIR` builds it: config from DEFAULT_CONFIG (or --config), a snapshot
+ * view of the state directory (--state, else the config's state, else the embedded one) and an
+ * in-memory quota ledger.
+ */
+export async function offlineSetup(opts: { config?: string; state?: string }, modules: readonly PolicyModule[]): Promise<OfflineSetup> {
+  let config: ServerConfig = DEFAULT_CONFIG;
+  if (opts.config !== undefined) {
+    const loaded = await loadConfig({ flags: { config: opts.config } });
+    if (!loaded.ok) throw new InputError(`invalid config ${opts.config}:\n  ${loaded.errors.join('\n  ')}`);
+    config = loaded.config;
+  }
+  let state: string;
+  try {
+    state = resolve(opts.state ?? config.state ?? embeddedStateDir());
+  } catch (err) {
+    if (err instanceof ServeError) throw new InputError(err.message);
+    throw err;
+  }
+  let view: SnapshotView;
+  try {
+    view = await SnapshotView.load(state, config.defaultTenant);
+  } catch (err) {
+    if (err instanceof SnapshotError) throw new InputError(err.message);
+    throw err;
+  }
+  const ledger = new MemoryLedger();
+  const engine = new PolicyEngine([...modules], engineConfigOf(config), { view, ledger });
+  return { config, state, view, ledger, engine };
+}
+
+/**
+ * Quota usage recomputed from the state (what exists is charged, what was deleted is freed), as
+ * the webhook's reconcile does; without a clock, so that replays are reproducible.
+ */
+function reconcile(setup: OfflineSetup): void {
+  try {
+    setup.ledger.reconcile(setup.view, engineConfigOf(setup.config).settings);
+  } catch (err) {
+    throw new InputError(`cannot charge the state's quota usage: ${(err as Error).message}`);
+  }
+}
+
+function outcomeOf(decision: Decision, request: AdmissionRequest): ReviewOutcome {
+  const out: ReviewOutcome = {
+    allowed: decision.allowed,
+    warnings: decision.warnings,
+    auditAnnotations: decision.auditAnnotations,
+  };
+  if (decision.status) {
+    out.code = decision.status.code;
+    out.message = decision.status.message;
+  }
+  if (decision.patch) out.patch = decision.patch;
+  const finalObject = decision.patchedObject ?? request.object ?? undefined;
+  if (finalObject) out.patchedObject = finalObject;
+  return out;
+}
+
+/** A review the webhook answered with something other than an AdmissionReview (fails that fixture). */
+class ReviewHttpError extends Error {}
+
+/** Sends reviews to a running webhook over HTTPS, one keep-alive connection pool for the run. */
+class WebhookClient {
+  private readonly agent: Agent;
+
+  constructor(
+    private readonly base: URL,
+    tls: { ca: string; cert?: string; key?: string },
+  ) {
+    this.agent = new Agent({ connect: { ...tls, rejectUnauthorized: true } });
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+
+  private async post(webhook: 'mutate' | 'validate', request: AdmissionRequest): Promise<AdmissionResponse> {
+    const url = new URL(webhook, this.base.href.endsWith('/') ? this.base : `${this.base.href}/`);
+    let res;
+    try {
+      res = await httpRequest(url, {
+        method: 'POST',
+        dispatcher: this.agent,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request }),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: Error }).cause;
+      throw new InputError(`cannot reach the webhook at ${url.href}: ${(err as Error).message}${cause ? ` (${cause.message})` : ''}`);
+    }
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new ReviewHttpError(`POST /${webhook}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`);
+    let body: { response?: AdmissionResponse };
+    try {
+      body = JSON.parse(text) as { response?: AdmissionResponse };
+    } catch {
+      throw new ReviewHttpError(`POST /${webhook}: the response is not JSON: ${text.slice(0, 120)}`);
+    }
+    const response = body.response;
+    if (!response || typeof response.allowed !== 'boolean') throw new ReviewHttpError(`POST /${webhook}: the response has no response.allowed`);
+    if (response.uid !== request.uid) throw new ReviewHttpError(`POST /${webhook}: response.uid ${response.uid} does not echo request.uid ${request.uid}`);
+    return response;
+  }
+
+  /** Mutate then validate the mutated object, as the kube-apiserver calls the two webhooks. */
+  async review(request: AdmissionRequest, phase: Phase): Promise<ReviewOutcome> {
+    const original = request.object ?? undefined;
+    const out: ReviewOutcome = { allowed: true, warnings: [], auditAnnotations: {} };
+    if (original) out.patchedObject = original;
+    const fold = (r: AdmissionResponse): void => {
+      out.allowed = r.allowed;
+      if (r.status) {
+        out.code = r.status.code;
+        out.message = r.status.message;
+      }
+      out.warnings.push(...(r.warnings ?? []));
+      Object.assign(out.auditAnnotations, r.auditAnnotations ?? {});
+    };
+    if (phase !== 'validate') {
+      const mutated = await this.post('mutate', request);
+      fold(mutated);
+      if (mutated.patch !== undefined) {
+        if (mutated.patchType !== 'JSONPatch') throw new ReviewHttpError(`POST /mutate: patchType must be JSONPatch, got ${String(mutated.patchType)}`);
+        let ops: PatchOp[];
+        try {
+          ops = JSON.parse(Buffer.from(mutated.patch, 'base64').toString('utf8')) as PatchOp[];
+          out.patchedObject = fjp.applyPatch(structuredClone(original ?? {}), ops as fjp.Operation[], true, false).newDocument as KubeObject;
+        } catch (err) {
+          throw new ReviewHttpError(`POST /mutate: the patch does not apply to the object: ${(err as Error).message}`);
+        }
+        out.patch = ops;
+      }
+      if (!mutated.allowed || phase === 'mutate') return out;
+    }
+    fold(await this.post('validate', { ...request, object: out.patchedObject ?? request.object ?? null }));
+    return out;
+  }
+}
+
+function fixtureLabel(f: Fixture, base: string): string {
+  return `${displayPath(f.file, base)}${f.count > 1 ? `#${f.index}` : ''}`;
+}
+
+function judge(f: Fixture, label: string, loaded: LoadedExpectations | undefined, outcome: ReviewOutcome | Error): ReplayResult {
+  const req = f.request;
+  const result: ReplayResult = {
+    fixture: label,
+    kind: req.kind.kind,
+    operation: req.operation,
+    uid: req.uid,
+    passed: true,
+    mismatches: [],
+  };
+  const name = req.name ?? req.object?.metadata?.name;
+  if (req.namespace) result.namespace = req.namespace;
+  if (name) result.name = name;
+  const exp = expectationFor(loaded, f.file, f.index);
+  if (exp) result.expectation = exp;
+  if (outcome instanceof Error) {
+    result.mismatches = [outcome.message];
+  } else {
+    result.outcome = outcome;
+    if (exp) result.mismatches = mismatches(exp, outcome);
+  }
+  result.passed = result.mismatches.length === 0;
+  return result;
+}
+
+/** Expectations for fixtures that should have been replayed but were not found. */
+function unmatched(loaded: LoadedExpectations, fixtures: Fixture[], inputs: string[]): ReplayResult[] {
+  const counts = new Map<string, number>();
+  for (const f of fixtures) counts.set(f.file, f.count);
+  const out: ReplayResult[] = [];
+  for (const [file, entries] of loaded.byFile) {
+    if (!coveredBy(file, inputs)) continue;
+    const count = counts.get(file);
+    for (const index of entries.keys()) {
+      let reason: string | undefined;
+      if (count === undefined) reason = `no review found in ${displayPath(file, loaded.base)} (the file is missing or empty)`;
+      else if (index !== undefined && index >= count) reason = `${displayPath(file, loaded.base)} holds ${count} review(s); #${index} does not exist`;
+      if (reason === undefined) continue;
+      out.push({
+        fixture: loaded.keyOf(file, index),
+        kind: '-',
+        operation: '-',
+        expectation: entries.get(index)!,
+        passed: false,
+        mismatches: [reason],
+      });
+    }
+  }
+  return out;
+}
+
+async function readOldObjects(file: string | undefined): Promise<KubeObject[]> {
+  if (file === undefined) return [];
+  const abs = resolve(file);
+  return parseDocuments(await readText(abs), abs);
+}
+
+async function replay(args: ReplayArgs, io: ReplayIO): Promise<number> {
+  const loaded = args.expect === undefined ? undefined : await loadExpectations(args.expect);
+  const setup = args.server
+    ? undefined
+    : await offlineSetup({ ...(args.config === undefined ? {} : { config: args.config }), ...(args.state === undefined ? {} : { state: args.state }) }, io.modules ?? MODULES);
+  const skip = new Set<string>(args.expect === undefined ? [] : [resolve(args.expect)]);
+  const files = await expandInputs(args.inputs, skip);
+  const cwd = process.cwd();
+  const fixtures = await readFixtures(files, {
+    username: args.user,
+    groups: args.groups,
+    oldObjects: await readOldObjects(args.old),
+    uidSource: (file) => displayPath(file, cwd),
+  });
+  const base = loaded?.base ?? cwd;
+  const results: ReplayResult[] = [];
+
+  if (setup) {
+    reconcile(setup);
+    for (const f of fixtures) {
+      const decision = await setup.engine.review(f.request, args.phase);
+      const outcome = outcomeOf(decision, f.request);
+      // Persist what the apiserver would have persisted, so later fixtures see earlier ones.
+      if (decision.allowed && !f.request.dryRun) {
+        setup.view.apply(f.request, outcome.patchedObject);
+        reconcile(setup);
+      }
+      results.push(judge(f, fixtureLabel(f, base), loaded, outcome));
+    }
+  } else if (args.server) {
+    const [ca, cert, key] = await Promise.all([
+      readText(args.server.ca),
+      args.server.cert === undefined ? undefined : readText(args.server.cert),
+      args.server.key === undefined ? undefined : readText(args.server.key),
+    ]);
+    const client = new WebhookClient(args.server.url, { ca, ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) });
+    try {
+      for (const f of fixtures) {
+        let outcome: ReviewOutcome | Error;
+        try {
+          outcome = await client.review(f.request, args.phase);
+        } catch (err) {
+          if (!(err instanceof ReviewHttpError)) throw err;
+          outcome = err;
+        }
+        results.push(judge(f, fixtureLabel(f, base), loaded, outcome));
+      }
+    } finally {
+      await client.close();
+    }
+  }
+  if (loaded) results.push(...unmatched(loaded, fixtures, args.inputs));
+
+  io.stdout.write(args.output === 'json' ? formatJson(results) : formatTable(results));
+  return summarize(results).failed > 0 ? 1 : 0;
+}
+
+/** Entry point of `tenantguard replay`; argv is what follows the subcommand. */
+export async function runReplay(argv: string[], io: ReplayIO = PROCESS_IO): Promise<number> {
+  try {
+    const args = parseReplayArgs(argv);
+    if (args === 'help') {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    return await replay(args, io);
+  } catch (err) {
+    if (err instanceof InputError) {
+      io.stderr.write(`tenantguard replay: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
