@@ -1,0 +1,149 @@
+// Every manifest `make manifests` installs is a valid Kubernetes object: it passes the Kubernetes
+// OpenAPI schemas (kubernetes-models) and has no field the API does not know, which the
+// kube-apiserver would refuse under kubectl's default strict field validation (client-node's
+// generated models list every field of every type).
+import * as k8s from '@kubernetes/client-node';
+import t from 'tap';
+import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
+import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import { INSTALL_ORDER } from '../manifests/render.js';
+import type { KubeObject } from '../policies/types.js';
+import { readManifest, renderedInstall } from './helpers/manifests.js';
+
+interface Validatable {
+  validate(): void;
+}
+
+/** apiVersion/kind -> the kubernetes-models class (its validator) and the client-node model name. */
+const MODELS: Record<string, { model: new (data: never) => Validatable; typeName: string }> = {
+  'v1/Namespace': { model: Namespace, typeName: 'V1Namespace' },
+  'v1/ServiceAccount': { model: ServiceAccount, typeName: 'V1ServiceAccount' },
+  'v1/ConfigMap': { model: ConfigMap, typeName: 'V1ConfigMap' },
+  'v1/Service': { model: Service, typeName: 'V1Service' },
+  'apps/v1/Deployment': { model: Deployment, typeName: 'V1Deployment' },
+  'policy/v1/PodDisruptionBudget': { model: PodDisruptionBudget, typeName: 'V1PodDisruptionBudget' },
+  'rbac.authorization.k8s.io/v1/ClusterRole': { model: ClusterRole, typeName: 'V1ClusterRole' },
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { model: ClusterRoleBinding, typeName: 'V1ClusterRoleBinding' },
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': { model: CustomResourceDefinition, typeName: 'V1CustomResourceDefinition' },
+  'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': {
+    model: MutatingWebhookConfiguration,
+    typeName: 'V1MutatingWebhookConfiguration',
+  },
+  'admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration': {
+    model: ValidatingWebhookConfiguration,
+    typeName: 'V1ValidatingWebhookConfiguration',
+  },
+};
+
+interface Attribute {
+  baseName: string;
+  type: string;
+}
+
+function attributesOf(typeName: string): Attribute[] | undefined {
+  const model = (k8s as unknown as Record<string, { getAttributeTypeMap?: () => Attribute[] } | undefined>)[typeName];
+  return model?.getAttributeTypeMap?.();
+}
+
+/**
+ * Paths of fields the API type does not define. JSONSchemaProps' `items` and
+ * `additionalProperties` are typed `any` in the generated models but hold nested schemas.
+ */
+function unknownFields(value: unknown, typeName: string, path: string): string[] {
+  if (value === null || value === undefined) return [];
+  const array = /^Array<(.+)>$/.exec(typeName);
+  if (array) return Array.isArray(value) ? value.flatMap((v, i) => unknownFields(v, array[1]!, `${path}[${i}]`)) : [];
+  const map = /^\{ \[key: string\]: (.+); \}$/.exec(typeName);
+  if (map) {
+    return typeof value === 'object' ? Object.entries(value).flatMap(([k, v]) => unknownFields(v, map[1]!, `${path}[${JSON.stringify(k)}]`)) : [];
+  }
+  const attributes = attributesOf(typeName);
+  if (!attributes || typeof value !== 'object' || Array.isArray(value)) return [];
+  const byName = new Map(attributes.map((a) => [a.baseName, a.type]));
+  const out: string[] = [];
+  for (const [key, child] of Object.entries(value)) {
+    let childType = byName.get(key);
+    if (childType === undefined) {
+      out.push(`${path}.${key}`);
+      continue;
+    }
+    if (typeName === 'V1JSONSchemaProps' && (key === 'items' || key === 'additionalProperties') && typeof child === 'object') {
+      childType = 'V1JSONSchemaProps';
+    }
+    out.push(...unknownFields(child, childType, `${path}.${key}`));
+  }
+  return out;
+}
+
+function modelOf(obj: KubeObject): (typeof MODELS)[string] {
+  const entry = MODELS[`${obj.apiVersion}/${obj.kind}`];
+  if (!entry) throw new Error(`no schema for ${obj.apiVersion} ${obj.kind}`);
+  return entry;
+}
+
+function schemaErrors(obj: KubeObject): string | undefined {
+  try {
+    new (modelOf(obj).model)(obj as never).validate();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+const rendered = renderedInstall();
+
+t.test('the install bundle holds every manifest file, in apply order', async (t) => {
+  const { docs } = await rendered;
+  const expected = INSTALL_ORDER.flatMap((file) => readManifest(file).map((d) => `${d.kind}/${d.metadata?.name}`));
+  t.same(docs.map((d) => `${d.kind}/${d.metadata?.name}`), expected);
+  t.equal(docs[0]!.kind, 'Namespace', 'the namespace comes first');
+  t.equal(docs[1]!.kind, 'CustomResourceDefinition', 'the CRD comes before anything that could use it');
+  t.same(docs.slice(-2).map((d) => d.kind), ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'], 'webhooks last');
+});
+
+t.test('every rendered manifest passes the Kubernetes OpenAPI schema of its kind', async (t) => {
+  const { docs } = await rendered;
+  for (const doc of docs) t.equal(schemaErrors(doc), undefined, `${doc.kind} ${doc.metadata?.name}`);
+});
+
+t.test('no rendered manifest has a field its API type does not define', async (t) => {
+  const { docs } = await rendered;
+  for (const doc of docs) t.same(unknownFields(doc, modelOf(doc).typeName, doc.kind!), [], `${doc.kind} ${doc.metadata?.name}`);
+});
+
+t.test('namespaced objects live in the tenantguard namespace; cluster-scoped ones have none', async (t) => {
+  const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
+  const { docs } = await rendered;
+  for (const doc of docs) {
+    t.equal(doc.metadata?.namespace, clusterScoped.has(doc.kind!) ? undefined : 'tenantguard', `${doc.kind} ${doc.metadata?.name}`);
+    t.equal(doc.metadata?.labels?.['app.kubernetes.io/name'], 'tenantguard', `${doc.kind} carries the app label`);
+  }
+});
+
+t.test('unrendered webhook configurations are refused: the caBundle placeholder is not base64', async (t) => {
+  for (const file of ['webhook-mutating.yaml', 'webhook-validating.yaml']) {
+    const [doc] = readManifest(file);
+    t.match(schemaErrors(doc!), /caBundle must match format "byte"/, file);
+  }
+});
+
+t.test('the checks catch what they are meant to catch', async (t) => {
+  const [deployment] = readManifest('deployment.yaml');
+  const container = deployment!.spec.template.spec.containers[0];
+  container.readinesProbe = container.readinessProbe;
+  container.ports[0].containerPort = '8443';
+  t.same(unknownFields(deployment, 'V1Deployment', 'Deployment'), ['Deployment.spec.template.spec.containers[0].readinesProbe'], 'a misspelt field');
+  t.match(schemaErrors(deployment!), /containerPort must be integer/, 'a string where the API wants an integer');
+
+  const [crd] = readManifest('crd-tenant.yaml');
+  crd!.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.podSecurity.properties.level.enums = ['restricted'];
+  t.same(
+    unknownFields(crd, 'V1CustomResourceDefinition', 'CRD'),
+    ['CRD.spec.versions[0].schema.openAPIV3Schema.properties["spec"].properties["podSecurity"].properties["level"].enums'],
+    'a misspelt schema keyword deep inside the CRD schema',
+  );
+});
