@@ -252,6 +252,8 @@ export interface Reservation {
   hard: ResourceAmounts;
   /** Request uid, for idempotence when the apiserver retries. */
   uid: string;
+  /** What this request frees (a stop, a scale-down, a delete): applied on commit, never checked. */
+  decrease?: ResourceAmounts;
 }
 
 export type ReservationOutcome =

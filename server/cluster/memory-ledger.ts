@@ -1,17 +1,12 @@
 // QuotaLedger for one process (snapshot mode, replay, tests). Check-and-commit runs without an
 // await in between, so on Node's single thread two reviews can never both take the last unit.
-import type { QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
+import { applyReservation } from '../../policies/quota/reservation.js';
+import { usageByTenant } from '../../policies/quota/usage.js';
+import type { ClusterView, ModuleSettings, QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
 
-export function exceededBy(used: ResourceAmounts, r: Reservation): Extract<ReservationOutcome, { ok: false }>['exceeded'] {
-  const exceeded: Extract<ReservationOutcome, { ok: false }>['exceeded'] = [];
-  for (const [resource, requested] of Object.entries(r.increase)) {
-    const hard = r.hard[resource];
-    if (hard === undefined || requested <= 0) continue;
-    const now = used[resource] ?? 0;
-    if (now + requested > hard) exceeded.push({ resource, requested, used: now, hard });
-  }
-  return exceeded;
-}
+// The live ledger (tenant-ledger.ts) imports these from here; applyReservation is the whole check,
+// decreases included.
+export { applyReservation, exceededBy } from '../../policies/quota/reservation.js';
 
 export function addAmounts(a: ResourceAmounts, b: ResourceAmounts): ResourceAmounts {
   const out: ResourceAmounts = { ...a };
@@ -23,12 +18,9 @@ export class MemoryLedger implements QuotaLedger {
   private readonly usage = new Map<string, ResourceAmounts>();
 
   async reserve(r: Reservation, opts: { dryRun: boolean; signal: AbortSignal }): Promise<ReservationOutcome> {
-    const used = this.usage.get(r.tenant) ?? {};
-    const exceeded = exceededBy(used, r);
-    if (exceeded.length > 0) return { ok: false, exceeded };
-    const next = addAmounts(used, r.increase);
-    if (!opts.dryRun) this.usage.set(r.tenant, next);
-    return { ok: true, used: next };
+    const outcome = applyReservation(this.usage.get(r.tenant) ?? {}, r);
+    if (outcome.ok && !opts.dryRun) this.usage.set(r.tenant, outcome.used);
+    return outcome;
   }
 
   used(tenant: string): ResourceAmounts {
@@ -38,5 +30,14 @@ export class MemoryLedger implements QuotaLedger {
   /** Reconcile: replace a tenant's usage with what the existing objects add up to. */
   setUsed(tenant: string, amounts: ResourceAmounts): void {
     this.usage.set(tenant, { ...amounts });
+  }
+
+  /**
+   * Recomputes every tenant's usage from the view (snapshot mode: after loading the state, so that
+   * what already exists is charged, and whenever the state is known to have drifted).
+   */
+  reconcile(view: ClusterView, settings: ModuleSettings, nowMs?: number): void {
+    this.usage.clear();
+    for (const [tenant, used] of usageByTenant(view, settings, nowMs)) this.usage.set(tenant, used);
   }
 }

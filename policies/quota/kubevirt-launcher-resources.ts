@@ -1,0 +1,344 @@
+// The compute resources KubeVirt gives the virt-launcher pod of a VMI ("vmCharging: pod"), or the
+// guest's own size ("vmCharging: guest").
+//
+// Read from KubeVirt's source, and matching KubeVirt v1.9:
+// - virt-api defaulting (pkg/defaults setDefaultResourceRequests, SetDefaultGuestCPUTopology,
+//   setGuestMemory): a CPU request defaults to the CPU limit (or to configuration.cpuRequest); a CPU
+//   topology left empty gets sockets = limits.cpu, else requests.cpu, else 1; the memory request is
+//   no longer defaulted in the spec (older releases did, in pkg/virt-api/webhooks/defaults.go).
+// - the renderer's WithMemoryRequests: the memory request is requests.memory, else limits.memory,
+//   else the guest memory (or hugepage size) scaled by developerConfiguration.memoryOvercommit.
+// - the pod's compute container (pkg/virt-controller/services/renderresources.go, VMIResourcePredicates
+//   in template.go): without dedicated CPUs the CPU request is (vCPUs + IO threads) /
+//   cpuAllocationRatio, printed with %g and parsed back as a quantity, unless the VMI requests CPU;
+//   with dedicated CPUs requests = limits = vCPUs + IO threads (+1 for isolateEmulatorThread) and the
+//   memory limit equals the request; memory = request + overhead (the overhead is not requested with
+//   overcommitGuestOverhead; with hugepages only the overhead and the request beyond the guest are).
+// - the overhead (pkg/hypervisor/kvm GetMemoryOverhead in v1.9; renderresources.go before): page
+//   tables (the spec's requests.memory / 512, so none without one), 220Mi of fixed process RSS,
+//   8Mi per vCPU, 8Mi IOThread, 32Mi video RAM, 128Mi on arm64, 1Gi with VFIO devices, 1Mi for
+//   downward metrics, exec-probe terms, 256Mi SEV, 53Mi TPM, 100Mi for dedicated CPUs or guaranteed
+//   QoS, then additionalGuestMemoryOverheadRatio.
+//   Older releases used other fixed terms (e.g. 16Mi video RAM, 20Mi virtlogd, 35Mi virtqemud), so a
+//   published overhead wins: the VMI's status.memory.memoryOverhead (VmiMemoryOverheadReport, beta
+//   in v1.9) or a kubevirt.io/memory-overhead-bytes annotation.
+// Not modelled: support containers (container disks, hook sidecars, console log: a few millicores
+// each), network binding plugin memory, auto memory/CPU limits from namespace ResourceQuotas and
+// the emulator-thread even-parity annotation. Where the VMI sets no limits the effective limits are
+// charged instead (SPEC 6.4): CPU = vCPUs + IO threads, memory = the memory request.
+import { parseMilli, parseUnits } from '../quantity.js';
+import type { ClusterView, KubeObject } from '../types.js';
+
+export const MEMORY_OVERHEAD_ANNOTATION = 'kubevirt.io/memory-overhead-bytes';
+
+const Mi = 1024 * 1024;
+const FIXED_PROCESS_OVERHEAD = (25 + 100 + 25 + 40 + 30) * Mi; // virt-launcher-monitor, virt-launcher, virtlogd, virtqemud, qemu
+const PER_VCPU_OVERHEAD = 8 * Mi;
+const IOTHREAD_OVERHEAD = 8 * Mi;
+const VIDEO_OVERHEAD = 32 * Mi;
+const ARM64_PFLASH_OVERHEAD = 128 * Mi;
+const VFIO_OVERHEAD = 1024 * Mi;
+const DOWNWARD_METRICS_OVERHEAD = 1 * Mi;
+const PROBE_OVERHEAD = 10 * Mi;
+const PROBE_BINARY_OVERHEAD = 100 * Mi;
+const SEV_OVERHEAD = 256 * Mi;
+const TPM_OVERHEAD = 53 * Mi;
+const DEDICATED_OVERHEAD = 100 * Mi;
+const DEFAULT_CPU_REQUEST_MILLI = 100;
+
+/** What KubeVirt's cluster configuration (the KubeVirt CR's spec.configuration) changes here. */
+export interface KubeVirtResourceConfig {
+  /** developerConfiguration.cpuAllocationRatio; KubeVirt's default is 10. */
+  cpuAllocationRatio: number;
+  /** developerConfiguration.memoryOvercommit in percent; default 100. */
+  memoryOvercommit: number;
+  /** configuration.cpuRequest in millicores when set to something other than the 100m default. */
+  cpuRequestMilli: number | undefined;
+  /** configuration.additionalGuestMemoryOverheadRatio, e.g. "1.5". */
+  overheadRatio: string | undefined;
+}
+
+export const DEFAULT_KUBEVIRT_CONFIG: KubeVirtResourceConfig = {
+  cpuAllocationRatio: 10,
+  memoryOvercommit: 100,
+  cpuRequestMilli: undefined,
+  overheadRatio: undefined,
+};
+
+/** The configuration of the first KubeVirt CR not being deleted (as virt-controller reads it). */
+export function kubevirtConfigOf(view: ClusterView): KubeVirtResourceConfig {
+  const kv = view.list('KubeVirt').find((k) => k.metadata?.deletionTimestamp === undefined);
+  const conf = kv?.spec?.configuration;
+  if (!conf) return DEFAULT_KUBEVIRT_CONFIG;
+  const dev = conf.developerConfiguration ?? {};
+  const ratio = typeof dev.cpuAllocationRatio === 'number' && dev.cpuAllocationRatio > 0 ? dev.cpuAllocationRatio : 10;
+  const overcommit = typeof dev.memoryOvercommit === 'number' && dev.memoryOvercommit > 0 ? dev.memoryOvercommit : 100;
+  let cpuRequest: number | undefined;
+  try {
+    cpuRequest = conf.cpuRequest === undefined ? undefined : parseMilli(conf.cpuRequest);
+  } catch (err) {
+    throw new Error(`KubeVirt ${kv?.metadata?.name ?? ''} spec.configuration.cpuRequest: ${(err as Error).message}`);
+  }
+  return {
+    cpuAllocationRatio: ratio,
+    memoryOvercommit: overcommit,
+    cpuRequestMilli: cpuRequest === DEFAULT_CPU_REQUEST_MILLI ? undefined : cpuRequest,
+    overheadRatio: typeof conf.additionalGuestMemoryOverheadRatio === 'string' ? conf.additionalGuestMemoryOverheadRatio : undefined,
+  };
+}
+
+/** The sizing an instancetype imposes (instancetype.kubevirt.io spec.cpu / spec.memory). */
+export interface InstancetypeSizing {
+  guestCpus: number;
+  guestMemory: string | number;
+  dedicatedCpuPlacement: boolean;
+  isolateEmulatorThread: boolean;
+  hugepagesPageSize: string | undefined;
+}
+
+export interface ComputeResources {
+  requestsCpu: number;
+  requestsMemory: number;
+  limitsCpu: number;
+  limitsMemory: number;
+}
+
+export interface LauncherResources extends ComputeResources {
+  /** The memory overhead included above (published, or KubeVirt's formula). */
+  memoryOverhead: number;
+}
+
+type List = Record<string, string | number> | null | undefined;
+
+function amount(list: List, name: 'cpu' | 'memory', where: string): number | undefined {
+  const v = list?.[name];
+  if (v === undefined) return undefined;
+  try {
+    return name === 'cpu' ? parseMilli(v) : parseUnits(v);
+  } catch (err) {
+    throw new Error(`${where}.${name}: ${(err as Error).message}`);
+  }
+}
+
+function quantity(v: unknown, where: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`${where}: not a quantity`);
+  try {
+    return parseUnits(v);
+  } catch (err) {
+    throw new Error(`${where}: ${(err as Error).message}`);
+  }
+}
+
+function count(v: unknown): number {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0;
+}
+
+/** hardware.GetNumberOfVCPUs: sockets * cores * threads, each counted only when set. */
+function vcpusOf(cpu: { sockets?: number; cores?: number; threads?: number }): number {
+  let n = count(cpu.cores);
+  for (const f of [count(cpu.sockets), count(cpu.threads)]) {
+    if (f !== 0) n = n === 0 ? f : n * f;
+  }
+  return n;
+}
+
+/** A VMI spec as KubeVirt v1.9 sizes it, reduced to what sizing reads. */
+interface SizedVmi {
+  vcpus: number;
+  ioThreads: number;
+  dedicated: boolean;
+  isolateEmulatorThread: boolean;
+  requestsCpu: number | undefined;
+  limitsCpu: number | undefined;
+  /** spec.domain.resources.requests.memory as written: v1.9 no longer defaults it in the VMI spec. */
+  specRequestsMemory: number | undefined;
+  /** The compute container's memory request before overhead (renderer WithMemoryRequests). */
+  memory: number;
+  limitsMemory: number | undefined;
+  guestMemory: number | undefined;
+  hugepages: boolean;
+  overcommitGuestOverhead: boolean;
+}
+
+function sizeOf(spec: any, instancetype: InstancetypeSizing | undefined, config: KubeVirtResourceConfig, where: string): SizedVmi {
+  const domain = spec?.domain ?? {};
+  const resources = domain.resources ?? {};
+  const cpu = instancetype
+    ? { sockets: instancetype.guestCpus, cores: 1, threads: 1, dedicatedCpuPlacement: instancetype.dedicatedCpuPlacement, isolateEmulatorThread: instancetype.isolateEmulatorThread }
+    : (domain.cpu ?? {});
+  const specGuest = instancetype
+    ? quantity(instancetype.guestMemory, 'instancetype spec.memory.guest')
+    : quantity(domain.memory?.guest, `${where}.domain.memory.guest`);
+  const pageSize: unknown = instancetype ? instancetype.hugepagesPageSize : domain.memory?.hugepages?.pageSize;
+  const hugepages = pageSize !== undefined;
+  const pageBytes = hugepages ? quantity(pageSize, `${where}.domain.memory.hugepages.pageSize`) : undefined;
+  const dedicated = cpu.dedicatedCpuPlacement === true;
+
+  // virt-api (pkg/defaults setDefaultResourceRequests): only CPU requests are defaulted in the spec.
+  let requestsCpu = amount(resources.requests, 'cpu', `${where}.domain.resources.requests`);
+  const limitsCpu = amount(resources.limits, 'cpu', `${where}.domain.resources.limits`);
+  const specRequestsMemory = amount(resources.requests, 'memory', `${where}.domain.resources.requests`);
+  const limitsMemory = amount(resources.limits, 'memory', `${where}.domain.resources.limits`);
+  if (limitsCpu && !requestsCpu) requestsCpu = limitsCpu;
+  if (config.cpuRequestMilli !== undefined && resources.requests?.cpu === undefined && requestsCpu === undefined && !dedicated) {
+    requestsCpu = config.cpuRequestMilli;
+  }
+
+  // renderer WithMemoryRequests: the limit, else the guest memory (or page size) scaled by memoryOvercommit.
+  let memory = specRequestsMemory;
+  if (limitsMemory && !memory) memory = limitsMemory;
+  if (memory === undefined) {
+    const guest = specGuest ?? pageBytes;
+    if (guest !== undefined && guest > 0) {
+      memory = config.memoryOvercommit === 100 || hugepages ? guest : Math.floor((guest * 100) / config.memoryOvercommit);
+    }
+  }
+
+  let vcpus = vcpusOf(cpu);
+  if (count(cpu.sockets) === 0 && count(cpu.cores) === 0 && count(cpu.threads) === 0) {
+    // SetDefaultGuestCPUTopology: sockets from limits, else requests (Quantity.Value rounds up), cores = threads = 1.
+    const from = resources.limits?.cpu !== undefined ? limitsCpu : requestsCpu;
+    vcpus = from === undefined ? 1 : Math.ceil(from / 1000) || 1;
+  }
+  return {
+    vcpus,
+    ioThreads: count(domain.ioThreads?.supplementalPoolThreadCount),
+    dedicated,
+    isolateEmulatorThread: cpu.isolateEmulatorThread === true,
+    requestsCpu,
+    limitsCpu,
+    specRequestsMemory,
+    memory: memory ?? 0,
+    limitsMemory,
+    // setGuestMemory: the guest memory, else a non-zero request, else a non-zero limit, else the page size.
+    guestMemory: specGuest ?? (specRequestsMemory || undefined) ?? (limitsMemory || undefined) ?? pageBytes,
+    hugepages,
+    overcommitGuestOverhead: resources.overcommitGuestOverhead === true,
+  };
+}
+
+/** VirtualMachineInstance.WantsToHaveQOSGuaranteed. */
+function wantsGuaranteedQos(s: SizedVmi): boolean {
+  return !!s.specRequestsMemory && s.specRequestsMemory === s.limitsMemory && !!s.requestsCpu && s.requestsCpu === s.limitsCpu;
+}
+
+/** GetMemoryOverhead (KubeVirt v1.9, kvm), in bytes. */
+function memoryOverhead(spec: any, s: SizedVmi, config: KubeVirtResourceConfig): number {
+  const domain = spec?.domain ?? {};
+  const devices = domain.devices ?? {};
+  // Page tables: the spec's memory request in (rounded-up) kilobytes, one bit per 512 bytes.
+  let overhead = Math.floor((Math.ceil((s.specRequestsMemory ?? 0) / 1000) * 1000) / 512);
+  overhead += FIXED_PROCESS_OVERHEAD;
+  overhead += PER_VCPU_OVERHEAD * Math.max(s.vcpus, 1);
+  overhead += IOTHREAD_OVERHEAD;
+  if (devices.autoattachGraphicsDevice !== false) overhead += VIDEO_OVERHEAD;
+  if (spec?.architecture === 'arm64') overhead += ARM64_PFLASH_OVERHEAD;
+  const sriov = Array.isArray(devices.interfaces) && devices.interfaces.some((i: any) => i?.sriov != null);
+  if ((devices.hostDevices?.length ?? 0) > 0 || (devices.gpus?.length ?? 0) > 0 || sriov) overhead += VFIO_OVERHEAD;
+  if (Array.isArray(spec?.volumes) && spec.volumes.some((v: any) => v?.downwardMetrics != null)) overhead += DOWNWARD_METRICS_OVERHEAD;
+  const liveness = spec?.livenessProbe?.exec != null;
+  const readiness = spec?.readinessProbe?.exec != null;
+  if (liveness) overhead += PROBE_OVERHEAD;
+  if (readiness) overhead += PROBE_OVERHEAD;
+  if (liveness || readiness) overhead += PROBE_BINARY_OVERHEAD;
+  if (domain.launchSecurity?.sev != null || domain.launchSecurity?.snp != null) overhead += SEV_OVERHEAD;
+  if (devices.tpm != null && devices.tpm.enabled !== false) overhead += TPM_OVERHEAD;
+  if (s.dedicated || wantsGuaranteedQos(s)) overhead += DEDICATED_OVERHEAD;
+  if (config.overheadRatio) {
+    const ratio = Number.parseFloat(config.overheadRatio);
+    // multiplyMemory: the extra is computed on kilobytes (rounded up) and truncated, as int64(float64) does.
+    if (Number.isFinite(ratio)) overhead += Math.trunc(Math.ceil(overhead / 1000) * (ratio - 1)) * 1000;
+  }
+  return overhead;
+}
+
+/** A published overhead: the annotation, else the VMI's status.memory.memoryOverhead. */
+function publishedOverhead(annotations: Record<string, string> | undefined, status: any): number | undefined {
+  const annotated = annotations?.[MEMORY_OVERHEAD_ANNOTATION];
+  if (annotated !== undefined) return quantity(annotated, `annotation ${MEMORY_OVERHEAD_ANNOTATION}`);
+  return quantity(status?.memory?.memoryOverhead, 'status.memory.memoryOverhead');
+}
+
+/** WithoutDedicatedCPU: %g of the ratio, millicores below one core, then ParseQuantity (rounding up). */
+function ratioCpuRequest(cpus: number, ratio: number): number {
+  const value = cpus / ratio;
+  return parseMilli(value < 1 ? `${String(value * 1000)}m` : String(value));
+}
+
+export interface LauncherInput {
+  /** The VMI spec (a VMI's spec, or a template's spec.template.spec). */
+  spec: any;
+  /** Where `spec` sits in the object, for error messages. */
+  where: string;
+  instancetype?: InstancetypeSizing;
+  /** The VMI's (or template's) annotations and, for a VMI, its status: a published overhead wins. */
+  annotations?: Record<string, string>;
+  status?: any;
+}
+
+/** What the virt-launcher pod's compute container will request, with effective limits where none are set. */
+export function launcherResources(input: LauncherInput, config: KubeVirtResourceConfig): LauncherResources {
+  const s = sizeOf(input.spec, input.instancetype, config, input.where);
+  const overhead = publishedOverhead(input.annotations, input.status) ?? memoryOverhead(input.spec, s, config);
+  const cpus = s.vcpus + s.ioThreads;
+
+  let requestsCpu: number;
+  let limitsCpu: number | undefined;
+  const memory = s.memory;
+  let limitsMemory = s.limitsMemory;
+  if (s.dedicated) {
+    requestsCpu = (cpus + (s.isolateEmulatorThread ? 1 : 0)) * 1000;
+    limitsCpu = requestsCpu;
+    limitsMemory = memory;
+  } else {
+    requestsCpu = s.requestsCpu ?? (cpus > 0 && config.cpuAllocationRatio > 0 ? ratioCpuRequest(cpus, config.cpuAllocationRatio) : 0);
+    limitsCpu = s.limitsCpu;
+  }
+
+  let requestsMemory: number;
+  if (s.hugepages) {
+    // WithHugePages: guest memory comes from hugepages-<size>, outside requests.memory.
+    const guest = s.guestMemory;
+    const beyondGuest = (v: number | undefined) => (guest !== undefined && v !== undefined && v > guest ? v - guest : 0);
+    requestsMemory = beyondGuest(memory) + overhead;
+    if (limitsMemory !== undefined) limitsMemory = beyondGuest(limitsMemory) + overhead;
+  } else {
+    requestsMemory = memory + (s.overcommitGuestOverhead ? 0 : overhead);
+    if (limitsMemory !== undefined) limitsMemory += overhead;
+  }
+  return {
+    requestsCpu,
+    requestsMemory,
+    limitsCpu: limitsCpu ?? cpus * 1000,
+    limitsMemory: limitsMemory ?? requestsMemory,
+    memoryOverhead: overhead,
+  };
+}
+
+/** vmCharging: guest — the guest's vCPUs and memory, requested and limited alike. */
+export function guestResources(input: LauncherInput, config: KubeVirtResourceConfig): ComputeResources {
+  const s = sizeOf(input.spec, input.instancetype, config, input.where);
+  const cpu = s.vcpus * 1000;
+  const memory = s.guestMemory ?? 0;
+  return { requestsCpu: cpu, requestsMemory: memory, limitsCpu: cpu, limitsMemory: memory };
+}
+
+/** An instancetype object's sizing (cpu.guest, memory.guest, dedicated placement, hugepages). */
+export function instancetypeSizing(obj: KubeObject): InstancetypeSizing {
+  const spec = obj.spec ?? {};
+  const name = `${obj.kind ?? 'instancetype'} ${obj.metadata?.name ?? ''}`.trim();
+  const guestCpus = spec.cpu?.guest;
+  if (typeof guestCpus !== 'number' || !Number.isInteger(guestCpus) || guestCpus < 1) {
+    throw new Error(`${name}: spec.cpu.guest must be a positive integer`);
+  }
+  const guestMemory = spec.memory?.guest;
+  if (typeof guestMemory !== 'string' && typeof guestMemory !== 'number') throw new Error(`${name}: spec.memory.guest is required`);
+  return {
+    guestCpus,
+    guestMemory,
+    dedicatedCpuPlacement: spec.cpu?.dedicatedCPUPlacement === true,
+    isolateEmulatorThread: spec.cpu?.isolateEmulatorThread === true,
+    hugepagesPageSize: typeof spec.memory?.hugepages?.pageSize === 'string' ? spec.memory.hugepages.pageSize : undefined,
+  };
+}

@@ -1,0 +1,69 @@
+// tenant-quota (SPEC 6.4): charges each change by what it adds — charge(new) - charge(old) per
+// resource — and denies one that would take the tenant past a hard limit. The verdict comes twice:
+// in evaluate against the ledger's current usage (so a dry run sees it too), and in the commit phase
+// from the ledger's atomic reserve, which is what holds under concurrency. What a change frees (a
+// stop, a scale-down, a delete) is handed to the ledger with the same commit; the reconcile repairs
+// whatever drifts anyway. KubeVirt's own virt-launcher pods are never denied: a migration target's
+// growth is reserved when it fits and only warned about when it does not.
+import type { Finding, ModuleResult, PolicyInput, PolicyModule, ReservationOutcome } from '../types.js';
+import { chargedKindOf, chargeOf, launcherVmiOf, type ChargeContext, type ChargedKind } from './charge.js';
+import { DEFAULT_KUBEVIRT_CONFIG, kubevirtConfigOf } from './kubevirt-launcher-resources.js';
+import { exceededBy } from './reservation.js';
+import { chargeDelta, formatAmount, parseHard, zeroCharge } from './resources.js';
+
+export const QUOTA_MODULE = 'tenant-quota';
+
+type Exceeded = Extract<ReservationOutcome, { ok: false }>['exceeded'];
+
+/** The built-in quota's wording: "exceeded quota: <name>, requested: r=v,..., used: ..., limited: ...". */
+function exceededMessage(tenant: string, exceeded: Exceeded): string {
+  const sorted = [...exceeded].sort((a, b) => (a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0));
+  const list = (pick: (e: Exceeded[number]) => number) => sorted.map((e) => formatAmount(e.resource, pick(e))).join(',');
+  return `exceeded quota: ${tenant}, requested: ${list((e) => e.requested)}, used: ${list((e) => e.used)}, limited: ${list((e) => e.hard)}`;
+}
+
+function finding(tenant: string, exceeded: Exceeded, mode: Finding['mode']): Finding {
+  return { mode, rule: exceeded.map((e) => e.resource).sort().join(','), message: exceededMessage(tenant, exceeded) };
+}
+
+function evaluate(input: PolicyInput): ModuleResult {
+  const { request, tenant, view, ledger } = input;
+  const name = tenant.name;
+  const hardSpec = tenant.spec.quota?.hard;
+  if (name === undefined || !hardSpec) return {};
+  const kind: ChargedKind | undefined = chargedKindOf(request.kind);
+  if (kind === undefined || request.operation === 'CONNECT') return {};
+  const hard = parseHard(hardSpec);
+  if (Object.keys(hard).length === 0) return {};
+
+  const operation = request.operation;
+  const ctx: ChargeContext = {
+    view,
+    namespace: request.namespace ?? input.object?.metadata?.namespace ?? input.oldObject?.metadata?.namespace ?? '',
+    vmCharging: tenant.spec.quota?.vmCharging ?? 'pod',
+    kubevirt: kind === 'Pod' ? DEFAULT_KUBEVIRT_CONFIG : kubevirtConfigOf(view),
+    // Objects that exist are judged the way the reconcile judges them, so that an UPDATE's old and
+    // new charge agree with what was charged before; only a pod being created is judged by its creator.
+    admission: { request, settings: input.settings, creating: operation === 'CREATE' },
+  };
+  const prev = operation === 'CREATE' || !input.oldObject ? zeroCharge() : chargeOf(kind, input.oldObject, ctx);
+  const next = operation === 'DELETE' || !input.object ? zeroCharge() : chargeOf(kind, input.object, ctx);
+  const { increase, decrease } = chargeDelta(prev, next);
+  const increases = Object.keys(increase).length > 0;
+  if (!increases && Object.keys(decrease).length === 0) return {};
+
+  const object = operation === 'DELETE' ? input.oldObject : input.object;
+  const neverDenied = kind === 'Pod' && object !== undefined && launcherVmiOf(object, ctx) !== undefined;
+  const mode: Finding['mode'] = neverDenied ? 'warn' : 'enforce';
+  const early = increases ? exceededBy(ledger.used(name), { increase, hard }) : [];
+  if (early.length > 0) return { findings: [finding(name, early, mode)] };
+  const reservation = { tenant: name, increase, decrease, hard, uid: request.uid };
+  return {
+    commit: async ({ dryRun, signal }) => {
+      const outcome = await ledger.reserve(reservation, { dryRun, signal });
+      return outcome.ok ? [] : [finding(name, outcome.exceeded, mode)];
+    },
+  };
+}
+
+export const tenantQuota: PolicyModule = { name: QUOTA_MODULE, type: 'validate', evaluate };

@@ -1,0 +1,158 @@
+// What a Pod costs, by Kubernetes' own rule (k8s.io/component-helpers/resource/helpers.go
+// PodRequests/PodLimits, the sidecar-aware form, with pod-level resources and spec.overhead), and
+// when it stops costing (k8s.io/kubernetes/pkg/quota/v1/evaluator/core QuotaV1Pod: terminal pods
+// and pods past their deletion grace). count/pods counts the object whatever its state, as the
+// built-in object-count quota does.
+import { parseMilli, parseUnits } from '../quantity.js';
+import type { KubeObject } from '../types.js';
+import { COUNT_PODS, LIMITS_CPU, LIMITS_MEMORY, REQUESTS_CPU, REQUESTS_MEMORY, zeroCharge, type Charge } from './resources.js';
+
+type ResourceList = Record<string, string | number> | null | undefined;
+
+interface Container {
+  name?: string;
+  restartPolicy?: string;
+  resources?: { requests?: ResourceList; limits?: ResourceList } | null;
+}
+
+/** cpu in millicores and memory in bytes; undefined where the list does not name the resource. */
+interface CpuMem {
+  cpu: number | undefined;
+  memory: number | undefined;
+}
+
+/**
+ * The list's cpu and memory. Its field path (`${owner}[${index}].${field}`, or `${owner}.${field}`
+ * for a negative index) is only assembled for an error message.
+ */
+function amountsOf(list: ResourceList, owner: string, index: number, field: string): CpuMem {
+  return {
+    cpu: list?.cpu === undefined ? undefined : parsed(list.cpu, parseMilli, owner, index, field, 'cpu'),
+    memory: list?.memory === undefined ? undefined : parsed(list.memory, parseUnits, owner, index, field, 'memory'),
+  };
+}
+
+function parsed(value: string | number, parse: (v: string | number) => number, owner: string, index: number, field: string, name: string): number {
+  try {
+    return parse(value);
+  } catch (err) {
+    throw new Error(`${owner}${index < 0 ? '' : `[${index}]`}.${field}.${name}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Container requests with the API's defaulting applied (SetDefaults_Pod: a resource with a limit and
+ * no request requests its limit). Objects from the API server are defaulted already; snapshot files
+ * need not be, and both must cost the same.
+ */
+function containerRequests(c: Container, list: string, index: number): CpuMem {
+  const req = amountsOf(c.resources?.requests, list, index, 'resources.requests');
+  const lim = amountsOf(c.resources?.limits, list, index, 'resources.limits');
+  return { cpu: req.cpu ?? lim.cpu, memory: req.memory ?? lim.memory };
+}
+
+function containerLimits(c: Container, list: string, index: number): CpuMem {
+  return amountsOf(c.resources?.limits, list, index, 'resources.limits');
+}
+
+/**
+ * aggregateContainerResourcesByFn: app containers and restartable (sidecar) init containers add up;
+ * each ordinary init container runs alongside the sidecars started before it, and the pod needs the
+ * larger of the steady state and the largest such init phase. Absent entries stay absent (they are
+ * not zero: PodLimits adds overhead only to limits that exist).
+ */
+function aggregate(spec: any, pick: (c: Container, list: string, index: number) => CpuMem): CpuMem {
+  const sum: CpuMem = { cpu: undefined, memory: undefined };
+  const containers: Container[] = Array.isArray(spec?.containers) ? spec.containers : [];
+  for (let i = 0; i < containers.length; i++) addInto(sum, pick(containers[i]!, 'spec.containers', i));
+  const inits: Container[] = Array.isArray(spec?.initContainers) ? spec.initContainers : [];
+  if (inits.length === 0) return sum;
+  const sidecars: CpuMem = { cpu: undefined, memory: undefined };
+  const initPeak: CpuMem = { cpu: undefined, memory: undefined };
+  for (let i = 0; i < inits.length; i++) {
+    const c = inits[i]!;
+    const own = pick(c, 'spec.initContainers', i);
+    if (c.restartPolicy === 'Always') {
+      addInto(sum, own);
+      addInto(sidecars, own);
+      maxInto(initPeak, sidecars);
+    } else {
+      addInto(own, sidecars);
+      maxInto(initPeak, own);
+    }
+  }
+  maxInto(sum, initPeak);
+  return sum;
+}
+
+function addInto(into: CpuMem, b: CpuMem): void {
+  if (b.cpu !== undefined) into.cpu = (into.cpu ?? 0) + b.cpu;
+  if (b.memory !== undefined) into.memory = (into.memory ?? 0) + b.memory;
+}
+
+function maxInto(into: CpuMem, b: CpuMem): void {
+  if (b.cpu !== undefined && (into.cpu === undefined || b.cpu > into.cpu)) into.cpu = b.cpu;
+  if (b.memory !== undefined && (into.memory === undefined || b.memory > into.memory)) into.memory = b.memory;
+}
+
+/** Pod-level resources (PodLevelResources) replace the container aggregate for cpu and memory. */
+function applyPodLevel(into: CpuMem, list: CpuMem): void {
+  if (list.cpu !== undefined) into.cpu = list.cpu;
+  if (list.memory !== undefined) into.memory = list.memory;
+}
+
+/** PodRequests: aggregate, pod-level requests, plus overhead. */
+export function podRequests(pod: KubeObject): { cpu: number; memory: number } {
+  const spec = pod.spec;
+  const out = aggregate(spec, containerRequests);
+  applyPodLevel(out, amountsOf(spec?.resources?.requests, 'spec', -1, 'resources.requests'));
+  const overhead = amountsOf(spec?.overhead, 'spec', -1, 'overhead');
+  return { cpu: (out.cpu ?? 0) + (overhead.cpu ?? 0), memory: (out.memory ?? 0) + (overhead.memory ?? 0) };
+}
+
+/** PodLimits: aggregate, pod-level limits when pod-level resources are set, overhead added to non-zero limits. */
+export function podLimits(pod: KubeObject): { cpu: number; memory: number } {
+  const spec = pod.spec;
+  const out = aggregate(spec, containerLimits);
+  const podRequestsSet = amountsOf(spec?.resources?.requests, 'spec', -1, 'resources.requests');
+  const podLimitsSet = amountsOf(spec?.resources?.limits, 'spec', -1, 'resources.limits');
+  const podLevelSet = [podRequestsSet.cpu, podRequestsSet.memory, podLimitsSet.cpu, podLimitsSet.memory].some((v) => v !== undefined);
+  if (podLevelSet) applyPodLevel(out, podLimitsSet);
+  const overhead = amountsOf(spec?.overhead, 'spec', -1, 'overhead');
+  const cpu = out.cpu ?? 0;
+  const memory = out.memory ?? 0;
+  return {
+    cpu: cpu !== 0 ? cpu + (overhead.cpu ?? 0) : 0,
+    memory: memory !== 0 ? memory + (overhead.memory ?? 0) : 0,
+  };
+}
+
+/**
+ * QuotaV1Pod: whether the pod still holds compute. `nowMs` is the caller's clock (policies have
+ * none); without it a terminating pod is charged until it is gone, which never under-counts.
+ */
+export function podHoldsCompute(pod: KubeObject, nowMs?: number): boolean {
+  const phase = pod.status?.phase;
+  if (phase === 'Succeeded' || phase === 'Failed') return false;
+  const deletion = pod.metadata?.deletionTimestamp;
+  const grace = pod.metadata?.deletionGracePeriodSeconds;
+  if (nowMs !== undefined && deletion !== undefined && typeof grace === 'number') {
+    const deadline = Date.parse(deletion) + grace * 1000;
+    if (nowMs > deadline) return false;
+  }
+  return true;
+}
+
+/** The full charge of an ordinary pod. */
+export function podCharge(pod: KubeObject, nowMs?: number): Charge {
+  const charge = zeroCharge();
+  charge[COUNT_PODS] = 1;
+  if (!podHoldsCompute(pod, nowMs)) return charge;
+  const req = podRequests(pod);
+  const lim = podLimits(pod);
+  charge[REQUESTS_CPU] = req.cpu;
+  charge[REQUESTS_MEMORY] = req.memory;
+  charge[LIMITS_CPU] = lim.cpu;
+  charge[LIMITS_MEMORY] = lim.memory;
+  return charge;
+}

@@ -1,0 +1,74 @@
+// The reconcile (SPEC 6.4): a tenant's usage recomputed from the objects that exist, so that charges
+// for creates that later failed, and everything freed without a review, are repaired.
+//
+//   tenantUsage(view, namespaces, settings, vmCharging, nowMs?) -> ResourceAmounts
+//     Sums chargeOf over every Pod, VirtualMachine, VirtualMachineInstance, replica set and pool in
+//     `namespaces`, each object once; O(objects in those namespaces). `settings` is the shared
+//     entry-point contract's; the reconcile has no requester, so it recognises KubeVirt's pods by
+//     their VMI's status (launcher-pods.ts), not by user. `nowMs` is the caller's clock: with it, pods
+//     past their deletion grace stop costing, as in the built-in quota; without it they cost until gone.
+//
+//   usageByTenant(view, settings, nowMs?) -> Map<tenant, ResourceAmounts>
+//     Every Tenant's usage (zero for one without namespaces), each with its own vmCharging (snapshot mode after load or apply,
+//     and the live ledger's periodic reconcile).
+import type { ClusterView, ModuleSettings, ResourceAmounts } from '../types.js';
+import { CHARGED_KINDS, chargeOf, type ChargeContext } from './charge.js';
+import { kubevirtConfigOf } from './kubevirt-launcher-resources.js';
+import { addCharge, zeroCharge } from './resources.js';
+import type { VmCharging } from './vm-charge.js';
+
+export function tenantUsage(
+  view: ClusterView,
+  namespaces: readonly string[],
+  settings: ModuleSettings,
+  vmCharging: VmCharging,
+  nowMs?: number,
+): ResourceAmounts {
+  const kubevirt = kubevirtConfigOf(view);
+  const total = zeroCharge();
+  for (const namespace of namespaces) {
+    const ctx: ChargeContext = { view, namespace, vmCharging, kubevirt, nowMs };
+    for (const kind of CHARGED_KINDS) {
+      for (const obj of view.list(kind, namespace)) {
+        try {
+          addCharge(total, chargeOf(kind, obj, ctx));
+        } catch (err) {
+          throw new Error(`${kind} ${namespace}/${obj.metadata?.name ?? '?'}: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+  return total;
+}
+
+/** Namespaces that exist plus those a Tenant lists by name (they belong to it before they exist). */
+function knownNamespaces(view: ClusterView): Set<string> {
+  const names = new Set<string>();
+  for (const ns of view.list('Namespace')) if (ns.metadata?.name) names.add(ns.metadata.name);
+  for (const t of view.list('Tenant')) {
+    const listed = t.spec?.namespaces;
+    if (Array.isArray(listed)) for (const n of listed) if (typeof n === 'string') names.add(n);
+  }
+  return names;
+}
+
+export function usageByTenant(view: ClusterView, settings: ModuleSettings, nowMs?: number): Map<string, ResourceAmounts> {
+  const namespacesOf = new Map<string, { namespaces: string[]; vmCharging: VmCharging }>();
+  for (const namespace of knownNamespaces(view)) {
+    const binding = view.tenantOf(namespace);
+    if (binding.name === undefined) continue;
+    // A namespace two Tenants claim counts against both (the stricter reading, SPEC 4).
+    for (const tenant of [binding.name, ...binding.conflicts]) {
+      let entry = namespacesOf.get(tenant);
+      if (!entry) namespacesOf.set(tenant, (entry = { namespaces: [], vmCharging: binding.spec.quota?.vmCharging ?? 'pod' }));
+      entry.namespaces.push(namespace);
+    }
+  }
+  const out = new Map<string, ResourceAmounts>();
+  // A Tenant that owns no namespace (any more) uses nothing.
+  for (const t of view.list('Tenant')) if (t.metadata?.name) out.set(t.metadata.name, zeroCharge());
+  for (const [tenant, { namespaces, vmCharging }] of namespacesOf) {
+    out.set(tenant, tenantUsage(view, namespaces, settings, vmCharging, nowMs));
+  }
+  return out;
+}

@@ -1,0 +1,136 @@
+// In-process cost of a tenant-quota decision (evaluate + commit through the engine) for a Pod and a
+// VirtualMachine, with 100 and with 100,000 Pods in the tenant's namespace: the decision must not
+// grow with the cluster (SPEC 12). Also the one-off reconcile over the same views. A smoke, not an
+// assertion.
+//   node --import=tsx test/bench/quota-bench.ts [iterations]
+import { pathToFileURL } from 'node:url';
+import { PolicyEngine } from '../../policies/engine.js';
+import { tenantQuota } from '../../policies/quota/module.js';
+import { tenantUsage } from '../../policies/quota/usage.js';
+import type { AdmissionRequest, KubeObject } from '../../policies/types.js';
+import { MemoryLedger } from '../../server/cluster/memory-ledger.js';
+import { SnapshotView } from '../../server/cluster/snapshot-view.js';
+
+export interface BenchRow {
+  case: string;
+  iterations: number;
+  p50us: number;
+  p99us: number;
+  meanUs: number;
+}
+
+const NS = 'team-a';
+const SETTINGS = { kubevirtServiceAccounts: ['system:serviceaccount:kubevirt:kubevirt-controller'] };
+
+function pod(i: number): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: `web-${i}`, namespace: NS, uid: `uid-${i}`, labels: { app: 'web' } },
+    spec: {
+      initContainers: [{ name: 'migrate', image: 'migrate:1', resources: { requests: { cpu: '100m', memory: '64Mi' } } }],
+      containers: [
+        { name: 'app', image: 'web:2', resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } } },
+        { name: 'proxy', image: 'proxy:1', resources: { requests: { cpu: '50m', memory: '32Mi' } } },
+      ],
+    },
+    status: { phase: 'Running' },
+  };
+}
+
+const vm: KubeObject = {
+  apiVersion: 'kubevirt.io/v1',
+  kind: 'VirtualMachine',
+  metadata: { name: 'vm-1', namespace: NS, uid: 'uid-vm-1' },
+  spec: {
+    runStrategy: 'Always',
+    template: { spec: { domain: { cpu: { sockets: 2, cores: 1, threads: 1 }, memory: { guest: '4Gi' }, devices: { tpm: {} } } } },
+  },
+};
+
+function viewWith(pods: number): SnapshotView {
+  const view = new SnapshotView({});
+  view.add({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+  view.add({
+    apiVersion: 'tenantguard.io/v1alpha1',
+    kind: 'Tenant',
+    metadata: { name: 'tenant-a' },
+    // Generous limits: every measured request is admitted and committed.
+    spec: { namespaces: [NS], quota: { hard: { 'count/pods': '1e9', 'requests.cpu': '1e9', 'requests.memory': '4Pi', 'limits.cpu': '1e9', 'limits.memory': '4Pi', 'count/virtualmachines.kubevirt.io': '1e9' } } },
+  });
+  view.add({ apiVersion: 'kubevirt.io/v1', kind: 'KubeVirt', metadata: { name: 'kubevirt', namespace: 'kubevirt' }, spec: { configuration: {} } });
+  for (let i = 0; i < pods; i++) view.add(pod(i));
+  return view;
+}
+
+function request(object: KubeObject, group: string): AdmissionRequest {
+  return {
+    uid: 'bench',
+    kind: { group, version: 'v1', kind: object.kind! },
+    resource: { group, version: 'v1', resource: `${object.kind!.toLowerCase()}s` },
+    namespace: NS,
+    operation: 'CREATE',
+    userInfo: { username: 'alice' },
+    object,
+  };
+}
+
+function percentiles(samples: BigUint64Array): { p50us: number; p99us: number; meanUs: number } {
+  const sorted = samples.slice().sort();
+  const at = (q: number) => Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!) / 1000;
+  let total = 0n;
+  for (const s of samples) total += s;
+  return { p50us: at(0.5), p99us: at(0.99), meanUs: Number(total / BigInt(samples.length)) / 1000 };
+}
+
+async function measure(name: string, iterations: number, fn: () => Promise<unknown>): Promise<BenchRow> {
+  for (let i = 0; i < Math.min(5000, iterations); i++) await fn();
+  const samples = new BigUint64Array(iterations);
+  for (let i = 0; i < iterations; i++) {
+    const start = process.hrtime.bigint();
+    await fn();
+    samples[i] = process.hrtime.bigint() - start;
+  }
+  return { case: name, iterations, ...percentiles(samples) };
+}
+
+export async function runQuotaBench(iterations = 20_000): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const pods of [100, 100_000]) {
+    const view = viewWith(pods);
+    const ledger = new MemoryLedger();
+    const started = process.hrtime.bigint();
+    ledger.reconcile(view, SETTINGS);
+    const reconcileUs = Number(process.hrtime.bigint() - started) / 1000;
+    rows.push({ case: `reconcile, ${pods} pods`, iterations: 1, p50us: reconcileUs, p99us: reconcileUs, meanUs: reconcileUs });
+    const engine = new PolicyEngine(
+      [tenantQuota],
+      { exemptions: { namespaces: [], usernames: [], groups: [] }, modules: {}, settings: SETTINGS },
+      { view, ledger },
+    );
+    const podReview = request(pod(pods + 1), '');
+    const vmReview = request(vm, 'kubevirt.io');
+    for (const r of [podReview, vmReview]) {
+      const d = await engine.review(r, 'validate');
+      if (!d.allowed || d.modules[0]?.result !== 'allow' || d.modules[0].error) throw new Error(`not a clean admit: ${JSON.stringify(d.modules)}`);
+    }
+    rows.push(await measure(`Pod CREATE decision, ${pods} pods in view`, iterations, () => engine.review(podReview, 'validate')));
+    rows.push(await measure(`VM CREATE decision (pod charging), ${pods} pods in view`, iterations, () => engine.review(vmReview, 'validate')));
+    // Keeps the reconcile honest: the sums it produced are the ones the decisions start from.
+    if (tenantUsage(view, [NS], SETTINGS, 'pod')['count/pods'] !== pods) throw new Error('reconcile miscounted the pods');
+  }
+  return rows;
+}
+
+function printTable(rows: BenchRow[]): void {
+  const width = Math.max(...rows.map((r) => r.case.length));
+  console.log(`${'case'.padEnd(width)}  ${'p50 µs'.padStart(10)}  ${'p99 µs'.padStart(10)}  ${'mean µs'.padStart(10)}  n`);
+  for (const r of rows) {
+    console.log(`${r.case.padEnd(width)}  ${r.p50us.toFixed(2).padStart(10)}  ${r.p99us.toFixed(2).padStart(10)}  ${r.meanUs.toFixed(2).padStart(10)}  ${r.iterations}`);
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const iterations = Number(process.argv[2] ?? 20_000);
+  printTable(await runQuotaBench(iterations));
+}
