@@ -1,0 +1,132 @@
+// Reloads the serving certificate when its files change (SPEC 9). The directories are watched, not
+// the files: a Secret volume swaps a `..data` symlink and `tenantguard certs` renames new files into
+// place. Key and certificate change in two steps, so a pair is only handed on once both parse and
+// the key belongs to the certificate; until then the current certificate stays in use.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export interface CertPair {
+  key: string;
+  cert: string;
+  notAfter: Date;
+  /** Lower-case hex, as certs/authority.ts reports it. */
+  serial: string;
+}
+
+/** Reads and checks a certificate/key pair; the error says which file is wrong and how. */
+export async function readCertPair(certFile: string, keyFile: string): Promise<CertPair> {
+  let cert: string;
+  let key: string;
+  try {
+    cert = await readFile(certFile, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read certificate ${certFile}: ${(err as Error).message}`);
+  }
+  try {
+    key = await readFile(keyFile, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read private key ${keyFile}: ${(err as Error).message}`);
+  }
+  return checkCertPair(cert, key, certFile, keyFile);
+}
+
+export function checkCertPair(cert: string, key: string, certFile = 'certificate', keyFile = 'private key'): CertPair {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch (err) {
+    throw new Error(`${certFile} is not a PEM certificate: ${(err as Error).message}`);
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (err) {
+    throw new Error(`${keyFile} is not a PEM private key: ${(err as Error).message}`);
+  }
+  if (!x509.checkPrivateKey(privateKey)) throw new Error(`${keyFile} is not the private key of ${certFile}`);
+  return { key, cert, notAfter: new Date(x509.validTo), serial: x509.serialNumber.toLowerCase() };
+}
+
+export interface CertWatchOptions {
+  certFile: string;
+  keyFile: string;
+  /** The pair in use when the watch starts. */
+  initial: CertPair;
+  onChange(pair: CertPair): void;
+  /** A changed pair that cannot be used (yet); the current one stays. */
+  onError(message: string): void;
+  debounceMs?: number;
+}
+
+export class CertWatcher {
+  private current: CertPair;
+  private readonly watchers: FSWatcher[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private checking: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+
+  constructor(private readonly opts: CertWatchOptions) {
+    this.current = opts.initial;
+  }
+
+  start(): void {
+    for (const dir of new Set([dirname(this.opts.certFile), dirname(this.opts.keyFile)])) {
+      const w = watch(dir, { persistent: false }, () => this.schedule());
+      w.on('error', (err) => this.opts.onError(`watching ${dir} failed: ${err.message}`));
+      this.watchers.push(w);
+    }
+  }
+
+  pair(): CertPair {
+    return this.current;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const w of this.watchers) w.close();
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.checking) this.again = true;
+      else this.checking = this.checkLoop();
+    }, this.opts.debounceMs ?? 200);
+  }
+
+  private async checkLoop(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        await this.check();
+      } while (this.again && !this.closed);
+    } finally {
+      this.checking = undefined;
+    }
+  }
+
+  private async check(): Promise<void> {
+    let pair: CertPair;
+    try {
+      pair = await readCertPair(this.opts.certFile, this.opts.keyFile);
+    } catch (err) {
+      if (!this.closed) this.opts.onError(`${(err as Error).message}; keeping the current certificate`);
+      return;
+    }
+    if (this.closed || (pair.cert === this.current.cert && pair.key === this.current.key)) return;
+    this.current = pair;
+    this.opts.onChange(pair);
+  }
+}
+
+export function watchCertFiles(opts: CertWatchOptions): CertWatcher {
+  const watcher = new CertWatcher(opts);
+  watcher.start();
+  return watcher;
+}

@@ -1,0 +1,491 @@
+// `tenantguard serve` (SPEC 3, 4, 9, 10): loads the config, picks the cluster view (a snapshot
+// directory, the live cluster, or the embedded example state), sets up TLS (certificate files, or
+// an in-memory development certificate), starts the HTTPS webhook and the optional plain-HTTP
+// metrics listener, and keeps config and certificate current by watching their files.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { DestinationStream } from 'pino';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
+import { PolicyEngine, type Decision } from '../policies/engine.js';
+import { MODULES } from '../policies/registry.js';
+import { chargedKindOf } from '../policies/quota/charge.js';
+import { parseHard } from '../policies/quota/resources.js';
+import { tenantUsage } from '../policies/quota/usage.js';
+import type { AdmissionRequest, ClusterView, ModuleSettings, QuotaLedger } from '../policies/types.js';
+import { createCA, createServingCert } from '../certs/authority.js';
+import { readCertPair, watchCertFiles, type CertPair, type CertWatcher } from '../certs/cert-watch.js';
+import { buildApp, type AdmissionApp, type Readiness } from './app.js';
+import type { CliCommand, CliValues } from './cli.js';
+import { KubeClient, loadKubeConfig } from './cluster/kube-client.js';
+import { LiveView } from './cluster/live-view.js';
+import { MemoryLedger } from './cluster/memory-ledger.js';
+import { SnapshotView } from './cluster/snapshot-view.js';
+import { TenantReconciler } from './cluster/reconcile.js';
+import { TenantStatusLedger } from './cluster/tenant-ledger.js';
+import type { ServerConfig } from './config.js';
+import { CONFIG_ENV_VARS, configFileOf, engineConfigOf, loadConfig, type ConfigFlags } from './config-load.js';
+import { changedFields, watchConfig, type ConfigWatcher } from './config-watch.js';
+import { gracefulShutdown } from './shutdown.js';
+import { createLogger, type Logger } from './telemetry/logging.js';
+import { Metrics } from './telemetry/metrics.js';
+import { createTracing, type Tracing } from './telemetry/tracing.js';
+
+export type ViewMode = 'snapshot' | 'live' | 'embedded';
+
+/** Readiness fails this long before the serving certificate expires, while there is time to act. */
+export const CERT_EXPIRY_WARNING_MS = 7 * 86_400_000;
+
+/** How often live-mode gauges (cache sync, quota used/hard) are refreshed. */
+const GAUGE_REFRESH_MS = 15_000;
+
+const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/** Fields a reload cannot change in a running process; a change is logged as needing a restart. */
+const RESTART_FIELDS: ReadonlyArray<keyof ServerConfig> = ['listen', 'tls', 'metrics', 'bodyLimitBytes', 'state', 'kubeconfig', 'shutdownGraceMs'];
+
+/** A startup failure the user can fix; `usage` ones (a bad config) exit 2, the others 1. */
+export class ServeError extends Error {
+  constructor(
+    message: string,
+    readonly usage = false,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The example state shipped with tenantguard, next to this file in server/. Compiled, this module
+ * runs from dist/server/, which has no copy: the source directory two levels up is used instead.
+ */
+export function embeddedStateDir(): string {
+  for (const candidate of ['./embedded-state', '../../server/embedded-state']) {
+    const dir = fileURLToPath(new URL(candidate, import.meta.url));
+    if (existsSync(dir)) return dir;
+  }
+  throw new ServeError('the embedded state directory (server/embedded-state) is missing from this installation; pass --state DIR');
+}
+
+export interface ServeOptions {
+  flags: ConfigFlags;
+  env?: NodeJS.ProcessEnv;
+  /** Where logs go (stdout by default); tests capture them. */
+  logDestination?: DestinationStream;
+  /** An extra in-process span exporter (tests). */
+  traceExporter?: SpanExporter;
+  /** Debounce of the config and certificate file watches. */
+  watchDebounceMs?: number;
+}
+
+export interface RunningServer {
+  app: AdmissionApp;
+  /** https://host:port as bound (port 0 resolved). */
+  url: string;
+  metricsUrl: string | undefined;
+  mode: ViewMode;
+  certSource: string;
+  /** The in-memory development CA (PEM) when no certificate files are configured. */
+  devCA: string | undefined;
+  logger: Logger;
+  metrics: Metrics;
+  config(): ServerConfig;
+  readiness(): Readiness;
+  /** Graceful shutdown: readiness 503, in-flight reviews finish, then every listener and watch closes. */
+  stop(): Promise<void>;
+}
+
+interface ClusterSetup {
+  mode: ViewMode;
+  view: ClusterView;
+  ledger: QuotaLedger;
+  /** Applies a review the webhook admitted (snapshot modes: the apiserver would have persisted it). */
+  apply?(request: AdmissionRequest, decision: Decision): void;
+  setDefaultTenant(config: ServerConfig): void;
+  /** Reasons the view is not ready (live: informers not synced yet). */
+  notReady(): string[];
+  stop(): Promise<void>;
+}
+
+interface SetupDeps {
+  /** The module settings in force (they change on config reload). */
+  settings(): ModuleSettings;
+  metrics: Metrics;
+  logger: Logger;
+  tracing: Tracing;
+}
+
+/** Quota usage as Prometheus series, for the tenants whose usage was just recomputed. */
+function publishQuota(metrics: Metrics, view: ClusterView, ledger: QuotaLedger, tenants: Iterable<string>): void {
+  for (const tenant of tenants) {
+    metrics.setQuotaUsed(tenant, ledger.used(tenant));
+    try {
+      metrics.setQuotaHard(tenant, parseHard(view.get('Tenant', undefined, tenant)?.spec?.quota?.hard));
+    } catch {
+      // An invalid limit is reported where it matters: the quota module fails the review naming it.
+    }
+  }
+}
+
+async function snapshotSetup(dir: string, mode: ViewMode, config: ServerConfig, deps: SetupDeps): Promise<ClusterSetup> {
+  let view: SnapshotView;
+  try {
+    view = await SnapshotView.load(dir, config.defaultTenant);
+  } catch (err) {
+    throw new ServeError((err as Error).message);
+  }
+  const ledger = new MemoryLedger();
+  const reconcileAll = (): void => {
+    ledger.reconcile(view, deps.settings(), Date.now());
+    publishQuota(deps.metrics, view, ledger, view.list('Tenant').map((t) => t.metadata?.name ?? ''));
+  };
+  try {
+    reconcileAll();
+  } catch (err) {
+    throw new ServeError(`cannot charge the quota usage of the state in ${dir}: ${(err as Error).message}`);
+  }
+  /** Recharges only the tenant the object belongs to: O(objects of that tenant), not of the state. */
+  const recharge = (request: AdmissionRequest): void => {
+    if (request.kind.kind === 'Namespace' || request.kind.kind === 'Tenant') return reconcileAll();
+    if (chargedKindOf(request.kind) === undefined) return;
+    const binding = view.tenantOf(request.namespace ?? '');
+    if (binding.name === undefined) return;
+    const tenants = [binding.name, ...binding.conflicts];
+    for (const tenant of tenants) {
+      const namespaces = view.store.tenants().namespacesOf(tenant);
+      ledger.setUsed(tenant, tenantUsage(view, namespaces, deps.settings(), binding.spec.quota?.vmCharging ?? 'pod', Date.now()));
+    }
+    publishQuota(deps.metrics, view, ledger, tenants);
+  };
+  return {
+    mode,
+    view,
+    ledger,
+    apply(request, decision) {
+      // The validating webhook has the last word, so only its verdict changes the state; a
+      // mutate-phase decision carries the patched object, a validate-phase one does not.
+      if (decision.patchedObject !== undefined) return;
+      view.apply(request, request.object ?? undefined);
+      if (!request.dryRun) recharge(request);
+    },
+    setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
+    notReady: () => [],
+    stop: async () => {},
+  };
+}
+
+/** Informers over the cluster the kubeconfig names; quota reservations go to Tenant status. */
+async function liveSetup(config: ServerConfig, deps: SetupDeps): Promise<ClusterSetup> {
+  let client: KubeClient;
+  try {
+    client = new KubeClient(loadKubeConfig(config.kubeconfig), deps.tracing.tracer);
+  } catch (err) {
+    throw new ServeError(`cannot use the kubeconfig: ${(err as Error).message}`);
+  }
+  const view = new LiveView(client, {
+    defaultTenant: config.defaultTenant,
+    onError: (source, err) => deps.logger.warn({ source, err: err.message }, `cluster view: ${source} failed; retrying`),
+  });
+  const reconciler = new TenantReconciler(client, view, {
+    settings: deps.settings(),
+    onError: (tenant, err) => deps.logger.warn({ tenant, err: err.message }, `quota reconcile of tenant ${tenant} failed`),
+    onRepaired: (tenant, before, after) => deps.logger.info({ tenant, before, after }, `quota usage of tenant ${tenant} recomputed from the cluster`),
+  });
+  // A new Tenant over existing objects starts from what they already use.
+  const ledger = new TenantStatusLedger(client, view, { initialUsed: (tenant) => reconciler.usageOf(tenant) });
+  await view.start();
+  reconciler.start();
+  const publish = (): void => {
+    for (const [kind, synced] of Object.entries(view.syncState())) deps.metrics.setCacheSynced(kind, synced);
+    publishQuota(deps.metrics, view, ledger, view.list('Tenant').map((t) => t.metadata?.name ?? ''));
+  };
+  publish();
+  // Gauges of state that changes without a review (informer sync, usage written by other replicas).
+  const gauges = setInterval(publish, GAUGE_REFRESH_MS).unref();
+  return {
+    mode: 'live',
+    view,
+    ledger,
+    setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
+    notReady: () => view.syncProblems(),
+    stop: async () => {
+      clearInterval(gauges);
+      reconciler.stop();
+      await view.stop();
+    },
+  };
+}
+
+function hasKubeconfig(config: ServerConfig, env: NodeJS.ProcessEnv): boolean {
+  return config.kubeconfig !== undefined || !!env.KUBECONFIG || (!!env.KUBERNETES_SERVICE_HOST && existsSync(IN_CLUSTER_TOKEN));
+}
+
+async function clusterSetup(config: ServerConfig, env: NodeJS.ProcessEnv, deps: SetupDeps): Promise<ClusterSetup> {
+  if (config.state !== undefined) return snapshotSetup(config.state, 'snapshot', config, deps);
+  if (hasKubeconfig(config, env)) return liveSetup(config, deps);
+  return snapshotSetup(embeddedStateDir(), 'embedded', config, deps);
+}
+
+interface TlsSetup {
+  pair: CertPair;
+  source: string;
+  clientCA: string | undefined;
+  devCA: string | undefined;
+}
+
+async function tlsSetup(config: ServerConfig, logger: Logger): Promise<TlsSetup> {
+  let clientCA: string | undefined;
+  if (config.tls.clientCAFile !== undefined) {
+    try {
+      clientCA = await readFile(config.tls.clientCAFile, 'utf8');
+    } catch (err) {
+      throw new ServeError(`cannot read the client CA ${config.tls.clientCAFile}: ${(err as Error).message}`);
+    }
+  }
+  const { certFile, keyFile } = config.tls;
+  if (certFile !== undefined && keyFile !== undefined) {
+    try {
+      return { pair: await readCertPair(certFile, keyFile), source: `files ${certFile}, ${keyFile}`, clientCA, devCA: undefined };
+    } catch (err) {
+      throw new ServeError((err as Error).message);
+    }
+  }
+  const ca = await createCA({ commonName: 'tenantguard development CA', days: 30 });
+  const serving = await createServingCert(ca, { service: 'tenantguard', namespace: config.namespace, days: 30 });
+  logger.warn(
+    { serial: serving.serial, notAfter: serving.notAfter.toISOString(), names: [...serving.dnsNames, ...serving.ipAddresses] },
+    'no certificate configured (tls.certFile/tls.keyFile, --cert/--key): generated an in-memory development certificate; do not use it in a cluster',
+  );
+  return {
+    pair: { key: serving.keyPem, cert: serving.certPem, notAfter: serving.notAfter, serial: serving.serial },
+    source: 'generated in memory (development)',
+    clientCA,
+    devCA: ca.certPem,
+  };
+}
+
+function certReasons(pair: CertPair, now: number): string[] {
+  const left = pair.notAfter.getTime() - now;
+  if (left <= 0) return [`serving certificate expired at ${pair.notAfter.toISOString()}`];
+  if (left < CERT_EXPIRY_WARNING_MS) return [`serving certificate expires at ${pair.notAfter.toISOString()}, in less than 7 days`];
+  return [];
+}
+
+function listenUrl(scheme: 'https' | 'http', address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${scheme}://${host}:${address.port}`;
+}
+
+async function startMetricsServer(config: ServerConfig, metrics: Metrics, logger: Logger): Promise<HttpServer | undefined> {
+  if (config.metrics.port === undefined) return undefined;
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url !== '/metrics' && !req.url?.startsWith('/metrics?'))) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics is served on this port\n');
+      return;
+    }
+    metrics.render().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+      (err: Error) => {
+        logger.error({ err }, 'rendering metrics failed');
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('rendering metrics failed; see the log\n');
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new ServeError(`metrics listener on ${config.listen.host}:${config.metrics.port}: ${err.message}`)));
+    server.listen(config.metrics.port, config.listen.host, () => resolve());
+  });
+  return server;
+}
+
+export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const env = opts.env ?? process.env;
+  const sources = { env, flags: opts.flags };
+  const loaded = await loadConfig(sources);
+  if (!loaded.ok) throw new ServeError(`invalid configuration:\n  ${loaded.errors.join('\n  ')}`, true);
+  let config = loaded.config;
+  const configFile = configFileOf(sources);
+
+  const logger = createLogger({ level: config.logLevel, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
+  const metrics = new Metrics();
+  const tls = await tlsSetup(config, logger);
+  let pair = tls.pair;
+  metrics.setCertExpiry(pair.notAfter);
+  let tracing: Tracing;
+  try {
+    tracing = createTracing({ serviceName: 'tenantguard', env, ...(opts.traceExporter ? { exporter: opts.traceExporter } : {}) });
+  } catch (err) {
+    throw new ServeError((err as Error).message, true);
+  }
+
+  let cluster: ClusterSetup;
+  try {
+    cluster = await clusterSetup(config, env, { settings: () => engineConfigOf(config).settings, metrics, logger, tracing });
+  } catch (err) {
+    await tracing.shutdown();
+    throw err;
+  }
+  const engine = new PolicyEngine([...MODULES], engineConfigOf(config), { view: cluster.view, ledger: cluster.ledger, tracer: tracing.tracer });
+
+  let stopping = false;
+  const readiness = (): Readiness => {
+    const reasons = [...(stopping ? ['shutting down'] : []), ...certReasons(pair, Date.now()), ...cluster.notReady()];
+    return { ready: reasons.length === 0, reasons };
+  };
+
+  const app = buildApp({
+    engine,
+    telemetry: { tracing, logger, metrics },
+    bodyLimitBytes: config.bodyLimitBytes,
+    https: { key: pair.key, cert: pair.cert, ...(tls.clientCA !== undefined ? { ca: tls.clientCA, requestCert: true } : {}) },
+    readiness,
+    ...(cluster.apply ? { onAdmitted: cluster.apply } : {}),
+    serveMetrics: config.metrics.port === undefined,
+  });
+  let metricsServer: HttpServer | undefined;
+  try {
+    try {
+      await app.listen({ host: config.listen.host, port: config.listen.port });
+    } catch (err) {
+      throw new ServeError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${(err as Error).message}`);
+    }
+    metricsServer = await startMetricsServer(config, metrics, logger);
+  } catch (err) {
+    // What started before the failure is stopped, so an embedding process is left clean.
+    await app.close();
+    await cluster.stop();
+    await tracing.shutdown();
+    throw err;
+  }
+
+  let certWatcher: CertWatcher | undefined;
+  if (config.tls.certFile !== undefined && config.tls.keyFile !== undefined) {
+    certWatcher = watchCertFiles({
+      certFile: config.tls.certFile,
+      keyFile: config.tls.keyFile,
+      initial: pair,
+      debounceMs: opts.watchDebounceMs,
+      onChange(next) {
+        // Only new handshakes use the new context; established connections keep theirs.
+        app.server.setSecureContext({ key: next.key, cert: next.cert, ...(tls.clientCA !== undefined ? { ca: tls.clientCA } : {}), minVersion: 'TLSv1.2' });
+        pair = next;
+        metrics.setCertExpiry(next.notAfter);
+        logger.info({ serial: next.serial, notAfter: next.notAfter.toISOString() }, 'serving certificate reloaded');
+      },
+      onError: (message) => logger.warn({ certFile: config.tls.certFile }, message),
+    });
+  }
+
+  let configWatcher: ConfigWatcher | undefined;
+  if (configFile !== undefined) {
+    configWatcher = await watchConfig({
+      file: configFile,
+      sources,
+      initial: config,
+      logger,
+      metrics: { configReload: (result) => metrics.countConfigReload(result) },
+      debounceMs: opts.watchDebounceMs,
+      onConfig(next, previous) {
+        engine.setConfig(engineConfigOf(next));
+        cluster.setDefaultTenant(next);
+        logger.level = next.logLevel;
+        config = next;
+        const needRestart = changedFields(previous, next).filter((f) => RESTART_FIELDS.includes(f));
+        if (needRestart.length > 0) logger.warn({ fields: needRestart }, `config fields ${needRestart.join(', ')} changed; they take effect after a restart`);
+      },
+    });
+  }
+
+  const url = listenUrl('https', app.server.address() as AddressInfo);
+  const metricsUrl = metricsServer ? `${listenUrl('http', metricsServer.address() as AddressInfo)}/metrics` : undefined;
+  logger.info(
+    { address: url, mode: cluster.mode, ...(cluster.mode !== 'live' ? { state: config.state ?? embeddedStateDir() } : {}), cert: tls.source, metrics: metricsUrl ?? `${url}/metrics`, config: configFile },
+    `tenantguard serving on ${url} (${cluster.mode} mode, certificate ${tls.source})`,
+  );
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      configWatcher?.close();
+      certWatcher?.close();
+      await gracefulShutdown(app, { graceMs: config.shutdownGraceMs, markNotReady: () => (stopping = true) });
+      if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+      await cluster.stop();
+      await tracing.shutdown();
+    })());
+
+  return {
+    app,
+    url,
+    metricsUrl,
+    mode: cluster.mode,
+    certSource: tls.source,
+    devCA: tls.devCA,
+    logger,
+    metrics,
+    config: () => config,
+    readiness,
+    stop,
+  };
+}
+
+const USAGE = `Usage: tenantguard serve [options]
+
+Runs the admission webhook: POST /mutate, POST /validate, GET /healthz, GET /readyz, GET /metrics.
+
+Options:
+  --config FILE        server config (YAML); reloaded when it changes
+  --state DIR          serve from a snapshot of cluster state (YAML/JSON objects)
+  --kubeconfig FILE    serve from the live cluster this kubeconfig points to
+  --host HOST          listen address (default 0.0.0.0)
+  --port N             HTTPS port (default 8443; 0 picks a free one)
+  --cert FILE          serving certificate (PEM); reloaded when it changes
+  --key FILE           its private key (PEM)
+  --client-ca FILE     require client certificates issued by this CA (mutual TLS)
+  --metrics-port N     serve /metrics on this plain-HTTP port instead of the HTTPS one
+  --log-level LEVEL    fatal, error, warn, info, debug, trace or silent
+  --namespace NAME     the webhook's own namespace (always exempt)
+  -h, --help           show this help
+
+Without --state, a kubeconfig (--kubeconfig, KUBECONFIG, or running in a pod) selects the live
+cluster; with neither, the embedded example state is served. Without --cert/--key an in-memory
+development certificate for localhost and 127.0.0.1 is generated.
+Precedence: defaults < config file < environment < flags. Environment: ${CONFIG_ENV_VARS.join(', ')},
+and the standard OTEL_* variables for tracing.`;
+
+const FLAG_NAMES: Array<keyof ConfigFlags> = ['config', 'state', 'kubeconfig', 'host', 'port', 'cert', 'key', 'client-ca', 'metrics-port', 'log-level', 'namespace'];
+
+export function flagsOf(values: CliValues): ConfigFlags {
+  const flags: ConfigFlags = {};
+  for (const name of FLAG_NAMES) {
+    const v = values[name];
+    if (typeof v === 'string') flags[name] = v;
+  }
+  return flags;
+}
+
+export const serveCommand: CliCommand = {
+  usage: USAGE,
+  options: Object.fromEntries(FLAG_NAMES.map((name) => [name, { type: 'string' as const }])),
+  async run(values, _positionals, io) {
+    let server: RunningServer;
+    try {
+      server = await startServer({ flags: flagsOf(values) });
+    } catch (err) {
+      if (!(err instanceof ServeError)) throw err;
+      io.stderr(`tenantguard serve: ${err.message}`);
+      return err.usage ? 2 : 1;
+    }
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
+    server.logger.info({ signal, graceMs: server.config().shutdownGraceMs }, `${signal} received, shutting down`);
+    // A second signal while draining means the operator wants out now.
+    process.once(signal, () => process.exit(1));
+    await server.stop();
+    server.logger.info('stopped');
+    return 0;
+  },
+};
