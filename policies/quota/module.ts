@@ -5,7 +5,7 @@
 // stop, a scale-down, a delete) is handed to the ledger with the same commit; the reconcile repairs
 // whatever drifts anyway. KubeVirt's own virt-launcher pods are never denied: a migration target's
 // growth is reserved when it fits and only warned about when it does not.
-import type { Finding, ModuleResult, PolicyInput, PolicyModule, ReservationOutcome } from '../types.js';
+import type { Finding, ModuleResult, PolicyInput, PolicyModule, ReservationOutcome, ResourceAmounts } from '../types.js';
 import { chargedKindOf, chargeOf, launcherVmiOf, type ChargeContext, type ChargedKind } from './charge.js';
 import { DEFAULT_KUBEVIRT_CONFIG, kubevirtConfigOf } from './kubevirt-launcher-resources.js';
 import { exceededBy } from './reservation.js';
@@ -24,6 +24,14 @@ function exceededMessage(tenant: string, exceeded: Exceeded): string {
 
 function finding(tenant: string, exceeded: Exceeded, mode: Finding['mode']): Finding {
   return { mode, rule: exceeded.map((e) => e.resource).sort().join(','), message: exceededMessage(tenant, exceeded) };
+}
+
+/** What this change charges and frees, for the audit annotation: "+count/pods=1,+requests.cpu=250m,-...". */
+function chargeSummary(increase: ResourceAmounts, decrease: ResourceAmounts): string {
+  const parts: string[] = [];
+  for (const [r, v] of Object.entries(increase)) parts.push(`+${formatAmount(r, v)}`);
+  for (const [r, v] of Object.entries(decrease)) parts.push(`-${formatAmount(r, v)}`);
+  return parts.join(',');
 }
 
 function evaluate(input: PolicyInput): ModuleResult {
@@ -59,6 +67,7 @@ function evaluate(input: PolicyInput): ModuleResult {
   if (early.length > 0) return { findings: [finding(name, early, mode)] };
   const reservation = { tenant: name, increase, decrease, hard, uid: request.uid };
   return {
+    annotation: chargeSummary(increase, decrease),
     commit: async ({ dryRun, signal }) => {
       const outcome = await ledger.reserve(reservation, { dryRun, signal });
       return outcome.ok ? [] : [finding(name, outcome.exceeded, mode)];
