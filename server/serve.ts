@@ -13,7 +13,6 @@ import { PolicyEngine, type Decision } from '../policies/engine.js';
 import { MODULES } from '../policies/registry.js';
 import { chargedKindOf } from '../policies/quota/charge.js';
 import { parseHard } from '../policies/quota/resources.js';
-import { tenantUsage } from '../policies/quota/usage.js';
 import type { AdmissionRequest, ClusterView, ModuleSettings, QuotaLedger } from '../policies/types.js';
 import { createCA, createServingCert } from '../certs/authority.js';
 import { readCertPair, watchCertFiles, type CertPair, type CertWatcher } from '../certs/cert-watch.js';
@@ -145,18 +144,16 @@ async function snapshotSetup(dir: string, mode: ViewMode, config: ServerConfig, 
   } catch (err) {
     throw new ServeError(`cannot charge the quota usage of the state in ${dir}: ${(err as Error).message}`);
   }
-  /** Recharges only the tenant the object belongs to: O(objects of that tenant), not of the state. */
-  const recharge = (request: AdmissionRequest): void => {
+  /**
+   * The quota commit already charged (or freed) what an admitted review changes, so a review only
+   * republishes its tenant's gauges: O(1), not O(objects of the tenant). A Namespace or Tenant
+   * change moves namespaces between tenants, which only a recompute can follow.
+   */
+  const afterApply = (request: AdmissionRequest): void => {
     if (request.kind.kind === 'Namespace' || request.kind.kind === 'Tenant') return reconcileAll();
     if (chargedKindOf(request.kind) === undefined) return;
     const binding = view.tenantOf(request.namespace ?? '');
-    if (binding.name === undefined) return;
-    const tenants = [binding.name, ...binding.conflicts];
-    for (const tenant of tenants) {
-      const namespaces = view.store.tenants().namespacesOf(tenant);
-      ledger.setUsed(tenant, tenantUsage(view, namespaces, deps.settings(), binding.spec.quota?.vmCharging ?? 'pod', Date.now()));
-    }
-    publishQuota(deps.metrics, view, ledger, tenants);
+    if (binding.name !== undefined) publishQuota(deps.metrics, view, ledger, [binding.name, ...binding.conflicts]);
   };
   return {
     mode,
@@ -167,7 +164,7 @@ async function snapshotSetup(dir: string, mode: ViewMode, config: ServerConfig, 
       // mutate-phase decision carries the patched object, a validate-phase one does not.
       if (decision.patchedObject !== undefined) return;
       view.apply(request, request.object ?? undefined);
-      if (!request.dryRun) recharge(request);
+      if (!request.dryRun) afterApply(request);
     },
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => [],
