@@ -145,7 +145,11 @@ export function buildApp(deps: AppDeps): AdmissionApp {
     }
     let decision: Decision;
     try {
-      decision = await context.with(reviewContext(span), engine.review, engine, req, phase);
+      // An unsampled review enters no context: AsyncLocalStorage would cost every review for a
+      // span nothing records (the engine then makes no module spans either).
+      decision = recording
+        ? await context.with(reviewContext(span), engine.review, engine, req, phase)
+        : await engine.review(req, phase);
     } catch (err) {
       return internalError(err, req, span, reply);
     }
