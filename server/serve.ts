@@ -11,7 +11,6 @@ import type { DestinationStream } from 'pino';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { PolicyEngine, type Decision } from '../policies/engine.js';
 import { MODULES } from '../policies/registry.js';
-import { chargedKindOf } from '../policies/quota/charge.js';
 import { parseHard } from '../policies/quota/resources.js';
 import type { AdmissionRequest, ClusterView, ModuleSettings, QuotaLedger } from '../policies/types.js';
 import { createCA, createServingCert } from '../certs/authority.js';
@@ -37,8 +36,6 @@ export type ViewMode = 'snapshot' | 'live' | 'embedded';
 /** Readiness fails this long before the serving certificate expires, while there is time to act. */
 export const CERT_EXPIRY_WARNING_MS = 7 * 86_400_000;
 
-/** How often live-mode gauges (cache sync, quota used/hard) are refreshed. */
-const GAUGE_REFRESH_MS = 15_000;
 
 const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
@@ -135,26 +132,13 @@ async function snapshotSetup(dir: string, mode: ViewMode, config: ServerConfig, 
     throw new ServeError((err as Error).message);
   }
   const ledger = new MemoryLedger();
-  const reconcileAll = (): void => {
-    ledger.reconcile(view, deps.settings(), Date.now());
-    publishQuota(deps.metrics, view, ledger, view.list('Tenant').map((t) => t.metadata?.name ?? ''));
-  };
+  const reconcileAll = (): void => ledger.reconcile(view, deps.settings(), Date.now());
   try {
     reconcileAll();
   } catch (err) {
     throw new ServeError(`cannot charge the quota usage of the state in ${dir}: ${(err as Error).message}`);
   }
-  /**
-   * The quota commit already charged (or freed) what an admitted review changes, so a review only
-   * republishes its tenant's gauges: O(1), not O(objects of the tenant). A Namespace or Tenant
-   * change moves namespaces between tenants, which only a recompute can follow.
-   */
-  const afterApply = (request: AdmissionRequest): void => {
-    if (request.kind.kind === 'Namespace' || request.kind.kind === 'Tenant') return reconcileAll();
-    if (chargedKindOf(request.kind) === undefined) return;
-    const binding = view.tenantOf(request.namespace ?? '');
-    if (binding.name !== undefined) publishQuota(deps.metrics, view, ledger, [binding.name, ...binding.conflicts]);
-  };
+  deps.metrics.onCollect(() => publishQuota(deps.metrics, view, ledger, view.list('Tenant').map((t) => t.metadata?.name ?? '')));
   return {
     mode,
     view,
@@ -164,7 +148,9 @@ async function snapshotSetup(dir: string, mode: ViewMode, config: ServerConfig, 
       // mutate-phase decision carries the patched object, a validate-phase one does not.
       if (decision.patchedObject !== undefined) return;
       view.apply(request, request.object ?? undefined);
-      if (!request.dryRun) afterApply(request);
+      // The quota commit already charged or freed what the review changed; only a Namespace or
+      // Tenant change moves namespaces between tenants, which a recompute must follow.
+      if (!request.dryRun && (request.kind.kind === 'Namespace' || request.kind.kind === 'Tenant')) reconcileAll();
     },
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => [],
@@ -193,13 +179,10 @@ async function liveSetup(config: ServerConfig, deps: SetupDeps): Promise<Cluster
   const ledger = new TenantStatusLedger(client, view, { initialUsed: (tenant) => reconciler.usageOf(tenant) });
   await view.start();
   reconciler.start();
-  const publish = (): void => {
+  deps.metrics.onCollect(() => {
     for (const [kind, synced] of Object.entries(view.syncState())) deps.metrics.setCacheSynced(kind, synced);
     publishQuota(deps.metrics, view, ledger, view.list('Tenant').map((t) => t.metadata?.name ?? ''));
-  };
-  publish();
-  // Gauges of state that changes without a review (informer sync, usage written by other replicas).
-  const gauges = setInterval(publish, GAUGE_REFRESH_MS).unref();
+  });
   return {
     mode: 'live',
     view,
@@ -207,7 +190,6 @@ async function liveSetup(config: ServerConfig, deps: SetupDeps): Promise<Cluster
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => view.syncProblems(),
     stop: async () => {
-      clearInterval(gauges);
       reconciler.stop();
       await view.stop();
     },

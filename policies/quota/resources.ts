@@ -64,9 +64,23 @@ export function chargeDelta(prev: Charge, next: Charge): { increase: ResourceAmo
  * tenantguard does not account, or a value that is not a quantity, throws naming the resource: a
  * typo in a limit must not silently leave the tenant unlimited.
  */
-export function parseHard(hard: Record<string, unknown> | undefined): ResourceAmounts {
+// Tenant objects are replaced, never mutated, when they change, so a parsed spec.quota.hard can be
+// remembered by object identity: every review of a tenant then skips the quantity parsing.
+const parsedHard = new WeakMap<object, Readonly<ResourceAmounts>>();
+const NO_HARD: Readonly<ResourceAmounts> = Object.freeze({});
+
+export function parseHard(hard: Record<string, unknown> | undefined): Readonly<ResourceAmounts> {
+  if (!hard) return NO_HARD;
+  let out = parsedHard.get(hard);
+  if (out === undefined) {
+    out = Object.freeze(parseHardUncached(hard));
+    parsedHard.set(hard, out);
+  }
+  return out;
+}
+
+function parseHardUncached(hard: Record<string, unknown>): ResourceAmounts {
   const out: ResourceAmounts = {};
-  if (!hard) return out;
   for (const [name, raw] of Object.entries(hard)) {
     const resource = ALIASES[name] ?? (RESOURCES as readonly string[]).find((r) => r === name);
     if (resource === undefined) {

@@ -93,11 +93,13 @@ export class SnapshotView implements ClusterView {
       return;
     }
     if ((request.operation === 'CREATE' || request.operation === 'UPDATE') && finalObject) {
-      const obj = structuredClone(finalObject);
-      obj.metadata ??= {};
-      obj.metadata.name ??= request.name ?? `${obj.metadata.generateName ?? 'object-'}${request.uid.slice(0, 5)}`;
-      if (namespace && !obj.metadata.namespace) obj.metadata.namespace = namespace;
-      obj.metadata.uid ??= request.uid;
+      // A shallow copy with its own metadata: the defaults below must not show in the caller's
+      // object, and nothing else of it is changed later, so a deep clone would be wasted work.
+      const metadata = { ...finalObject.metadata };
+      const obj: KubeObject = { ...finalObject, metadata };
+      metadata.name ??= request.name ?? `${metadata.generateName ?? 'object-'}${request.uid.slice(0, 5)}`;
+      if (namespace && !metadata.namespace) metadata.namespace = namespace;
+      metadata.uid ??= request.uid;
       this.add(obj, `review ${request.uid}`);
     }
   }

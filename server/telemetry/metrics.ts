@@ -120,7 +120,18 @@ export class Metrics {
     return this.registry.contentType;
   }
 
+  private readonly collectors: Array<() => void> = [];
+
+  /**
+   * Gauges of state (quota usage, cache sync) are read when Prometheus scrapes, not written on
+   * every review: a scrape every 15 s costs less than a gauge update per admission.
+   */
+  onCollect(collect: () => void): void {
+    this.collectors.push(collect);
+  }
+
   render(): Promise<string> {
+    for (const collect of this.collectors) collect();
     return this.registry.metrics();
   }
 

@@ -42,9 +42,9 @@ const container = (name: string, image: string, cpu: string, memory: string) => 
   securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
 });
 
-/** A typical Deployment-made Pod: three containers, restricted-compliant apart from pod-level defaults. */
-export const POD_REVIEW = review(
-  {
+/** A typical Deployment-made Pod: three containers with resources, as a user writes it. */
+function webPod(podSecurityContext?: Record<string, unknown>): Record<string, unknown> {
+  return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
@@ -54,6 +54,7 @@ export const POD_REVIEW = review(
       ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9c5b8f4', uid: 'a1b2', controller: true }],
     },
     spec: {
+      ...(podSecurityContext ? { securityContext: podSecurityContext } : {}),
       containers: [
         container('app', 'registry.example.com/web:1.4.2', '250m', '256Mi'),
         container('metrics', 'registry.example.com/exporter:0.9', '50m', '64Mi'),
@@ -61,8 +62,16 @@ export const POD_REVIEW = review(
       ],
       volumes: [{ name: 'cache', emptyDir: {} }, { name: 'config', configMap: { name: 'web' } }],
     },
-  },
-  { group: '', version: 'v1', kind: 'Pod' },
+  };
+}
+
+const POD = { group: '', version: 'v1', kind: 'Pod' };
+/** What /mutate receives: pod-level secure defaults unset, so the mutation has work to do. */
+export const POD_REVIEW = review(webPod(), POD, 'pods');
+/** What /validate then receives: the same Pod as the mutating webhook left it. */
+export const MUTATED_POD_REVIEW = review(
+  webPod({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' }, seLinuxOptions: { level: 's0:c123,c456' } }),
+  POD,
   'pods',
 );
 
@@ -186,31 +195,52 @@ async function otlpSink(): Promise<{ endpoint: string; server: Server; received:
   return { endpoint: `http://127.0.0.1:${port}/v1/traces`, server, received: () => n };
 }
 
+/** Measuring denials would flatter nothing: each scenario's review must be admitted as a whole. */
+async function expectAllowed(url: string, body: string): Promise<void> {
+  const { request: send, Agent } = await import('undici');
+  const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
+  const res = await send(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher });
+  const review = (await res.body.json()) as { response?: { allowed?: boolean; status?: { message?: string } } };
+  await dispatcher.close();
+  if (res.statusCode !== 200 || review.response?.allowed !== true) {
+    throw new Error(`${url} did not admit the benchmark review (${res.statusCode}): ${review.response?.status?.message ?? JSON.stringify(review)}`);
+  }
+}
+
 export async function runHttpBench(duration: number): Promise<LoadResult[]> {
   const results: LoadResult[] = [];
   const rates = [200, 500, 1000];
   const fixed = Math.max(3, Math.round(duration / 2));
 
   const noop = await child('noop', {});
-  await load('warm-up', `${noop.url}/validate`, POD_REVIEW, { duration: 2, traceparent: UNSAMPLED });
-  results.push(await load('no-op TLS route', `${noop.url}/validate`, POD_REVIEW, { duration, traceparent: UNSAMPLED }));
-  for (const rate of rates) {
-    results.push(await load(`no-op @${rate}/s`, `${noop.url}/validate`, POD_REVIEW, { duration: fixed, rate, traceparent: UNSAMPLED }));
+  try {
+    await load('warm-up', `${noop.url}/validate`, POD_REVIEW, { duration: 2, traceparent: UNSAMPLED });
+    results.push(await load('no-op TLS route', `${noop.url}/validate`, POD_REVIEW, { duration, traceparent: UNSAMPLED }));
+    for (const rate of rates) {
+      results.push(await load(`no-op @${rate}/s`, `${noop.url}/validate`, POD_REVIEW, { duration: fixed, rate, traceparent: UNSAMPLED }));
+    }
+  } finally {
+    await stop(noop.proc);
   }
-  await stop(noop.proc);
 
   const sink = await otlpSink();
   const tg = await child('tenantguard', { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sink.endpoint });
-  await load('warm-up', `${tg.url}/validate`, POD_REVIEW, { duration: 2, traceparent: UNSAMPLED });
-  results.push(await load('/validate Pod, unsampled', `${tg.url}/validate`, POD_REVIEW, { duration, traceparent: UNSAMPLED }));
-  results.push(await load('/validate VM, unsampled', `${tg.url}/validate`, VM_REVIEW, { duration, traceparent: UNSAMPLED }));
-  results.push(await load('/mutate Pod, unsampled', `${tg.url}/mutate`, POD_REVIEW, { duration, traceparent: UNSAMPLED }));
-  results.push(await load('/validate Pod, sampled+exported', `${tg.url}/validate`, POD_REVIEW, { duration, traceparent: SAMPLED }));
-  for (const rate of rates) {
-    results.push(await load(`/validate Pod @${rate}/s`, `${tg.url}/validate`, POD_REVIEW, { duration: fixed, rate, traceparent: UNSAMPLED }));
+  try {
+    for (const [path, body] of [['/validate', MUTATED_POD_REVIEW], ['/validate', VM_REVIEW], ['/mutate', POD_REVIEW]] as const) {
+      await expectAllowed(`${tg.url}${path}`, body);
+    }
+    await load('warm-up', `${tg.url}/validate`, MUTATED_POD_REVIEW, { duration: 2, traceparent: UNSAMPLED });
+    results.push(await load('/validate Pod, unsampled', `${tg.url}/validate`, MUTATED_POD_REVIEW, { duration, traceparent: UNSAMPLED }));
+    results.push(await load('/validate VM, unsampled', `${tg.url}/validate`, VM_REVIEW, { duration, traceparent: UNSAMPLED }));
+    results.push(await load('/mutate Pod, unsampled', `${tg.url}/mutate`, POD_REVIEW, { duration, traceparent: UNSAMPLED }));
+    results.push(await load('/validate Pod, sampled+exported', `${tg.url}/validate`, MUTATED_POD_REVIEW, { duration, traceparent: SAMPLED }));
+    for (const rate of rates) {
+      results.push(await load(`/validate Pod @${rate}/s`, `${tg.url}/validate`, MUTATED_POD_REVIEW, { duration: fixed, rate, traceparent: UNSAMPLED }));
+    }
+  } finally {
+    await stop(tg.proc);
+    sink.server.close();
   }
-  await stop(tg.proc);
-  sink.server.close();
   if (sink.received() === 0) throw new Error('the sampled run exported no spans to the OTLP receiver');
   return results;
 }
