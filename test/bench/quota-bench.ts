@@ -1,5 +1,5 @@
 // In-process cost of a tenant-quota decision (evaluate + commit through the engine) for a Pod and a
-// VirtualMachine, with 100 and with 100,000 Pods in the tenant's namespace: the decision must not
+// VirtualMachine, with 100, 10,000 and 100,000 Pods in the tenant's namespace: the decision must not
 // grow with the cluster (SPEC 12). Also the one-off reconcile over the same views. A smoke, not an
 // assertion.
 //   node --import=tsx test/bench/quota-bench.ts [iterations]
@@ -96,7 +96,7 @@ async function measure(name: string, iterations: number, fn: () => Promise<unkno
 
 export async function runQuotaBench(iterations = 20_000): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  for (const pods of [100, 100_000]) {
+  for (const pods of [100, 10_000, 100_000]) {
     const view = viewWith(pods);
     const ledger = new MemoryLedger();
     const started = process.hrtime.bigint();

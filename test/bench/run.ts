@@ -1,0 +1,34 @@
+// `make bench`: every benchmark in one run, one table after another, and the raw output as JSON in
+// bench-results/. Each runs in its own process so that one's heap and JIT state do not colour the
+// next (the memory benchmark also needs --expose-gc). Nothing here asserts anything about time.
+//   node --import=tsx test/bench/run.ts [--duration S] [--iterations N]
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, iterations: { type: 'string', default: '20000' } } });
+const out = fileURLToPath(new URL('../../bench-results/', import.meta.url));
+mkdirSync(out, { recursive: true });
+
+const benches: Array<{ name: string; args: string[] }> = [
+  { name: 'in-process pod-security and secure-defaults', args: [`${here}pod-security-bench.ts`, values.iterations!] },
+  { name: 'in-process tenant-quota decision vs cluster size', args: [`${here}quota-bench.ts`, values.iterations!] },
+  { name: 'memory per cached Pod projection', args: ['--expose-gc', `${here}cluster-memory-bench.ts`] },
+  { name: 'end-to-end HTTPS vs a no-op Fastify TLS route', args: [`${here}http-bench.ts`, '--duration', values.duration!, '--json', `${out}http.json`] },
+];
+
+const report: Record<string, { status: number | null; output: string }> = {};
+let failed = false;
+for (const bench of benches) {
+  console.log(`\n=== ${bench.name}`);
+  const run = spawnSync(process.execPath, ['--import=tsx', ...bench.args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  process.stdout.write(run.stdout);
+  report[bench.name] = { status: run.status, output: run.stdout };
+  if (run.status !== 0) failed = true;
+}
+const http = existsSync(`${out}http.json`) ? (JSON.parse(readFileSync(`${out}http.json`, 'utf8')) as unknown) : null;
+writeFileSync(`${out}bench.json`, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, http, report }, null, 2)}\n`);
+console.log(`\nraw results: ${out}bench.json`);
+process.exit(failed ? 1 : 0);
