@@ -1,11 +1,10 @@
-// Reloads the serving certificate when its files change (SPEC 9). The directories are watched, not
-// the files: a Secret volume swaps a `..data` symlink and `tenantguard certs` renames new files into
-// place. Key and certificate change in two steps, so a pair is only handed on once both parse and
+// Reloads the serving certificate when its files change (SPEC 9), through a DirectoryWatch (a
+// Secret volume swaps a `..data` symlink; `tenantguard certs` renames new files into place). Key and certificate change in two steps, so a pair is only handed on once both parse and
 // the key belongs to the certificate; until then the current certificate stays in use.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { DirectoryWatch } from '../server/directory-watch.js';
 
 export interface CertPair {
   key: string;
@@ -62,22 +61,19 @@ export interface CertWatchOptions {
 
 export class CertWatcher {
   private current: CertPair;
-  private readonly watchers: FSWatcher[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private checking: Promise<void> | undefined;
-  private again = false;
-  private closed = false;
+  private watch: DirectoryWatch | undefined;
 
   constructor(private readonly opts: CertWatchOptions) {
     this.current = opts.initial;
   }
 
   start(): void {
-    for (const dir of new Set([dirname(this.opts.certFile), dirname(this.opts.keyFile)])) {
-      const w = watch(dir, { persistent: false }, () => this.schedule());
-      w.on('error', (err) => this.opts.onError(`watching ${dir} failed: ${err.message}`));
-      this.watchers.push(w);
-    }
+    this.watch = new DirectoryWatch({
+      directories: [dirname(this.opts.certFile), dirname(this.opts.keyFile)],
+      recheck: () => this.check(),
+      onWatchError: (dir, err) => this.opts.onError(`watching ${dir} failed: ${err.message}`),
+      ...(this.opts.debounceMs !== undefined ? { debounceMs: this.opts.debounceMs } : {}),
+    });
   }
 
   pair(): CertPair {
@@ -85,30 +81,11 @@ export class CertWatcher {
   }
 
   close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-    for (const w of this.watchers) w.close();
+    this.watch?.close();
   }
 
-  private schedule(): void {
-    if (this.closed) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.checking) this.again = true;
-      else this.checking = this.checkLoop();
-    }, this.opts.debounceMs ?? 200);
-  }
-
-  private async checkLoop(): Promise<void> {
-    try {
-      do {
-        this.again = false;
-        await this.check();
-      } while (this.again && !this.closed);
-    } finally {
-      this.checking = undefined;
-    }
+  private get closed(): boolean {
+    return this.watch?.isClosed ?? false;
   }
 
   private async check(): Promise<void> {

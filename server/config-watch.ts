@@ -1,14 +1,13 @@
-// Hot reload of the server config file (SPEC 4). The directory is watched, not the file: editors
-// write a new file and rename it over the old one, and a mounted ConfigMap swaps a `..data`
-// symlink, so a watch on the file itself would go deaf after the first change. Every event re-reads
-// the file (debounced); a text that did not change is ignored, an invalid one is logged and counted
+// Hot reload of the server config file (SPEC 4), through a DirectoryWatch (editors rename a new file
+// over the old one; a mounted ConfigMap swaps a `..data` symlink). Every event re-reads the file
+// (debounced); a text that did not change is ignored, an invalid one is logged and counted
 // and the last good config stays in force.
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config.js';
 import { buildConfig, type ConfigSources, parseConfigText } from './config-load.js';
+import { DirectoryWatch } from './directory-watch.js';
 
 export type ReloadResult = 'success' | 'failure';
 
@@ -27,11 +26,7 @@ export interface ConfigWatchOptions {
 export class ConfigWatcher {
   private current: ServerConfig;
   private lastText: string | undefined;
-  private watcher: FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private closed = false;
+  private watch: DirectoryWatch | undefined;
 
   constructor(private readonly opts: ConfigWatchOptions) {
     this.current = opts.initial;
@@ -44,40 +39,21 @@ export class ConfigWatcher {
 
   async start(): Promise<void> {
     this.lastText = await this.read();
-    this.watcher = watch(dirname(this.opts.file), { persistent: false }, () => this.schedule());
-    this.watcher.on('error', (err) => this.opts.logger.error({ file: this.opts.file, err: err.message }, 'config watch failed'));
+    this.watch = new DirectoryWatch({
+      directories: [dirname(this.opts.file)],
+      recheck: () => this.reload(),
+      onWatchError: (_dir, err) => this.opts.logger.error({ file: this.opts.file, err: err.message }, 'config watch failed'),
+      ...(this.opts.debounceMs !== undefined ? { debounceMs: this.opts.debounceMs } : {}),
+    });
   }
 
   close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.watcher?.close();
+    this.watch?.close();
   }
 
   /** Resolves once no reload is pending or running (tests and shutdown use it). */
   async settled(): Promise<void> {
-    while (this.running || this.timer) await (this.running ?? new Promise((r) => setTimeout(r, 5)));
-  }
-
-  private schedule(): void {
-    if (this.closed) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.running) this.again = true;
-      else this.running = this.reloadLoop();
-    }, this.opts.debounceMs ?? 200);
-  }
-
-  private async reloadLoop(): Promise<void> {
-    try {
-      do {
-        this.again = false;
-        await this.reload();
-      } while (this.again && !this.closed);
-    } finally {
-      this.running = undefined;
-    }
+    await this.watch?.settled();
   }
 
   private async read(): Promise<string | undefined> {
@@ -90,7 +66,7 @@ export class ConfigWatcher {
 
   private async reload(): Promise<void> {
     const text = await this.read();
-    if (text === this.lastText || this.closed) return;
+    if (text === this.lastText || this.watch?.isClosed) return;
     this.lastText = text;
     const { file, logger, metrics } = this.opts;
     const parsed = text === undefined
