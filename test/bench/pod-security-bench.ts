@@ -9,14 +9,7 @@ import { secureDefaultsModule } from '../../policies/secure-defaults.js';
 import type { AdmissionRequest, KubeObject, PolicyInput, PolicyModule } from '../../policies/types.js';
 import { MemoryLedger } from '../../server/cluster/memory-ledger.js';
 import { SnapshotView } from '../../server/cluster/snapshot-view.js';
-
-export interface BenchRow {
-  case: string;
-  iterations: number;
-  p50us: number;
-  p99us: number;
-  meanUs: number;
-}
+import { measureAsync, measureSync, printTable, type BenchRow } from './measure.js';
 
 const restrictedContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
@@ -74,36 +67,6 @@ function viewWith(labels: Record<string, string>): SnapshotView {
   return view;
 }
 
-function percentiles(samples: BigUint64Array): { p50us: number; p99us: number; meanUs: number } {
-  const sorted = samples.slice().sort();
-  const at = (q: number) => Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!) / 1000;
-  let total = 0n;
-  for (const s of samples) total += s;
-  return { p50us: at(0.5), p99us: at(0.99), meanUs: Number(total / BigInt(samples.length)) / 1000 };
-}
-
-function measureSync(name: string, iterations: number, fn: () => unknown): BenchRow {
-  for (let i = 0; i < Math.min(5000, iterations); i++) fn();
-  const samples = new BigUint64Array(iterations);
-  for (let i = 0; i < iterations; i++) {
-    const start = process.hrtime.bigint();
-    fn();
-    samples[i] = process.hrtime.bigint() - start;
-  }
-  return { case: name, iterations, ...percentiles(samples) };
-}
-
-async function measureAsync(name: string, iterations: number, fn: () => Promise<unknown>): Promise<BenchRow> {
-  for (let i = 0; i < Math.min(5000, iterations); i++) await fn();
-  const samples = new BigUint64Array(iterations);
-  for (let i = 0; i < iterations; i++) {
-    const start = process.hrtime.bigint();
-    await fn();
-    samples[i] = process.hrtime.bigint() - start;
-  }
-  return { case: name, iterations, ...percentiles(samples) };
-}
-
 function inputFor(view: SnapshotView, object: KubeObject): PolicyInput {
   const req = request(object);
   return {
@@ -138,14 +101,6 @@ export async function runPodSecurityBench(iterations = 20_000): Promise<BenchRow
   rows.push(await measureAsync('engine.review both, pod needing every default', iterations, () => engine.review(request(insecure), 'both')));
   rows.push(await measureAsync('engine.review both, pod already secure', iterations, () => engine.review(request(secure), 'both')));
   return rows;
-}
-
-function printTable(rows: BenchRow[]): void {
-  const width = Math.max(...rows.map((r) => r.case.length));
-  console.log(`${'case'.padEnd(width)}  ${'p50 µs'.padStart(8)}  ${'p99 µs'.padStart(8)}  ${'mean µs'.padStart(8)}  n`);
-  for (const r of rows) {
-    console.log(`${r.case.padEnd(width)}  ${r.p50us.toFixed(2).padStart(8)}  ${r.p99us.toFixed(2).padStart(8)}  ${r.meanUs.toFixed(2).padStart(8)}  ${r.iterations}`);
-  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -10,14 +10,7 @@ import { tenantUsage } from '../../policies/quota/usage.js';
 import type { AdmissionRequest, KubeObject } from '../../policies/types.js';
 import { MemoryLedger } from '../../server/cluster/memory-ledger.js';
 import { SnapshotView } from '../../server/cluster/snapshot-view.js';
-
-export interface BenchRow {
-  case: string;
-  iterations: number;
-  p50us: number;
-  p99us: number;
-  meanUs: number;
-}
+import { measureAsync, printTable, type BenchRow } from './measure.js';
 
 const NS = 'team-a';
 const SETTINGS = { kubevirtServiceAccounts: ['system:serviceaccount:kubevirt:kubevirt-controller'] };
@@ -75,25 +68,6 @@ function request(object: KubeObject, group: string): AdmissionRequest {
   };
 }
 
-function percentiles(samples: BigUint64Array): { p50us: number; p99us: number; meanUs: number } {
-  const sorted = samples.slice().sort();
-  const at = (q: number) => Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!) / 1000;
-  let total = 0n;
-  for (const s of samples) total += s;
-  return { p50us: at(0.5), p99us: at(0.99), meanUs: Number(total / BigInt(samples.length)) / 1000 };
-}
-
-async function measure(name: string, iterations: number, fn: () => Promise<unknown>): Promise<BenchRow> {
-  for (let i = 0; i < Math.min(5000, iterations); i++) await fn();
-  const samples = new BigUint64Array(iterations);
-  for (let i = 0; i < iterations; i++) {
-    const start = process.hrtime.bigint();
-    await fn();
-    samples[i] = process.hrtime.bigint() - start;
-  }
-  return { case: name, iterations, ...percentiles(samples) };
-}
-
 export async function runQuotaBench(iterations = 20_000): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const pods of [100, 10_000, 100_000]) {
@@ -114,20 +88,12 @@ export async function runQuotaBench(iterations = 20_000): Promise<BenchRow[]> {
       const d = await engine.review(r, 'validate');
       if (!d.allowed || d.modules[0]?.result !== 'allow' || d.modules[0].error) throw new Error(`not a clean admit: ${JSON.stringify(d.modules)}`);
     }
-    rows.push(await measure(`Pod CREATE decision, ${pods} pods in view`, iterations, () => engine.review(podReview, 'validate')));
-    rows.push(await measure(`VM CREATE decision (pod charging), ${pods} pods in view`, iterations, () => engine.review(vmReview, 'validate')));
+    rows.push(await measureAsync(`Pod CREATE decision, ${pods} pods in view`, iterations, () => engine.review(podReview, 'validate')));
+    rows.push(await measureAsync(`VM CREATE decision (pod charging), ${pods} pods in view`, iterations, () => engine.review(vmReview, 'validate')));
     // Keeps the reconcile honest: the sums it produced are the ones the decisions start from.
     if (tenantUsage(view, [NS], SETTINGS, 'pod')['count/pods'] !== pods) throw new Error('reconcile miscounted the pods');
   }
   return rows;
-}
-
-function printTable(rows: BenchRow[]): void {
-  const width = Math.max(...rows.map((r) => r.case.length));
-  console.log(`${'case'.padEnd(width)}  ${'p50 µs'.padStart(10)}  ${'p99 µs'.padStart(10)}  ${'mean µs'.padStart(10)}  n`);
-  for (const r of rows) {
-    console.log(`${r.case.padEnd(width)}  ${r.p50us.toFixed(2).padStart(10)}  ${r.p99us.toFixed(2).padStart(10)}  ${r.meanUs.toFixed(2).padStart(10)}  ${r.iterations}`);
-  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
