@@ -1,11 +1,16 @@
-// `tenantguard audit`: judge every workload already in a state directory (Pods, pod-template
-// workloads, KubeVirt objects) as if it were created now, and report what each tenant violates,
-// whatever the mode (enforce, warn, audit). Nothing is admitted or reserved: reviews are dryRun.
+// `tenantguard audit`: judge every workload already in a state directory or the live cluster (Pods,
+// pod-template workloads, KubeVirt objects) as if it were created now, and report what each tenant
+// violates, whatever the mode (enforce, warn, audit). Nothing is admitted or reserved: reviews are dryRun.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { stringify } from 'yaml';
-import type { ModuleOutcome } from '../policies/engine.js';
+import { PolicyEngine, type ModuleOutcome } from '../policies/engine.js';
 import { MODULES } from '../policies/registry.js';
-import type { ClusterView, KubeObject, PolicyModule } from '../policies/types.js';
+import type { ClusterView, KubeObject, PolicyModule, ViewKind } from '../policies/types.js';
+import { ClusterReadError, DEFAULT_PAGE_SIZE, loadClusterSnapshot } from './cluster/cluster-snapshot.js';
+import { KubeClient, kubeconfigConfigured, loadKubeConfig } from './cluster/kube-client.js';
+import { MemoryLedger } from './cluster/memory-ledger.js';
+import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
+import { engineConfigOf, loadConfig } from './config-load.js';
 import { policyReports, type Violation } from './policy-report.js';
 import { offlineSetup, type ReplayIO } from './replay.js';
 import { deterministicUid, filesIn, InputError, parseDocuments, readText, wrapManifest } from './replay-inputs.js';
@@ -14,20 +19,32 @@ const USAGE = `Usage: tenantguard audit [options]
 
 Evaluate every Pod, pod-template workload (Deployment, ReplicaSet, StatefulSet, DaemonSet, Job,
 CronJob) and KubeVirt object (VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceReplicaSet,
-VirtualMachinePool, VirtualMachineInstanceMigration) in a state directory as a dry-run CREATE, and
-report the violations per tenant and policy, whatever their mode.
+VirtualMachinePool, VirtualMachineInstanceMigration) in a state directory or the live cluster as a
+dry-run CREATE, and report the violations per tenant and policy, whatever their mode.
 
 Options:
-  --state DIR                     state directory (default: the embedded example state)
+  --state DIR                     state directory
+  --kubeconfig FILE               audit the live cluster this kubeconfig points to
+  --namespace NS                  judge only this namespace's workloads (repeatable)
+  --chunk-size N                  live cluster: objects per list call (default ${DEFAULT_PAGE_SIZE})
   --config FILE                   server config (exemptions, module failure modes, defaultTenant)
   --output table|json|policyreport
                                   policyreport: one wgpolicyk8s.io/v1alpha2 PolicyReport per namespace (YAML)
   --fail-on-violation             exit 1 when anything is violated
   -h, --help                      show this help
+
+Without --state, a kubeconfig (--kubeconfig, KUBECONFIG, or running in a pod) selects the live
+cluster; with neither, the embedded example state is audited. On the live cluster, Pods and the
+KubeVirt kinds its API serves are judged (pod-template workloads are judged through their Pods);
+reading it needs the list permissions the webhook's cluster view has; with --namespace, namespaced
+kinds are listed in those namespaces only and each Namespace is read with get.
 `;
 
 const OPTIONS = {
   state: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  namespace: { type: 'string', multiple: true },
+  'chunk-size': { type: 'string' },
   config: { type: 'string' },
   output: { type: 'string', default: 'table' },
   'fail-on-violation': { type: 'boolean', default: false },
@@ -84,45 +101,107 @@ function violationsOf(outcome: ModuleOutcome, base: Omit<Violation, 'policy' | '
   return outcome.findings.map((f) => ({ ...base, policy: outcome.module, mode: f.mode, rule: f.rule, message: f.message }));
 }
 
-/** Evaluates every audited object of the state directory. */
-export async function auditState(opts: { state?: string; config?: string }, modules: readonly PolicyModule[]): Promise<AuditReport> {
-  const setup = await offlineSetup(opts, modules);
+/** Kinds the audit judges that the cluster view keeps: all a live cluster is read for. */
+const AUDITED_VIEW_KINDS: readonly ViewKind[] = [
+  'Pod',
+  'VirtualMachine',
+  'VirtualMachineInstance',
+  'VirtualMachineInstanceReplicaSet',
+  'VirtualMachinePool',
+  'VirtualMachineInstanceMigration',
+];
+
+/** Where `serve` finds its in-cluster credentials; their presence selects the live cluster here too. */
+
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+interface AuditSetup {
+  config: ServerConfig;
+  view: ClusterView;
+  engine: PolicyEngine;
+}
+
+/** Judges the audited kinds among `objects`; `namespaces` (when given) limits which, and each is reported even when empty. */
+async function judge(setup: AuditSetup, objects: Iterable<KubeObject> | AsyncIterable<KubeObject>, namespaces?: readonly string[]): Promise<AuditReport> {
   const controllers = setup.config.kubevirt.serviceAccounts;
+  const only = namespaces === undefined ? undefined : new Set(namespaces);
   const report: AuditReport = { evaluated: 0, exempt: 0, namespaces: [], violations: [] };
-  const namespaces = new Set<string>();
-  for (const file of await filesIn(setup.state)) {
-    for (const obj of parseDocuments(await readText(file), file)) {
-      if (!AUDITED_KINDS.has(obj.kind!)) continue;
-      const namespace = obj.metadata?.namespace ?? 'default';
-      const name = obj.metadata?.name ?? '';
-      const request = wrapManifest(obj, deterministicUid(`audit/${obj.kind}/${namespace}/${name}`), {
-        username: creatorOf(obj, namespace, setup.view, controllers),
-        groups: [],
-      });
-      request.dryRun = true;
-      // Judge the object as it is: mutation would only hide what the stored object lacks.
-      const decision = await setup.engine.review(request, 'validate');
-      namespaces.add(namespace);
-      report.evaluated += 1;
-      if (decision.exemptBy !== undefined) {
-        report.exempt += 1;
-        continue;
-      }
-      const base = {
-        tenant: setup.view.tenantOf(namespace).name,
-        namespace,
-        apiVersion: obj.apiVersion!,
-        kind: obj.kind!,
-        name,
-        ...(obj.metadata?.uid ? { uid: obj.metadata.uid } : {}),
-      };
-      for (const outcome of decision.modules) report.violations.push(...violationsOf(outcome, base));
+  const seen = new Set<string>(namespaces);
+  for await (const obj of objects) {
+    if (!AUDITED_KINDS.has(obj.kind!)) continue;
+    const namespace = obj.metadata?.namespace ?? 'default';
+    if (only !== undefined && !only.has(namespace)) continue;
+    const name = obj.metadata?.name ?? '';
+    const request = wrapManifest(obj, deterministicUid(`audit/${obj.kind}/${namespace}/${name}`), {
+      username: creatorOf(obj, namespace, setup.view, controllers),
+      groups: [],
+    });
+    request.dryRun = true;
+    // Judge the object as it is: mutation would only hide what the stored object lacks.
+    const decision = await setup.engine.review(request, 'validate');
+    seen.add(namespace);
+    report.evaluated += 1;
+    if (decision.exemptBy !== undefined) {
+      report.exempt += 1;
+      continue;
     }
+    const base = {
+      tenant: setup.view.tenantOf(namespace).name,
+      namespace,
+      apiVersion: obj.apiVersion!,
+      kind: obj.kind!,
+      name,
+      ...(obj.metadata?.uid ? { uid: obj.metadata.uid } : {}),
+    };
+    for (const outcome of decision.modules) report.violations.push(...violationsOf(outcome, base));
   }
-  report.namespaces = [...namespaces].sort();
+  report.namespaces = [...seen].sort();
   const key = (v: Violation): string => `${v.tenant ?? ''}\0${v.policy}\0${v.namespace}\0${v.kind}\0${v.name}\0${v.rule}`;
   report.violations.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   return report;
+}
+
+/** Every object of the state directory, including the kinds the view does not keep (Deployments...). */
+async function* stateObjects(dir: string): AsyncGenerator<KubeObject> {
+  for (const file of await filesIn(dir)) yield* parseDocuments(await readText(file), file);
+}
+
+function* viewObjects(view: ClusterView): Generator<KubeObject> {
+  for (const kind of AUDITED_VIEW_KINDS) yield* view.list(kind);
+}
+
+/** Evaluates every audited object of the state directory. */
+export async function auditState(
+  opts: { state?: string; config?: string; namespaces?: readonly string[] },
+  modules: readonly PolicyModule[],
+): Promise<AuditReport> {
+  const setup = await offlineSetup(opts, modules);
+  for (const ns of opts.namespaces ?? []) {
+    if (!setup.view.get('Namespace', undefined, ns)) throw new InputError(`namespace ${ns} is not in the state directory ${setup.state}`);
+  }
+  return judge(setup, stateObjects(setup.state), opts.namespaces);
+}
+
+/**
+ * Evaluates every audited object of the live cluster the kubeconfig names (KUBECONFIG,
+ * ~/.kube/config or the in-cluster service account when `kubeconfig` is undefined).
+ */
+export async function auditCluster(
+  opts: { kubeconfig?: string; config: ServerConfig; namespaces?: readonly string[]; pageSize?: number },
+  modules: readonly PolicyModule[],
+): Promise<AuditReport> {
+  let client: KubeClient;
+  try {
+    client = new KubeClient(loadKubeConfig(opts.kubeconfig));
+  } catch (err) {
+    throw new InputError(`cannot use the kubeconfig${opts.kubeconfig === undefined ? '' : ` ${opts.kubeconfig}`}: ${(err as Error).message}`);
+  }
+  const { view } = await loadClusterSnapshot(client, opts.config.defaultTenant, {
+    ...(opts.namespaces === undefined ? {} : { namespaces: opts.namespaces }),
+    ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }),
+  });
+  const engine = new PolicyEngine([...modules], engineConfigOf(opts.config), { view, ledger: new MemoryLedger() });
+  return judge({ config: opts.config, view, engine }, viewObjects(view), opts.namespaces);
 }
 
 type Counts = Record<Violation['mode'], number>;
@@ -180,6 +259,13 @@ function formatPolicyReports(r: AuditReport, now: Date): string {
     .join('---\n');
 }
 
+async function auditConfig(file: string | undefined): Promise<ServerConfig> {
+  if (file === undefined) return DEFAULT_CONFIG;
+  const loaded = await loadConfig({ flags: { config: file } });
+  if (!loaded.ok) throw new InputError(`invalid config ${file}:\n  ${loaded.errors.join('\n  ')}`);
+  return loaded.config;
+}
+
 /** Entry point of `tenantguard audit`; argv is what follows the subcommand. */
 export async function runAudit(argv: string[], io: ReplayIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   try {
@@ -195,15 +281,38 @@ export async function runAudit(argv: string[], io: ReplayIO = { stdout: process.
       return 0;
     }
     if (!OUTPUTS.includes(v.output as Output)) throw new InputError(`--output must be one of ${OUTPUTS.join(', ')}, got ${v.output}`);
-    const report = await auditState(
-      { ...(v.state === undefined ? {} : { state: v.state }), ...(v.config === undefined ? {} : { config: v.config }) },
-      io.modules ?? MODULES,
-    );
+    if (v.state !== undefined && v.kubeconfig !== undefined) {
+      throw new InputError('--state and --kubeconfig exclude each other: audit either a state directory or a live cluster');
+    }
+    const namespaces = v.namespace === undefined ? undefined : [...new Set(v.namespace)];
+    for (const ns of namespaces ?? []) {
+      if (!NAMESPACE_NAME.test(ns) || ns.length > 63) throw new InputError(`--namespace ${JSON.stringify(ns)}: not a namespace name (a DNS label)`);
+    }
+    const chunk = v['chunk-size'];
+    if (chunk !== undefined && !/^[1-9][0-9]{0,5}$/.test(chunk)) throw new InputError(`--chunk-size must be a whole number from 1 to 999999, got ${chunk}`);
+
+    const config = await auditConfig(v.config);
+    const state = v.state ?? (v.kubeconfig === undefined ? config.state : undefined);
+    const kubeconfig = v.kubeconfig ?? config.kubeconfig;
+    const live = state === undefined && kubeconfigConfigured(kubeconfig, process.env);
+    const modules = io.modules ?? MODULES;
+    const report = live
+      ? await auditCluster({
+          ...(kubeconfig === undefined ? {} : { kubeconfig }),
+          config,
+          ...(namespaces === undefined ? {} : { namespaces }),
+          ...(chunk === undefined ? {} : { pageSize: Number(chunk) }),
+        }, modules)
+      : await auditState({
+          ...(state === undefined ? {} : { state }),
+          ...(v.config === undefined ? {} : { config: v.config }),
+          ...(namespaces === undefined ? {} : { namespaces }),
+        }, modules);
     const output = v.output as Output;
     io.stdout.write(output === 'json' ? formatJson(report) : output === 'policyreport' ? formatPolicyReports(report, new Date()) : formatTable(report));
     return v['fail-on-violation'] && report.violations.length > 0 ? 1 : 0;
   } catch (err) {
-    if (err instanceof InputError) {
+    if (err instanceof InputError || err instanceof ClusterReadError) {
       io.stderr.write(`tenantguard audit: ${err.message}\n`);
       return 2;
     }

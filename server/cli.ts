@@ -34,7 +34,7 @@ const COMMANDS: Record<string, { summary: string; load(): Promise<CliCommand | R
     load: async () => (await import('./replay.js')).runReplay,
   },
   audit: {
-    summary: 'report policy violations of every object in a state snapshot',
+    summary: 'report policy violations of every workload in a state snapshot or the live cluster',
     load: async () => (await import('./audit.js')).runAudit,
   },
 };

@@ -17,7 +17,7 @@ import { createCA, createServingCert } from '../certs/authority.js';
 import { readCertPair, watchCertFiles, type CertPair, type CertWatcher } from '../certs/cert-watch.js';
 import { buildApp, type AdmissionApp, type Readiness } from './app.js';
 import type { CliCommand, CliValues } from './cli.js';
-import { KubeClient, loadKubeConfig } from './cluster/kube-client.js';
+import { KubeClient, kubeconfigConfigured, loadKubeConfig } from './cluster/kube-client.js';
 import { LiveView } from './cluster/live-view.js';
 import { MemoryLedger } from './cluster/memory-ledger.js';
 import { SnapshotView } from './cluster/snapshot-view.js';
@@ -37,7 +37,6 @@ export type ViewMode = 'snapshot' | 'live' | 'embedded';
 export const CERT_EXPIRY_WARNING_MS = 7 * 86_400_000;
 
 
-const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 /** Fields a reload cannot change in a running process; a change is logged as needing a restart. */
 const RESTART_FIELDS: ReadonlyArray<keyof ServerConfig> = ['listen', 'tls', 'metrics', 'bodyLimitBytes', 'state', 'kubeconfig', 'shutdownGraceMs'];
@@ -196,13 +195,9 @@ async function liveSetup(config: ServerConfig, deps: SetupDeps): Promise<Cluster
   };
 }
 
-function hasKubeconfig(config: ServerConfig, env: NodeJS.ProcessEnv): boolean {
-  return config.kubeconfig !== undefined || !!env.KUBECONFIG || (!!env.KUBERNETES_SERVICE_HOST && existsSync(IN_CLUSTER_TOKEN));
-}
-
 async function clusterSetup(config: ServerConfig, env: NodeJS.ProcessEnv, deps: SetupDeps): Promise<ClusterSetup> {
   if (config.state !== undefined) return snapshotSetup(config.state, 'snapshot', config, deps);
-  if (hasKubeconfig(config, env)) return liveSetup(config, deps);
+  if (kubeconfigConfigured(config.kubeconfig, env)) return liveSetup(config, deps);
   return snapshotSetup(embeddedStateDir(), 'embedded', config, deps);
 }
 

@@ -4,6 +4,7 @@
 // objects, unconverted, so every kind is projected the same way (the generated typed clients turn
 // timestamps into Dates and drop unknown fields). A call made while a review is traced becomes a
 // CLIENT child span and carries its W3C traceparent to the apiserver (SPEC 8).
+import { existsSync } from 'node:fs';
 import { KubeConfig, RequestContext, type HttpMethod } from '@kubernetes/client-node';
 import { context, defaultTextMapSetter, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -49,6 +50,16 @@ const propagator = new W3CTraceContextPropagator();
 
 /** Bound for calls made without a signal, so that a hung apiserver cannot stall a caller forever. */
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * Whether a cluster is configured: a given kubeconfig, KUBECONFIG, or a pod's service account.
+ * ~/.kube/config alone does not count, so a developer's `make run` never talks to their cluster.
+ */
+export function kubeconfigConfigured(file: string | undefined, env: NodeJS.ProcessEnv): boolean {
+  return file !== undefined || !!env.KUBECONFIG || (!!env.KUBERNETES_SERVICE_HOST && existsSync(IN_CLUSTER_TOKEN));
+}
 
 /** KUBECONFIG / ~/.kube/config / in-cluster service account, as kubectl finds them; or a given file. */
 export function loadKubeConfig(file?: string): KubeConfig {
