@@ -134,24 +134,41 @@ export class BodyParseError extends Error {
 // The text is only walked when it could contain one of them (possibly \u-escaped).
 const SUSPICIOUS = /__proto__|constructor|\\u00[4-7]/;
 
-function forbiddenKey(value: unknown, path: string): string | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = forbiddenKey(value[i], `${path}[${i}]`);
-      if (found !== undefined) return found;
+interface Pending {
+  value: object;
+  path: string;
+}
+
+/**
+ * Depth-first walk with an explicit stack: JSON.parse accepts nesting far deeper than the call
+ * stack, so a recursive walk would overflow on a hostile body.
+ */
+function forbiddenKey(root: unknown): string | undefined {
+  if (typeof root !== 'object' || root === null) return undefined;
+  const stack: Pending[] = [{ value: root, path: '' }];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const { value, path } = next;
+    // Only containers are pushed: leaves cannot hold keys, and their paths need not be built.
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) {
+        const item: unknown = value[i];
+        if (typeof item === 'object' && item !== null) stack.push({ value: item, path: `${path}[${i}]` });
+      }
+      continue;
     }
-    return undefined;
-  }
-  for (const key of Object.keys(value)) {
-    const child = (value as Record<string, unknown>)[key];
-    const childPath = path === '' ? key : `${path}.${key}`;
-    if (key === '__proto__') return childPath;
-    if (key === 'constructor' && typeof child === 'object' && child !== null && Object.hasOwn(child, 'prototype')) {
-      return `${childPath}.prototype`;
+    const keys = Object.keys(value);
+    for (const key of keys) {
+      const child = (value as Record<string, unknown>)[key];
+      if (key === '__proto__') return path === '' ? key : `${path}.${key}`;
+      if (key === 'constructor' && typeof child === 'object' && child !== null && Object.hasOwn(child, 'prototype')) {
+        return `${path === '' ? key : `${path}.${key}`}.prototype`;
+      }
     }
-    const found = forbiddenKey(child, childPath);
-    if (found !== undefined) return found;
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i]!;
+      const child = (value as Record<string, unknown>)[key];
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, path: path === '' ? key : `${path}.${key}` });
+    }
   }
   return undefined;
 }
@@ -170,7 +187,7 @@ export function parseJsonBody(text: string): unknown {
     throw new BodyParseError('bad_json', `body: is not valid JSON: ${(err as Error).message}`);
   }
   if (SUSPICIOUS.test(text)) {
-    const path = forbiddenKey(value, '');
+    const path = forbiddenKey(value);
     if (path !== undefined) throw new BodyParseError('bad_json', `body: forbidden prototype key at ${path}`);
   }
   return value;

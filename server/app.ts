@@ -22,6 +22,21 @@ export interface Readiness {
   reasons: string[];
 }
 
+/** Bounds on how long a client may hold a connection without completing a request (slow-loris). */
+export interface ConnectionTimeouts {
+  /** The TLS handshake must finish within this. */
+  handshakeMs: number;
+  /** The request line and headers must arrive within this. */
+  headersMs: number;
+  /** The whole request, body included, must arrive within this; at least headersMs. */
+  requestMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveMs: number;
+}
+
+// kube-apiserver gives a webhook call at most 30 s (10 s by default), body included.
+export const DEFAULT_CONNECTION_TIMEOUTS: ConnectionTimeouts = { handshakeMs: 10_000, headersMs: 10_000, requestMs: 10_000, keepAliveMs: 72_000 };
+
 export interface AppDeps {
   engine: PolicyEngine;
   telemetry: Telemetry;
@@ -31,6 +46,7 @@ export interface AppDeps {
   /** Called after an allowed review with the final (mutated) object; snapshot mode applies it. */
   onAdmitted?(request: AdmissionRequest, decision: Decision): void;
   serveMetrics: boolean;
+  connectionTimeouts?: Partial<ConnectionTimeouts>;
 }
 
 export type AdmissionApp = FastifyInstance<Server>;
@@ -71,8 +87,19 @@ export function buildApp(deps: AppDeps): AdmissionApp {
   if (mtls && deps.https.ca === undefined) {
     throw new Error('https.requestCert needs https.ca: the CA that client certificates must chain to');
   }
+  const timeouts = { ...DEFAULT_CONNECTION_TIMEOUTS, ...deps.connectionTimeouts };
+  for (const [name, ms] of Object.entries(timeouts)) {
+    if (!Number.isInteger(ms) || ms <= 0) throw new Error(`connectionTimeouts.${name}: must be a positive integer of milliseconds, got ${ms}`);
+  }
+  if (timeouts.requestMs < timeouts.headersMs) {
+    throw new Error(`connectionTimeouts.requestMs (${timeouts.requestMs}) must be at least headersMs (${timeouts.headersMs})`);
+  }
   const app = Fastify({
     https: {
+      handshakeTimeout: timeouts.handshakeMs,
+      headersTimeout: timeouts.headersMs,
+      // Node enforces headersTimeout and requestTimeout only when it sweeps its connections (30 s by default).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeouts.headersMs / 4))),
       key: deps.https.key,
       cert: deps.https.cert,
       ...(deps.https.ca !== undefined ? { ca: deps.https.ca } : {}),
@@ -82,6 +109,8 @@ export function buildApp(deps: AppDeps): AdmissionApp {
       ALPNProtocols: ['http/1.1'],
     },
     bodyLimit: bodyLimitBytes,
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
     logger: false,
     // During shutdown a request on a kept-alive socket is still answered (with Connection: close):
     // a 503 would be a webhook failure for the apiserver.
