@@ -68,6 +68,8 @@ export const DEFAULT_MODULE_POLICY: ModulePolicy = { failureMode: 'ignore', time
 const ANNOTATION_PREFIX = 'tenantguard.io/';
 const MAX_WARNING = 119;
 const MAX_ANNOTATION = 512;
+/** A module's outcome is its most severe finding. */
+const RESULT_RANK = { allow: 0, patch: 0, audit: 1, warn: 2, deny: 3, error: 4 } as const;
 
 export class PolicyTimeoutError extends Error {
   constructor(module: string, ms: number) {
@@ -95,15 +97,19 @@ export function exemptionOf(request: AdmissionRequest, ex: Exemptions): string |
   return undefined;
 }
 
-function withTimeout<T>(promise: Promise<T>, module: string, ms: number, abort: AbortController): Promise<T> {
+async function withTimeout<T>(promise: Promise<T>, module: string, ms: number, abort?: AbortController): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      abort.abort();
+      abort?.abort();
       reject(new PolicyTimeoutError(module, ms));
     }, ms);
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function errorText(err: unknown): string {
@@ -162,11 +168,14 @@ export class PolicyEngine {
       ledger: this.deps.ledger,
     };
     const denials: string[] = [];
+    // Module spans only under a recording review span; otherwise modules run without a span.
+    const traced = this.deps.tracer !== undefined && trace.getActiveSpan()?.isRecording() === true;
 
     if (phase !== 'validate' && original !== undefined) {
       let working: KubeObject | undefined;
       for (const module of this.mutators) {
-        const result = await this.run(module, { ...input, object: working ?? original }, config, decision, denials);
+        let result = this.run(module, { ...input, object: working ?? original }, config, decision, denials, traced);
+        if (result instanceof Promise) result = await result;
         if (result?.patch && result.patch.length > 0) {
           working ??= structuredClone(original);
           fjp.applyPatch(working, result.patch as fjp.Operation[], false, true);
@@ -183,12 +192,13 @@ export class PolicyEngine {
     const commits: Array<{ module: PolicyModule; commit: NonNullable<ModuleResult['commit']> }> = [];
     if (phase !== 'mutate') {
       for (const module of this.validators) {
-        const result = await this.run(module, input, config, decision, denials);
+        let result = this.run(module, input, config, decision, denials, traced);
+        if (result instanceof Promise) result = await result;
         if (result?.commit) commits.push({ module, commit: result.commit });
       }
       if (denials.length === 0) {
         for (const { module, commit } of commits) {
-          await this.runCommit(module, commit, request.dryRun === true, config, decision, denials);
+          await this.runCommit(module, commit, request.dryRun === true, config, decision, denials, traced);
         }
       }
     }
@@ -200,19 +210,63 @@ export class PolicyEngine {
     return decision;
   }
 
-  private async run(
+  /**
+   * Evaluates one module. Synchronous when the module is (the common case: no promise, no timer,
+   * no AbortController per module); a module that returns a promise, or a review whose span is
+   * recorded, goes through the asynchronous path with its time budget and span.
+   */
+  private run(
     module: PolicyModule,
     input: PolicyInput,
     config: EngineConfig,
     decision: Decision,
     denials: string[],
-  ): Promise<ModuleResult | undefined> {
+    traced: boolean,
+  ): ModuleResult | undefined | Promise<ModuleResult | undefined> {
     const policy = config.modules[module.name] ?? DEFAULT_MODULE_POLICY;
     if (!policy.enabled) return undefined;
-    return this.traced(module.name, 'evaluate', async (abort) => {
-      const out = module.evaluate(input);
-      return out instanceof Promise ? withTimeout(out, module.name, policy.timeoutMs, abort) : out;
-    }, policy, decision, denials);
+    if (traced) {
+      return this.traced(module.name, 'evaluate', (abort) => {
+        const out = module.evaluate(input);
+        return out instanceof Promise ? withTimeout(out, module.name, policy.timeoutMs, abort) : out;
+      }, policy, decision, denials);
+    }
+    const started = performance.now();
+    let out: ReturnType<PolicyModule['evaluate']>;
+    try {
+      out = module.evaluate(input);
+    } catch (err) {
+      this.fold(module.name, undefined, err, policy, decision, denials, performance.now() - started);
+      return undefined;
+    }
+    if (out instanceof Promise) return this.settle(module.name, out, policy, started, decision, denials);
+    const durationMs = performance.now() - started;
+    if (durationMs > policy.timeoutMs) {
+      this.fold(module.name, undefined, new PolicyTimeoutError(module.name, policy.timeoutMs), policy, decision, denials, durationMs);
+      return undefined;
+    }
+    this.fold(module.name, out, undefined, policy, decision, denials, durationMs);
+    return out;
+  }
+
+  /** The rest of an unsampled evaluate that returned a promise: its time budget still applies. */
+  private async settle(
+    name: string,
+    pending: Promise<ModuleResult>,
+    policy: ModulePolicy,
+    started: number,
+    decision: Decision,
+    denials: string[],
+  ): Promise<ModuleResult | undefined> {
+    let result: ModuleResult | undefined;
+    let error: unknown;
+    try {
+      result = await withTimeout(pending, name, policy.timeoutMs);
+    } catch (err) {
+      error = err;
+    }
+    this.fold(name, result, error, policy, decision, denials, performance.now() - started);
+    return result;
   }
 
   private async runCommit(
@@ -222,12 +276,25 @@ export class PolicyEngine {
     config: EngineConfig,
     decision: Decision,
     denials: string[],
+    traced: boolean,
   ): Promise<void> {
     const policy = config.modules[module.name] ?? DEFAULT_MODULE_POLICY;
-    await this.traced(module.name, 'commit', async (abort) => {
-      const findings = await withTimeout(commit({ dryRun, signal: abort.signal }), module.name, policy.timeoutMs, abort);
-      return { findings };
-    }, policy, decision, denials);
+    const step = async (abort: AbortController): Promise<ModuleResult> => ({
+      findings: await withTimeout(commit({ dryRun, signal: abort.signal }), module.name, policy.timeoutMs, abort),
+    });
+    if (traced) {
+      await this.traced(module.name, 'commit', step, policy, decision, denials);
+      return;
+    }
+    const started = performance.now();
+    let result: ModuleResult | undefined;
+    let error: unknown;
+    try {
+      result = await step(new AbortController());
+    } catch (err) {
+      error = err;
+    }
+    this.fold(module.name, result, error, policy, decision, denials, performance.now() - started);
   }
 
   /**
@@ -299,15 +366,14 @@ export class PolicyEngine {
     }
     if (!result) return outcome;
     if (result.patch && result.patch.length > 0) outcome.result = 'patch';
-    for (const w of result.warnings ?? []) decision.warnings.push(toWarning(`[${name}] ${w}`));
+    if (result.warnings) for (const w of result.warnings) decision.warnings.push(toWarning(`[${name}] ${w}`));
     const audit: string[] = [];
     if (result.annotation) audit.push(result.annotation);
     const findings = result.findings ?? [];
     outcome.findings = findings;
-    const rank = { allow: 0, patch: 0, audit: 1, warn: 2, deny: 3, error: 4 } as const;
     for (const f of findings) {
       const kind = f.mode === 'enforce' ? 'deny' : f.mode;
-      if (rank[kind] > rank[outcome.result]) outcome.result = kind;
+      if (RESULT_RANK[kind] > RESULT_RANK[outcome.result]) outcome.result = kind;
       if (f.mode === 'enforce') denials.push(`[${name}] ${f.message}`);
       else if (f.mode === 'warn') decision.warnings.push(toWarning(`[${name}] ${f.message}`));
       else audit.push(f.message);

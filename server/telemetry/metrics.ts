@@ -1,9 +1,10 @@
 // Prometheus metrics (SPEC 8), on a registry of their own so that tests and several app instances
-// in one process never share series. Review and policy series go through cached prom-client
-// children, so the hot path builds no label objects once a combination has been seen.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+// in one process never share series. Review and policy series are hot-path families (hot-metrics.ts)
+// whose per-combination records are cached, so a review builds no label objects and hashes nothing.
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { ModuleOutcome } from '../../policies/engine.js';
 import type { ResourceAmounts } from '../../policies/types.js';
+import { HotCounter, HotHistogram, type HotCounterSeries, type HotHistogramSeries } from './hot-metrics.js';
 
 export type Webhook = 'mutate' | 'validate';
 export type RequestErrorReason = 'bad_json' | 'bad_content_type' | 'body_too_large' | 'invalid_review' | 'bad_request' | 'internal';
@@ -17,13 +18,13 @@ const POLICY_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.0
 const POLICY_RESULTS = ['allow', 'deny', 'warn', 'audit', 'patch', 'error'] as const;
 
 interface ReviewSeries {
-  allowed: { count: Counter.Internal; duration: Histogram.Internal<string> };
-  denied: { count: Counter.Internal; duration: Histogram.Internal<string> };
+  allowed: { count: HotCounterSeries; duration: HotHistogramSeries };
+  denied: { count: HotCounterSeries; duration: HotHistogramSeries };
 }
 
 interface PolicySeries {
-  duration: Histogram.Internal<string>;
-  results: Record<ModuleOutcome['result'], Counter.Internal>;
+  duration: HotHistogramSeries;
+  results: Record<ModuleOutcome['result'], HotCounterSeries>;
 }
 
 /** CPU amounts are kept in millicores (ResourceAmounts); Prometheus wants base units (cores). */
@@ -33,10 +34,10 @@ function baseUnits(resource: string, amount: number): number {
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'webhook' | 'operation' | 'kind' | 'decision'>;
-  private readonly duration: Histogram<'webhook' | 'operation' | 'kind' | 'decision'>;
-  private readonly policyDuration: Histogram<'policy'>;
-  private readonly policyResults: Counter<'policy' | 'result'>;
+  private readonly requests: HotCounter;
+  private readonly duration: HotHistogram;
+  private readonly policyDuration: HotHistogram;
+  private readonly policyResults: HotCounter;
   private readonly quotaUsed: Gauge<'tenant' | 'resource'>;
   private readonly quotaHard: Gauge<'tenant' | 'resource'>;
   private readonly certExpiry: Gauge;
@@ -52,32 +53,28 @@ export class Metrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    this.requests = new Counter({
-      name: 'tenantguard_admission_requests_total',
-      help: 'Admission reviews answered, by webhook, operation, kind and decision.',
-      labelNames: ['webhook', 'operation', 'kind', 'decision'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'tenantguard_admission_duration_seconds',
-      help: 'Time to review an AdmissionReview, from the parsed body to the decision.',
-      labelNames: ['webhook', 'operation', 'kind', 'decision'],
-      buckets: REVIEW_BUCKETS,
-      registers,
-    });
-    this.policyDuration = new Histogram({
-      name: 'tenantguard_policy_evaluation_duration_seconds',
-      help: 'Time one policy module took for one review (evaluate and commit).',
-      labelNames: ['policy'],
-      buckets: POLICY_BUCKETS,
-      registers,
-    });
-    this.policyResults = new Counter({
-      name: 'tenantguard_policy_results_total',
-      help: 'Policy module outcomes: allow, deny, warn, audit, patch, error.',
-      labelNames: ['policy', 'result'],
-      registers,
-    });
+    this.requests = new HotCounter(
+      'tenantguard_admission_requests_total',
+      'Admission reviews answered, by webhook, operation, kind and decision.',
+      this.registry,
+    );
+    this.duration = new HotHistogram(
+      'tenantguard_admission_duration_seconds',
+      'Time to review an AdmissionReview, from the parsed body to the decision.',
+      this.registry,
+      REVIEW_BUCKETS,
+    );
+    this.policyDuration = new HotHistogram(
+      'tenantguard_policy_evaluation_duration_seconds',
+      'Time one policy module took for one review (evaluate and commit).',
+      this.registry,
+      POLICY_BUCKETS,
+    );
+    this.policyResults = new HotCounter(
+      'tenantguard_policy_results_total',
+      'Policy module outcomes: allow, deny, warn, audit, patch, error.',
+      this.registry,
+    );
     this.quotaUsed = new Gauge({
       name: 'tenantguard_quota_used',
       help: 'Tenant quota usage in base units (cores, bytes, objects).',
@@ -138,8 +135,8 @@ export class Metrics {
   recordReview(webhook: Webhook, operation: string, kind: string, allowed: boolean, seconds: number): void {
     const series = this.seriesFor(webhook, operation, kind);
     const s = allowed ? series.allowed : series.denied;
-    s.count.inc();
-    s.duration.observe(seconds);
+    s.count.value++;
+    this.duration.observe(s.duration, seconds);
   }
 
   recordPolicies(outcomes: readonly ModuleOutcome[]): void {
@@ -148,12 +145,12 @@ export class Metrics {
       if (series === undefined) {
         const policy = outcome.module;
         const results = {} as PolicySeries['results'];
-        for (const result of POLICY_RESULTS) results[result] = this.policyResults.labels({ policy, result });
-        series = { duration: this.policyDuration.labels({ policy }), results };
+        for (const result of POLICY_RESULTS) results[result] = this.policyResults.child({ policy, result });
+        series = { duration: this.policyDuration.child({ policy }), results };
         this.policySeries.set(policy, series);
       }
-      series.duration.observe(outcome.durationMs / 1000);
-      series.results[outcome.result].inc();
+      this.policyDuration.observe(series.duration, outcome.durationMs / 1000);
+      series.results[outcome.result].value++;
     }
   }
 
@@ -212,7 +209,7 @@ export class Metrics {
     if (series === undefined) {
       const child = (decision: string) => {
         const labels = { webhook, operation, kind, decision };
-        return { count: this.requests.labels(labels), duration: this.duration.labels(labels) };
+        return { count: this.requests.child(labels), duration: this.duration.child(labels) };
       };
       series = { allowed: child('allowed'), denied: child('denied') };
       byKind.set(kind, series);
