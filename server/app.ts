@@ -47,6 +47,13 @@ export interface AppDeps {
   onAdmitted?(request: AdmissionRequest, decision: Decision): void;
   serveMetrics: boolean;
   connectionTimeouts?: Partial<ConnectionTimeouts>;
+  /** Shared with gracefulShutdown, which raises it before the listener closes. */
+  drain?: DrainSignal;
+}
+
+/** Once raised, every answer carries Connection: close, so clients stop reusing the socket. */
+export interface DrainSignal {
+  draining: boolean;
 }
 
 export type AdmissionApp = FastifyInstance<Server>;
@@ -118,9 +125,9 @@ export function buildApp(deps: AppDeps): AdmissionApp {
     forceCloseConnections: 'idle',
   });
 
-  let draining = false;
+  const drain = deps.drain ?? { draining: false };
   app.addHook('preClose', (done) => {
-    draining = true;
+    drain.draining = true;
     done();
   });
 
@@ -134,11 +141,20 @@ export function buildApp(deps: AppDeps): AdmissionApp {
   });
 
   function sendError(reply: FastifyReply, status: number, body: ErrorBody): FastifyReply {
-    if (draining) reply.header('connection', 'close');
+    if (drain.draining) reply.header('connection', 'close');
     return reply.code(status).type('application/json').send(body);
   }
 
+  const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply =>
+    sendError(reply, 404, {
+      error: 'not_found',
+      message: `no route ${request.method} ${request.url.slice(0, 200)}; routes: POST /mutate, POST /validate, GET /healthz, GET /readyz${deps.serveMetrics ? ', GET /metrics' : ''}`,
+    });
+  app.setNotFoundHandler(notFound);
+
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    // Fastify parses the body before it knows there is no route: a wrong path is the problem to name.
+    if (request.is404) return notFound(request, reply);
     const client = clientError(err, request, bodyLimitBytes);
     if (client !== undefined) {
       metrics.countRequestError(client.error);
@@ -149,12 +165,6 @@ export function buildApp(deps: AppDeps): AdmissionApp {
     return sendError(reply, 500, { error: 'internal', message: 'internal error; the failure is logged' });
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, 404, {
-      error: 'not_found',
-      message: `no route ${request.method} ${request.url.slice(0, 200)}; routes: POST /mutate, POST /validate, GET /healthz, GET /readyz${deps.serveMetrics ? ', GET /metrics' : ''}`,
-    }),
-  );
 
   async function review(phase: Webhook, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const started = performance.now();
@@ -218,7 +228,7 @@ export function buildApp(deps: AppDeps): AdmissionApp {
         span_id: ids.spanId,
       });
     }
-    if (draining) reply.header('connection', 'close');
+    if (drain.draining) reply.header('connection', 'close');
     return encodeResponse(req.uid, decision);
   }
 

@@ -15,7 +15,7 @@ import { parseHard } from '../policies/quota/resources.js';
 import type { AdmissionRequest, ClusterView, ModuleSettings, QuotaLedger } from '../policies/types.js';
 import { createCA, createServingCert } from '../certs/authority.js';
 import { readCertPair, watchCertFiles, type CertPair, type CertWatcher } from '../certs/cert-watch.js';
-import { buildApp, type AdmissionApp, type Readiness } from './app.js';
+import { buildApp, type AdmissionApp, type DrainSignal, type Readiness } from './app.js';
 import type { CliCommand, CliValues } from './cli.js';
 import { KubeClient, kubeconfigConfigured, loadKubeConfig } from './cluster/kube-client.js';
 import { LiveView } from './cluster/live-view.js';
@@ -308,8 +308,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     return { ready: reasons.length === 0, reasons };
   };
 
+  const drain: DrainSignal = { draining: false };
   const app = buildApp({
     engine,
+    drain,
     telemetry: { tracing, logger, metrics },
     bodyLimitBytes: config.bodyLimitBytes,
     https: { key: pair.key, cert: pair.cert, ...(tls.clientCA !== undefined ? { ca: tls.clientCA, requestCert: true } : {}) },
@@ -383,7 +385,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     (stopped ??= (async () => {
       configWatcher?.close();
       certWatcher?.close();
-      await gracefulShutdown(app, { graceMs: config.shutdownGraceMs, markNotReady: () => (stopping = true) });
+      await gracefulShutdown(app, { graceMs: config.shutdownGraceMs, markNotReady: () => (stopping = true), drain });
       if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       await cluster.stop();
       await tracing.shutdown();

@@ -83,6 +83,7 @@ const cases: HostileCase[] = [
   { name: 'GET on /validate', method: 'GET', path: '/validate', status: 404, error: 'not_found', says: 'no route GET /validate; routes: POST /mutate, POST /validate' },
   { name: 'PUT on /mutate', method: 'PUT', path: '/mutate', headers: JSON_TYPE, body: '{}', status: 404, error: 'not_found', says: 'no route PUT /mutate' },
   { name: 'unknown path', method: 'POST', path: '/admit', body: '{}', status: 404, error: 'not_found', says: 'no route POST /admit' },
+  { name: 'unknown path with a body that is not JSON', method: 'POST', path: '/admit', headers: JSON_TYPE, body: '{not json', status: 404, error: 'not_found', says: 'no route POST /admit' },
 ];
 
 async function send(f: Fixture, c: HostileCase): Promise<{ status: number; body: any; contentType: string | undefined }> {
