@@ -20,6 +20,8 @@ export interface Telemetry {
 export interface Readiness {
   ready: boolean;
   reasons: string[];
+  /** Problems worth seeing that do not stop the webhook from serving (e.g. Tenant conflicts). */
+  details?: string[];
 }
 
 /** Bounds on how long a client may hold a connection without completing a request (slow-loris). */
@@ -250,8 +252,9 @@ export function buildApp(deps: AppDeps): AdmissionApp {
   app.get('/healthz', (_request, reply) => reply.type('application/json').send({ ok: true }));
   app.get('/readyz', (_request, reply) => {
     const state = deps.readiness();
-    if (state.ready) return reply.type('application/json').send({ ready: true });
-    return reply.code(503).type('application/json').send({ ready: false, reasons: state.reasons });
+    const details = state.details !== undefined && state.details.length > 0 ? { details: state.details } : {};
+    if (state.ready) return reply.type('application/json').send({ ready: true, ...details });
+    return reply.code(503).type('application/json').send({ ready: false, reasons: state.reasons, ...details });
   });
   if (deps.serveMetrics) {
     app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.render()));

@@ -20,6 +20,7 @@ import type { CliCommand, CliValues } from './cli.js';
 import { KubeClient, kubeconfigConfigured, loadKubeConfig } from './cluster/kube-client.js';
 import { LiveView } from './cluster/live-view.js';
 import { MemoryLedger } from './cluster/memory-ledger.js';
+import type { ObjectStore } from './cluster/object-store.js';
 import { SnapshotView } from './cluster/snapshot-view.js';
 import { TenantReconciler } from './cluster/reconcile.js';
 import { TenantStatusLedger } from './cluster/tenant-ledger.js';
@@ -100,7 +101,13 @@ interface ClusterSetup {
   setDefaultTenant(config: ServerConfig): void;
   /** Reasons the view is not ready (live: informers not synced yet). */
   notReady(): string[];
+  /** Namespaces two Tenants claim: a configuration error reported by /readyz, not a reason to stop serving. */
+  conflicts(): string[];
   stop(): Promise<void>;
+}
+
+function conflictsOf(store: ObjectStore): string[] {
+  return store.tenants().conflicts.map((c) => `namespace ${c.namespace} is claimed by Tenants ${c.tenants.join(', ')} (the stricter settings apply)`);
 }
 
 interface SetupDeps {
@@ -153,6 +160,7 @@ async function snapshotSetup(dir: string, mode: ViewMode, config: ServerConfig, 
     },
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => [],
+    conflicts: () => conflictsOf(view.store),
     stop: async () => {},
   };
 }
@@ -188,6 +196,7 @@ async function liveSetup(config: ServerConfig, deps: SetupDeps): Promise<Cluster
     ledger,
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => view.syncProblems(),
+    conflicts: () => conflictsOf(view.store),
     stop: async () => {
       reconciler.stop();
       await view.stop();
@@ -305,7 +314,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let stopping = false;
   const readiness = (): Readiness => {
     const reasons = [...(stopping ? ['shutting down'] : []), ...certReasons(pair, Date.now()), ...cluster.notReady()];
-    return { ready: reasons.length === 0, reasons };
+    return { ready: reasons.length === 0, reasons, details: cluster.conflicts() };
   };
 
   const drain: DrainSignal = { draining: false };
