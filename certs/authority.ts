@@ -104,19 +104,20 @@ export function serviceDnsNames(service: string, namespace: string): string[] {
 const LOCAL_DNS = ['localhost'];
 const LOCAL_IPS = ['127.0.0.1', '::1'];
 
-export async function createServingCert(ca: CertificateAuthority, opts: ServingCertOptions): Promise<ServingCert> {
-  const dnsNames = [...new Set([...serviceDnsNames(opts.service, opts.namespace), ...LOCAL_DNS, ...(opts.extraDnsNames ?? [])])];
-  const ipAddresses = [...new Set([...LOCAL_IPS, ...(opts.ipAddresses ?? [])])];
+interface LeafOptions {
+  subject: string;
+  usage: ExtendedKeyUsage;
+  names: JsonGeneralName[];
+  days: number;
+}
+
+async function issueLeaf(ca: CertificateAuthority, opts: LeafOptions): Promise<{ cert: X509Certificate; keyPem: string }> {
   const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const names: JsonGeneralName[] = [
-    ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
-    ...ipAddresses.map((value) => ({ type: 'ip' as const, value })),
-  ];
-  const { notBefore, notAfter } = validity(opts.days ?? 365);
-  // A serving cert must not outlive the CA that signs it: clients would reject it at that point anyway.
+  const { notBefore, notAfter } = validity(opts.days);
+  // A leaf must not outlive the CA that signs it: peers would reject it at that point anyway.
   const until = notAfter > ca.cert.notAfter ? ca.cert.notAfter : notAfter;
   const cert = await X509CertificateGenerator.create({
-    subject: `CN=${opts.service}.${opts.namespace}.svc`,
+    subject: opts.subject,
     issuer: ca.cert.subject,
     publicKey: keys.publicKey,
     signingKey: ca.keys.privateKey,
@@ -126,20 +127,35 @@ export async function createServingCert(ca: CertificateAuthority, opts: ServingC
     extensions: [
       new BasicConstraintsExtension(false, undefined, true),
       new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
-      new ExtendedKeyUsageExtension([ExtendedKeyUsage.serverAuth]),
-      new SubjectAlternativeNameExtension(names),
+      new ExtendedKeyUsageExtension([opts.usage]),
+      ...(opts.names.length > 0 ? [new SubjectAlternativeNameExtension(opts.names)] : []),
       await SubjectKeyIdentifierExtension.create(keys.publicKey),
       await AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
     ],
   });
-  return {
-    certPem: cert.toString('pem'),
-    keyPem: await keyPem(keys.privateKey),
-    serial: cert.serialNumber,
-    notAfter: cert.notAfter,
-    dnsNames,
-    ipAddresses,
-  };
+  return { cert, keyPem: await keyPem(keys.privateKey) };
+}
+
+export async function createServingCert(ca: CertificateAuthority, opts: ServingCertOptions): Promise<ServingCert> {
+  const dnsNames = [...new Set([...serviceDnsNames(opts.service, opts.namespace), ...LOCAL_DNS, ...(opts.extraDnsNames ?? [])])];
+  const ipAddresses = [...new Set([...LOCAL_IPS, ...(opts.ipAddresses ?? [])])];
+  const names: JsonGeneralName[] = [
+    ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
+    ...ipAddresses.map((value) => ({ type: 'ip' as const, value })),
+  ];
+  const { cert, keyPem } = await issueLeaf(ca, {
+    subject: `CN=${opts.service}.${opts.namespace}.svc`,
+    usage: ExtendedKeyUsage.serverAuth,
+    names,
+    days: opts.days ?? 365,
+  });
+  return { certPem: cert.toString('pem'), keyPem, serial: cert.serialNumber, notAfter: cert.notAfter, dnsNames, ipAddresses };
+}
+
+/** A client certificate for mutual TLS (e.g. the kube-apiserver calling the webhook). */
+export async function createClientCert(ca: CertificateAuthority, opts: { commonName: string; days?: number }): Promise<{ certPem: string; keyPem: string }> {
+  const { cert, keyPem } = await issueLeaf(ca, { subject: `CN=${opts.commonName}`, usage: ExtendedKeyUsage.clientAuth, names: [], days: opts.days ?? 365 });
+  return { certPem: cert.toString('pem'), keyPem };
 }
 
 /** Splits a PEM bundle into its certificates (PEM each). */

@@ -1,24 +1,10 @@
-// Shared test fixture: a throwaway PKI made with @peculiar/x509, and the admission app served over
+// Shared test fixture: a throwaway PKI made with tenantguard's own CA code, and the admission app served over
 // real HTTPS on 127.0.0.1 with an engine over a SnapshotView and a MemoryLedger. Log lines are
 // captured in memory so tests can assert on them.
-import 'reflect-metadata';
-import { webcrypto } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import {
-  AuthorityKeyIdentifierExtension,
-  BasicConstraintsExtension,
-  ExtendedKeyUsage,
-  ExtendedKeyUsageExtension,
-  KeyUsageFlags,
-  KeyUsagesExtension,
-  PemConverter,
-  SubjectAlternativeNameExtension,
-  SubjectKeyIdentifierExtension,
-  X509CertificateGenerator,
-  type X509Certificate,
-} from '@peculiar/x509';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
+import { createCA, createClientCert, createServingCert } from '../../certs/authority.js';
 import { PolicyEngine, type Exemptions, type ModulePolicy } from '../../policies/engine.js';
 import type { AdmissionRequest, KubeObject, PolicyModule, TenantSpec } from '../../policies/types.js';
 import { buildApp, type AdmissionApp, type Readiness, type Telemetry } from '../../server/app.js';
@@ -27,9 +13,6 @@ import { SnapshotView } from '../../server/cluster/snapshot-view.js';
 import { createLogger } from '../../server/telemetry/logging.js';
 import { Metrics } from '../../server/telemetry/metrics.js';
 import { createTracing } from '../../server/telemetry/tracing.js';
-
-const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' };
-const SIGNING = { name: 'ECDSA', hash: 'SHA-256' };
 
 export interface KeyAndCert {
   cert: string;
@@ -43,70 +26,17 @@ export interface TestPki {
   issueClient(commonName: string): Promise<KeyAndCert>;
 }
 
-async function newKeys(): Promise<webcrypto.CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-}
-
-async function pem(key: webcrypto.CryptoKey): Promise<string> {
-  return PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
-}
-
-function validity(): { notBefore: Date; notAfter: Date } {
-  const now = Date.now();
-  return { notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000) };
-}
-
-let serial = 1;
-
-async function issue(
-  caCert: X509Certificate,
-  caKeys: webcrypto.CryptoKeyPair,
-  commonName: string,
-  usage: ExtendedKeyUsage,
-  names: Array<{ type: 'ip' | 'dns'; value: string }>,
-): Promise<KeyAndCert> {
-  const keys = await newKeys();
-  const cert = await X509CertificateGenerator.create({
-    serialNumber: (++serial).toString(16).padStart(2, '0'),
-    subject: `CN=${commonName}`,
-    issuer: caCert.subject,
-    ...validity(),
-    publicKey: keys.publicKey,
-    signingKey: caKeys.privateKey,
-    signingAlgorithm: SIGNING,
-    extensions: [
-      new BasicConstraintsExtension(false, undefined, true),
-      new KeyUsagesExtension(KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment, true),
-      new ExtendedKeyUsageExtension([usage]),
-      ...(names.length > 0 ? [new SubjectAlternativeNameExtension(names)] : []),
-      await AuthorityKeyIdentifierExtension.create(caCert),
-    ],
-  });
-  return { cert: cert.toString('pem'), key: await pem(keys.privateKey) };
-}
-
+/** The product's own CA code, so the tests exercise the certificates tenantguard makes. */
 export async function createTestPki(caName = 'tenantguard test CA'): Promise<TestPki> {
-  const caKeys = await newKeys();
-  const caCert = await X509CertificateGenerator.createSelfSigned({
-    serialNumber: '01',
-    name: `CN=${caName}`,
-    ...validity(),
-    keys: caKeys,
-    signingAlgorithm: SIGNING,
-    extensions: [
-      new BasicConstraintsExtension(true, undefined, true),
-      new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true),
-      await SubjectKeyIdentifierExtension.create(caKeys.publicKey),
-    ],
-  });
-  const server = await issue(caCert, caKeys, '127.0.0.1', ExtendedKeyUsage.serverAuth, [
-    { type: 'ip', value: '127.0.0.1' },
-    { type: 'dns', value: 'localhost' },
-  ]);
+  const ca = await createCA({ commonName: caName, days: 1 });
+  const server = await createServingCert(ca, { service: 'tenantguard', namespace: 'tenantguard', days: 1 });
   return {
-    ca: caCert.toString('pem'),
-    server,
-    issueClient: (commonName) => issue(caCert, caKeys, commonName, ExtendedKeyUsage.clientAuth, []),
+    ca: ca.certPem,
+    server: { cert: server.certPem, key: server.keyPem },
+    issueClient: async (commonName) => {
+      const client = await createClientCert(ca, { commonName, days: 1 });
+      return { cert: client.certPem, key: client.keyPem };
+    },
   };
 }
 
