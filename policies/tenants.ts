@@ -2,7 +2,8 @@
 // so that a review looks its tenant up in O(1); a namespace claimed by two Tenants is a
 // configuration error that is reported, and the stricter settings of the claimants apply.
 import { selectorMatches } from './label-selector.js';
-import type { KubeObject, Mode, PodSecurityLevel, TenantBinding, TenantSpec } from './types.js';
+import { isCpu, parseHard } from './quota/resources.js';
+import type { KubeObject, Mode, PodSecurityLevel, ResourceAmounts, TenantBinding, TenantSpec } from './types.js';
 
 export interface NamespaceConflict {
   namespace: string;
@@ -19,6 +20,25 @@ function stricterMode<M extends Mode | 'off'>(a: M, b: M): M {
 function intersect(a: string[] | undefined, b: string[] | undefined): string[] {
   const set = new Set(b ?? []);
   return (a ?? []).filter((x) => set.has(x));
+}
+
+/** Per resource the smaller limit; a resource only one limits stays limited. */
+function stricterHard(a: Record<string, string>, b: Record<string, string>): Record<string, string> {
+  let pa: ResourceAmounts;
+  let pb: ResourceAmounts;
+  try {
+    pa = parseHard(a);
+    pb = parseHard(b);
+  } catch {
+    // An invalid limit is the quota module's to report, naming it; keep the first as written.
+    return a;
+  }
+  const out: Record<string, string> = {};
+  for (const r of new Set([...Object.keys(pa), ...Object.keys(pb)])) {
+    const v = Math.min(pa[r] ?? Infinity, pb[r] ?? Infinity);
+    out[r] = isCpu(r) ? `${v}m` : String(v);
+  }
+  return out;
 }
 
 /** Field-wise stricter of two tenant specs, for a namespace that two Tenants claim. */
@@ -44,7 +64,13 @@ export function stricterSpec(a: TenantSpec, b: TenantSpec): TenantSpec {
       allowDedicatedCpu: !!a.vmSecurity.allowDedicatedCpu && !!b.vmSecurity.allowDedicatedCpu,
     };
   } else out.vmSecurity = a.vmSecurity ?? b.vmSecurity;
-  out.quota = a.quota ?? b.quota;
+  if (a.quota?.hard && b.quota?.hard) {
+    out.quota = {
+      hard: stricterHard(a.quota.hard, b.quota.hard),
+      // Charging what the launcher pod requests counts the overhead too: the stricter of the two.
+      vmCharging: a.quota.vmCharging === 'guest' && b.quota.vmCharging === 'guest' ? 'guest' : 'pod',
+    };
+  } else out.quota = a.quota?.hard ? a.quota : b.quota?.hard ? b.quota : (a.quota ?? b.quota);
   out.defaults = a.defaults ?? b.defaults;
   return out;
 }

@@ -58,6 +58,24 @@ t.test('a namespace claimed by two tenants is reported and gets the stricter set
   t.equal(b.spec.vmSecurity?.mode, 'enforce');
 });
 
+t.test('two claimants\' quotas combine to the smaller limit per resource', async (t) => {
+  const idx = new TenantIndex(
+    [
+      tenant('a', { namespaces: ['shared'], quota: { hard: { cpu: '10', 'requests.memory': '8Gi', 'count/pods': '50' }, vmCharging: 'guest' } }),
+      tenant('b', { namespaces: ['shared'], quota: { hard: { 'requests.cpu': '2500m', 'requests.memory': '16Gi', 'limits.cpu': '4' }, vmCharging: 'guest' } }),
+      tenant('c', { namespaces: ['other'], quota: { hard: { 'count/pods': '5' } } }),
+      tenant('d', { namespaces: ['other'], podSecurity: { level: 'baseline', mode: 'enforce' } }),
+    ],
+    [ns('shared'), ns('other')],
+    defaults,
+  );
+  t.same(idx.tenantOf('shared').spec.quota, {
+    hard: { 'requests.cpu': '2500m', 'requests.memory': String(8 * 1024 ** 3), 'count/pods': '50', 'limits.cpu': '4000m' },
+    vmCharging: 'guest',
+  });
+  t.same(idx.tenantOf('other').spec.quota, { hard: { 'count/pods': '5' } }, 'a Tenant without a quota does not lift the other\'s');
+});
+
 t.test('snapshot view loads YAML and JSON, multi-document and List, and applies admitted reviews', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tg-snap-'));
   await writeFile(
