@@ -314,7 +314,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let stopping = false;
   const readiness = (): Readiness => {
     const reasons = [...(stopping ? ['shutting down'] : []), ...certReasons(pair, Date.now()), ...cluster.notReady()];
-    return { ready: reasons.length === 0, reasons, details: cluster.conflicts() };
+    const details = cluster.conflicts();
+    return { ready: reasons.length === 0, reasons, ...(details.length > 0 ? { details } : {}) };
   };
 
   const drain: DrainSignal = { draining: false };
