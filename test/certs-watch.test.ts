@@ -3,20 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { createCA, createServingCert } from '../certs/authority.js';
 import { checkCertPair, readCertPair, watchCertFiles, type CertPair } from '../certs/cert-watch.js';
-
-/** Replaces a file the way editors and the kubelet do (write aside, rename over): never half-written. */
-async function replaceFile(file: string, text: string): Promise<void> {
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { replaceFile, waitFor } from './helpers/files.js';
 
 async function servingPair(): Promise<{ cert: string; key: string; serial: string }> {
   const ca = await createCA();

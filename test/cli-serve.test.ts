@@ -23,6 +23,7 @@ import { issueCerts, type CertsOptions } from '../certs/certs-command.js';
 import { main } from '../server/cli.js';
 import { startServer, type RunningServer, type ServeOptions } from '../server/serve.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
+import { replaceFile, waitFor } from './helpers/files.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -143,20 +144,6 @@ async function start(t: { teardown(fn: () => unknown): void }, flags: ServeOptio
   });
   t.teardown(() => server.stop());
   return { server, logs };
-}
-
-/** Replaces a file the way editors and the kubelet do (write aside, rename over): never half-written. */
-async function replaceFile(file: string, text: string): Promise<void> {
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 function metricValue(text: string, series: string): number | undefined {

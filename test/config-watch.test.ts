@@ -6,20 +6,7 @@ import { loadConfig } from '../server/config-load.js';
 import { watchConfig, type ConfigWatcher } from '../server/config-watch.js';
 import { createLogger } from '../server/telemetry/logging.js';
 import { Metrics } from '../server/telemetry/metrics.js';
-
-/** Replaces a file the way editors and the kubelet do (write aside, rename over): never half-written. */
-async function replaceFile(file: string, text: string): Promise<void> {
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { replaceFile, waitFor } from './helpers/files.js';
 
 async function reloads(metrics: Metrics, result: 'success' | 'failure'): Promise<number> {
   const line = (await metrics.render()).split('\n').find((l) => l.startsWith(`tenantguard_config_reloads_total{result="${result}"}`));
