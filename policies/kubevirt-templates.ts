@@ -71,6 +71,17 @@ function record(value: unknown): Record<string, any> | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, any>) : undefined;
 }
 
+/** A VMI template's spec and metadata, with the field paths to them. */
+function templateAt(value: unknown, path: string): Pick<VmiTemplate, 'spec' | 'specPath' | 'metadata' | 'metadataPath'> {
+  const template = record(value);
+  return {
+    spec: record(template?.spec) as VmiSpec | undefined,
+    specPath: `${path}.spec`,
+    metadata: record(template?.metadata) as ObjectMeta | undefined,
+    metadataPath: `${path}.metadata`,
+  };
+}
+
 /** The VMI template of a KubeVirt object of the given kind. */
 export function vmiTemplateOf(kind: KubeVirtKind, obj: KubeObject): VmiTemplate {
   const spec = record(obj.spec);
@@ -86,13 +97,9 @@ export function vmiTemplateOf(kind: KubeVirtKind, obj: KubeObject): VmiTemplate 
         vmiUid: obj.metadata?.uid,
       };
     case 'VirtualMachine': {
-      const template = record(spec?.template);
       return {
         kind,
-        spec: record(template?.spec) as VmiSpec | undefined,
-        specPath: 'spec.template.spec',
-        metadata: record(template?.metadata) as ObjectMeta | undefined,
-        metadataPath: 'spec.template.metadata',
+        ...templateAt(spec?.template, 'spec.template'),
         vm: {
           metadata: obj.metadata,
           metadataPath: 'metadata',
@@ -104,13 +111,9 @@ export function vmiTemplateOf(kind: KubeVirtKind, obj: KubeObject): VmiTemplate 
       };
     }
     case 'VirtualMachineInstanceReplicaSet': {
-      const template = record(spec?.template);
       return {
         kind,
-        spec: record(template?.spec) as VmiSpec | undefined,
-        specPath: 'spec.template.spec',
-        metadata: record(template?.metadata) as ObjectMeta | undefined,
-        metadataPath: 'spec.template.metadata',
+        ...templateAt(spec?.template, 'spec.template'),
         vmiName: undefined,
         vmiUid: undefined,
       };
@@ -118,13 +121,9 @@ export function vmiTemplateOf(kind: KubeVirtKind, obj: KubeObject): VmiTemplate 
     case 'VirtualMachinePool': {
       const vmTemplate = record(spec?.virtualMachineTemplate);
       const vmSpec = record(vmTemplate?.spec);
-      const template = record(vmSpec?.template);
       return {
         kind,
-        spec: record(template?.spec) as VmiSpec | undefined,
-        specPath: 'spec.virtualMachineTemplate.spec.template.spec',
-        metadata: record(template?.metadata) as ObjectMeta | undefined,
-        metadataPath: 'spec.virtualMachineTemplate.spec.template.metadata',
+        ...templateAt(vmSpec?.template, 'spec.virtualMachineTemplate.spec.template'),
         vm: {
           metadata: record(vmTemplate?.metadata) as ObjectMeta | undefined,
           metadataPath: 'spec.virtualMachineTemplate.metadata',
