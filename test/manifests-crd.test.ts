@@ -168,7 +168,7 @@ const SPEC_KEYS = {
 } satisfies Record<keyof TenantSpec, true>;
 
 const SECTIONS = {
-  quota: { keys: { hard: true, vmCharging: true } satisfies Record<keyof Section<'quota'>, true>, required: {} satisfies Record<RequiredKeys<Section<'quota'>>, true> },
+  quota: { keys: { hard: true, vmCharging: true, defaultRequests: true } satisfies Record<keyof Section<'quota'>, true>, required: {} satisfies Record<RequiredKeys<Section<'quota'>>, true> },
   podSecurity: {
     keys: { level: true, mode: true, version: true } satisfies Record<keyof Section<'podSecurity'>, true>,
     required: { level: true, mode: true } satisfies Record<RequiredKeys<Section<'podSecurity'>>, true>,

@@ -272,7 +272,7 @@ function projectTenant(obj: KubeObject): KubeObject {
  * read; conditions, interfaces, volume and guest-agent reports are left behind.
  */
 const KUBEVIRT_STATUS: Partial<Record<ViewKind, readonly string[]>> = {
-  VirtualMachine: ['printableStatus', 'created', 'ready', 'runStrategy', 'startFailure', 'desiredGeneration', 'observedGeneration'],
+  VirtualMachine: ['printableStatus', 'created', 'ready', 'runStrategy', 'startFailure', 'desiredGeneration', 'observedGeneration', 'instancetypeRef'],
   VirtualMachineInstance: ['phase', 'activePods', 'migrationState', 'memory', 'currentCPUTopology', 'nodeName', 'qosClass'],
   VirtualMachineInstanceReplicaSet: ['replicas', 'readyReplicas'],
   VirtualMachinePool: ['replicas', 'readyReplicas'],
