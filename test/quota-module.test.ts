@@ -281,7 +281,7 @@ t.test('snapshot replay: the ledger after a sequence of reviews equals a recompu
     ['CREATE', rs, undefined],
     ['UPDATE', { ...rs, spec: { ...rs.spec, replicas: 5 } }, rs],
     ['UPDATE', vm('vm-1', 'Halted'), vm('vm-1', 'Always')],
-    ['CREATE', pod('api', '2'), undefined],
+    ['CREATE', pod('api', '2', { spec: { containers: [{ name: 'app', image: 'nginx', resources: { requests: { cpu: '2', memory: '1Gi' } } }] } }), undefined],
     ['DELETE', undefined, pod('web', '1')],
   ];
   for (const [op, object, old] of steps) {

@@ -14,6 +14,8 @@
 import type { ClusterView, ModuleSettings, ResourceAmounts } from '../types.js';
 import { CHARGED_KINDS, chargeOf, type ChargeContext } from './charge.js';
 import { kubevirtConfigOf } from './kubevirt-launcher-resources.js';
+import type { PodDefaults } from './pod-charge.js';
+import { podDefaultsOf } from './pod-constraints.js';
 import { addCharge, zeroCharge } from './resources.js';
 import type { VmCharging } from './vm-charge.js';
 
@@ -23,11 +25,12 @@ export function tenantUsage(
   settings: ModuleSettings,
   vmCharging: VmCharging,
   nowMs?: number,
+  podDefaults?: PodDefaults,
 ): ResourceAmounts {
   const kubevirt = kubevirtConfigOf(view);
   const total = zeroCharge();
   for (const namespace of namespaces) {
-    const ctx: ChargeContext = { view, namespace, vmCharging, kubevirt, nowMs };
+    const ctx: ChargeContext = { view, namespace, vmCharging, kubevirt, nowMs, podDefaults };
     for (const kind of CHARGED_KINDS) {
       for (const obj of view.list(kind, namespace)) {
         try {
@@ -53,22 +56,26 @@ function knownNamespaces(view: ClusterView): Set<string> {
 }
 
 export function usageByTenant(view: ClusterView, settings: ModuleSettings, nowMs?: number): Map<string, ResourceAmounts> {
-  const namespacesOf = new Map<string, { namespaces: string[]; vmCharging: VmCharging }>();
+  const namespacesOf = new Map<string, { namespaces: string[]; vmCharging: VmCharging; podDefaults: PodDefaults | undefined }>();
   for (const namespace of knownNamespaces(view)) {
     const binding = view.tenantOf(namespace);
     if (binding.name === undefined) continue;
     // A namespace two Tenants claim counts against both (the stricter reading, SPEC 4).
     for (const tenant of [binding.name, ...binding.conflicts]) {
       let entry = namespacesOf.get(tenant);
-      if (!entry) namespacesOf.set(tenant, (entry = { namespaces: [], vmCharging: binding.spec.quota?.vmCharging ?? 'pod' }));
+      if (!entry) {
+        const quota = binding.spec.quota;
+        entry = { namespaces: [], vmCharging: quota?.vmCharging ?? 'pod', podDefaults: podDefaultsOf(quota?.defaultRequests) };
+        namespacesOf.set(tenant, entry);
+      }
       entry.namespaces.push(namespace);
     }
   }
   const out = new Map<string, ResourceAmounts>();
   // A Tenant that owns no namespace (any more) uses nothing.
   for (const t of view.list('Tenant')) if (t.metadata?.name) out.set(t.metadata.name, zeroCharge());
-  for (const [tenant, { namespaces, vmCharging }] of namespacesOf) {
-    out.set(tenant, tenantUsage(view, namespaces, settings, vmCharging, nowMs));
+  for (const [tenant, { namespaces, vmCharging, podDefaults }] of namespacesOf) {
+    out.set(tenant, tenantUsage(view, namespaces, settings, vmCharging, nowMs, podDefaults));
   }
   return out;
 }
