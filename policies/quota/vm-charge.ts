@@ -10,7 +10,7 @@
 //   (pool/pool.go) pay one template charge per replica: max(spec.replicas, what they control now),
 //   since a scale-down frees nothing until the surplus VMIs/VMs are gone.
 // - What they own pays only what it runs beyond what its owner pays for it (chargeBeyond): a VMI
-//   of a VM, of a replica set; a VM of a pool. The owner counts only when verified (owners.ts):
+//   of a VM (the one named after it), of a replica set; a VM of a pool. The owner counts only when verified (owners.ts):
 //   a made-up owner reference leaves the object paying in full. So a VM the pool created from its
 //   template costs nothing more, and a pool VM the tenant starts or grows (the pool controller does
 //   not revert edits to its VMs) pays the difference. No VM is charged twice: the pool's share for
@@ -161,8 +161,10 @@ export function virtualMachineCharge(vm: KubeObject, ctx: VmChargeContext): Char
 export function virtualMachineInstanceCharge(vmi: KubeObject, ctx: VmChargeContext): Charge {
   if (isFinalVmi(vmi)) return zeroCharge();
   const own = runningVmi({ spec: vmi.spec, where: 'spec', status: vmi.status }, ctx);
+  // A VM's VMI bears the VM's name (pkg/virt-controller/watch/vm/vm.go SetupVMIFromVM); another VMI claiming the VM as its
+  // controller would share the one VMI's worth the VM pays for, so it pays for itself.
   const vm = verifiedController(vmi, 'VirtualMachine', ctx.view, ctx.namespace);
-  if (vm !== undefined) return chargeBeyond(own, vmGrossCharge(vm, ctx));
+  if (vm !== undefined && vm.metadata?.name === vmi.metadata?.name) return chargeBeyond(own, vmGrossCharge(vm, ctx));
   const rs = verifiedController(vmi, 'VirtualMachineInstanceReplicaSet', ctx.view, ctx.namespace);
   if (rs !== undefined) return chargeBeyond(own, replicaSetShare(rs, ctx));
   return own;
