@@ -51,11 +51,12 @@ export function launcherVmiOf(pod: KubeObject, ctx: ChargeContext): KubeObject |
 }
 
 /**
- * The charged kind an admission request is about, by API group and kind; for a subresource review,
- * by the resource it is of (only `scale` of replica sets and pools is charged).
+ * The charged kind an admission request is about, by API group and kind; for a `scale` review, by
+ * the resource it scales (its kind is autoscaling/v1 Scale). Other subresources carry the object's
+ * own kind (pods/resize is a Pod and charged as one).
  */
 export function chargedKindOf(gvk: GroupVersionKind, resource?: GroupVersionResource, subResource?: string): ChargedKind | undefined {
-  if (subResource) return resource === undefined ? undefined : scaledKindOf(resource.group, resource.resource, subResource);
+  if (subResource === 'scale') return resource === undefined ? undefined : scaledKindOf(resource.group, resource.resource, subResource);
   switch (gvk.group) {
     case '':
       return gvk.kind === 'Pod' ? 'Pod' : undefined;
