@@ -1,17 +1,18 @@
 // Pods that request nothing (SPEC 6.4 "Extended resources"), as the built-in quota treats them:
-// where a quota names requests.cpu, requests.memory, limits.cpu or limits.memory, every container
-// (app and init) must state that resource, or the pod is refused
-// (k8s.io/kubernetes pkg/quota/v1/evaluator/core/pods.go Constraints and
-// enforcePodContainerConstraints: "must specify <resource> for: <containers>; ...", wrapped by the
-// admission plugin as "failed quota: <quota name>: ..."). A request may come from its limit (the
-// API defaults one to the other). The Tenant's quota.defaultRequests stand in for a missing cpu or
-// memory request (and are charged in its place, pod-charge.ts); nothing stands in for a limit.
+// where a quota names requests.cpu or requests.memory, every container (app and init) must request
+// that resource, or the pod is refused (k8s.io/kubernetes pkg/quota/v1/evaluator/core/pods.go
+// Constraints and enforcePodContainerConstraints: "must specify <resource> for: <containers>; ...",
+// wrapped by the admission plugin as "failed quota: <quota name>: ..."). A request may come from its
+// limit (the API defaults one to the other). The Tenant's quota.defaultRequests stand in for a
+// missing request (and are charged in its place, pod-charge.ts).
+// Unlike the built-in quota, a pod without limits is not refused where limits.* are constrained:
+// it adds nothing to limits.* (README, tenant-quota), as SPEC 6.4 asks refusal for requests only.
 import { parseMilli, parseUnits } from '../quantity.js';
 import type { KubeObject, ResourceAmounts, TenantSpec } from '../types.js';
 import type { PodDefaults } from './pod-charge.js';
-import { LIMITS_CPU, LIMITS_MEMORY, REQUESTS_CPU, REQUESTS_MEMORY } from './resources.js';
+import { REQUESTS_CPU, REQUESTS_MEMORY } from './resources.js';
 
-const CONSTRAINED = [LIMITS_CPU, LIMITS_MEMORY, REQUESTS_CPU, REQUESTS_MEMORY] as const;
+const CONSTRAINED = [REQUESTS_CPU, REQUESTS_MEMORY] as const;
 
 type DefaultRequests = NonNullable<NonNullable<TenantSpec['quota']>['defaultRequests']>;
 
@@ -54,11 +55,8 @@ export function missingResourcesMessage(tenant: string, pod: KubeObject, hard: R
     const requests = c?.resources?.requests;
     const limits = c?.resources?.limits;
     for (const r of required) {
-      const name = r === REQUESTS_CPU || r === LIMITS_CPU ? 'cpu' : 'memory';
-      const isRequest = r === REQUESTS_CPU || r === REQUESTS_MEMORY;
-      const stated = isRequest
-        ? has(requests, name) || has(limits, name) || has(podLevel.requests, name) || defaults?.[name] !== undefined
-        : has(limits, name) || has(podLevel.limits, name);
+      const name = r === REQUESTS_CPU ? 'cpu' : 'memory';
+      const stated = has(requests, name) || has(limits, name) || has(podLevel.requests, name) || defaults?.[name] !== undefined;
       if (!stated) missing.set(r, [...(missing.get(r) ?? []), String(c?.name ?? '')]);
     }
   }

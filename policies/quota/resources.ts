@@ -73,13 +73,6 @@ export function chargeBeyond(total: Charge, share: Charge): Charge {
   return out;
 }
 
-/** The larger of two charges, per resource. */
-export function maxCharge(a: Charge, b: Charge): Charge {
-  const out = { ...a };
-  for (const r of Object.keys(b)) out[r] = Math.max(out[r] ?? 0, b[r]!);
-  return out;
-}
-
 /** Per-resource positive and negative parts of next - prev: what an UPDATE reserves and frees. */
 export function chargeDelta(prev: Charge, next: Charge): { increase: ResourceAmounts; decrease: ResourceAmounts } {
   const increase: ResourceAmounts = {};
