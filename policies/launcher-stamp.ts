@@ -10,7 +10,8 @@
 // - a CREATE that carries the stamp without being verified for that very VMI uid, and
 // - an UPDATE that adds the stamp or changes its value (removing it only makes the pod pay).
 // The validating webhook sees the object after every mutating webhook, so a stamp added by some
-// other mutating webhook is judged too. What remains outside: a pod created where the webhooks did
+// other mutating webhook is judged too. The webhooks skip kubelets (matchConditions), whose pod
+// writes NodeRestriction limits to status and mirror pods owned by their Node. What remains outside: a pod created where the webhooks did
 // not run (a namespace before a Tenant claimed it, or while tenantguard was uninstalled, or by an
 // exempt user), which could carry a stamp nobody checked. Such a stamp still absorbs the pod only
 // while a VMI with that uid exists and is named as the pod's controller; the README says to audit
