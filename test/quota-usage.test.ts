@@ -97,3 +97,19 @@ t.test('an object that cannot be charged is named in the error', async (t) => {
   view.add(pod('bad', 'team-a', 'lots'));
   t.throws(() => tenantUsage(view, ['team-a'], SETTINGS, 'pod'), { message: /^Pod team-a\/bad: spec\.containers\[0\]\.resources\.requests\.cpu: invalid quantity "lots"/ });
 });
+
+t.test('an instancetype that is gone is reported per tenant, and the usage still computes', async (t) => {
+  const view = cluster();
+  view.add({
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachine',
+    metadata: { name: 'typed', namespace: 'team-a', uid: 'uid-typed' },
+    spec: { runStrategy: 'Always', instancetype: { name: 'gone', revisionName: 'typed-gone-v1beta1-uid-gone-1' }, template: { spec: { domain: {} } } },
+  });
+  const problems: string[] = [];
+  const all = usageByTenant(view, SETTINGS, undefined, (tenant, problem) => problems.push(`${tenant}: ${problem}`));
+  t.equal(all.get('tenant-a')!['count/virtualmachines.kubevirt.io'], 1);
+  t.same(problems, [
+    'tenant-a: team-a: VirtualMachine typed: spec.instancetype: VirtualMachineClusterInstancetype "gone" has changed or is gone since KubeVirt stored it as ControllerRevision typed-gone-v1beta1-uid-gone-1',
+  ]);
+});
