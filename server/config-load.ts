@@ -161,7 +161,7 @@ const filePath = { type: 'string', minLength: 1 };
 export const serverConfigSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['listen', 'tls', 'metrics', 'logLevel', 'bodyLimitBytes', 'namespace', 'exemptions', 'modules', 'defaultTenant', 'kubevirt', 'shutdownGraceMs'],
+  required: ['listen', 'tls', 'metrics', 'logLevel', 'bodyLimitBytes', 'namespace', 'exemptions', 'modules', 'defaultTenant', 'kubevirt', 'cdi', 'shutdownGraceMs'],
   properties: {
     listen: {
       type: 'object',
@@ -194,6 +194,12 @@ export const serverConfigSchema = {
     },
     defaultTenant: { type: 'object', additionalProperties: false, properties: tenantSettingsProperties },
     kubevirt: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['serviceAccounts'],
+      properties: { serviceAccounts: stringList },
+    },
+    cdi: {
       type: 'object',
       additionalProperties: false,
       required: ['serviceAccounts'],
@@ -429,7 +435,7 @@ export function engineConfigOf(config: ServerConfig): EngineConfig {
   return {
     exemptions: config.exemptions,
     modules: config.modules,
-    settings: { kubevirtServiceAccounts: config.kubevirt.serviceAccounts },
+    settings: { kubevirtServiceAccounts: config.kubevirt.serviceAccounts, cdiServiceAccounts: config.cdi.serviceAccounts },
   };
 }
 

@@ -21,6 +21,8 @@ export interface ServerConfig {
   modules: Record<string, ModulePolicy>;
   defaultTenant: TenantSpec;
   kubevirt: { serviceAccounts: string[] };
+  /** CDI's controller (it creates the PVC of each DataVolume, which is then not charged again). */
+  cdi: { serviceAccounts: string[] };
   /** Longest a SIGTERM waits for in-flight reviews before closing what is left. */
   shutdownGraceMs: number;
 }
@@ -36,10 +38,12 @@ export const DEFAULT_CONFIG: ServerConfig = {
   modules: {
     'secure-defaults': { failureMode: 'ignore', timeoutMs: 100, enabled: true },
     'launcher-stamp-mutate': { failureMode: 'fail', timeoutMs: 100, enabled: true },
+    'datavolume-stamp-mutate': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'pod-security': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'vm-security': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'network-policy': { failureMode: 'fail', timeoutMs: 1000, enabled: true },
     'launcher-stamp': { failureMode: 'fail', timeoutMs: 100, enabled: true },
+    'datavolume-stamp': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'tenant-quota': { failureMode: 'fail', timeoutMs: 2000, enabled: true },
   },
   defaultTenant: {
@@ -48,5 +52,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
     vmSecurity: { mode: 'enforce', allowHostDevices: [], allowHookSidecars: false, allowDedicatedCpu: false },
   },
   kubevirt: { serviceAccounts: ['system:serviceaccount:kubevirt:kubevirt-controller'] },
+  // CDI's operator deploys cdi-deployment under the cdi-sa service account in its install namespace
+  // (kubevirt/containerized-data-importer pkg/operator/resources/cluster/controller.go).
+  cdi: { serviceAccounts: ['system:serviceaccount:cdi:cdi-sa'] },
   shutdownGraceMs: 25_000,
 };

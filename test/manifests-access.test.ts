@@ -29,6 +29,10 @@ const VIEW_RESOURCES: Record<ViewKind, [group: string, resource: string]> = {
   VirtualMachinePool: ['pool.kubevirt.io', 'virtualmachinepools'],
   VirtualMachineInstancetype: ['instancetype.kubevirt.io', 'virtualmachineinstancetypes'],
   VirtualMachineClusterInstancetype: ['instancetype.kubevirt.io', 'virtualmachineclusterinstancetypes'],
+  PersistentVolumeClaim: ['', 'persistentvolumeclaims'],
+  StorageClass: ['storage.k8s.io', 'storageclasses'],
+  DataVolume: ['cdi.kubevirt.io', 'datavolumes'],
+  CDIConfig: ['cdi.kubevirt.io', 'cdiconfigs'],
 };
 
 /** "group/resource" -> granted verbs. */
@@ -199,6 +203,10 @@ const JUDGED: Array<[string, string, string, string]> = [
   ['kubevirt.io', 'v1', 'virtualmachineinstancemigrations', 'CREATE'],
   ['pool.kubevirt.io', 'v1alpha1', 'virtualmachinepools', 'CREATE'],
   ['pool.kubevirt.io', 'v1beta1', 'virtualmachinepools', 'UPDATE'],
+  ['', 'v1', 'persistentvolumeclaims', 'CREATE'],
+  ['', 'v1', 'persistentvolumeclaims', 'UPDATE'],
+  ['cdi.kubevirt.io', 'v1beta1', 'datavolumes', 'CREATE'],
+  ['cdi.kubevirt.io', 'v1beta1', 'datavolumes', 'UPDATE'],
 ];
 
 t.test('every kind SPEC 5 covers is validated by the failurePolicy Fail webhook', async (t) => {
@@ -228,6 +236,7 @@ t.test('mutation reaches Pods and pod templates, never an UPDATE of an immutable
   const { mutating } = await webhooks();
   const mutated: Array<[string, string, string, string]> = [
     ['', 'v1', 'pods', 'CREATE'],
+    ['', 'v1', 'persistentvolumeclaims', 'CREATE'],
     ['batch', 'v1', 'jobs', 'CREATE'],
     ['batch', 'v1', 'cronjobs', 'UPDATE'],
     ...['deployments', 'replicasets', 'statefulsets', 'daemonsets'].map((r): [string, string, string, string] => ['apps', 'v1', r, 'UPDATE']),
@@ -235,6 +244,7 @@ t.test('mutation reaches Pods and pod templates, never an UPDATE of an immutable
   for (const [g, v, r, op] of mutated) t.same(hooksFor(mutating, g, v, r, op), ['mutate.tenantguard.io'], `${op} ${r}`);
   for (const [g, v, r, op] of [
     ['', 'v1', 'pods', 'UPDATE'],
+    ['', 'v1', 'persistentvolumeclaims', 'UPDATE'],
     ['batch', 'v1', 'jobs', 'UPDATE'],
     ['', 'v1', 'pods/ephemeralcontainers', 'UPDATE'],
     ['kubevirt.io', 'v1', 'virtualmachines', 'CREATE'],

@@ -7,6 +7,8 @@ export const CLUSTER_SCOPED: ReadonlySet<ViewKind> = new Set<ViewKind>([
   'Namespace',
   'Tenant',
   'VirtualMachineClusterInstancetype',
+  'StorageClass',
+  'CDIConfig',
 ]);
 
 export const VIEW_KINDS: ReadonlySet<string> = new Set<ViewKind>([
@@ -22,6 +24,10 @@ export const VIEW_KINDS: ReadonlySet<string> = new Set<ViewKind>([
   'VirtualMachineInstancetype',
   'VirtualMachineClusterInstancetype',
   'KubeVirt',
+  'PersistentVolumeClaim',
+  'StorageClass',
+  'DataVolume',
+  'CDIConfig',
 ]);
 
 const EMPTY: readonly KubeObject[] = Object.freeze([]);

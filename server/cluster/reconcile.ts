@@ -7,7 +7,7 @@
 // that changed since the previous pass is therefore left alone until it has been quiet for settleMs
 // (and a write whose precondition finds it changed again is dropped): repairing it sooner would erase
 // charges for creates still in flight and let concurrent creates past the hard limit.
-import { RESOURCES, zeroCharge } from '../../policies/quota/resources.js';
+import { usedForStatus, zeroCharge } from '../../policies/quota/resources.js';
 import { tenantUsage } from '../../policies/quota/usage.js';
 import type { ClusterView, KubeObject, ModuleSettings, ResourceAmounts } from '../../policies/types.js';
 import type { KubeClient } from './kube-client.js';
@@ -175,7 +175,7 @@ export class TenantReconciler {
       let changed = false;
       // A reservation that committed since the view was read means the usage is moving: wait.
       if (usedWrong && settled && (force || fingerprint(fresh) === fp)) {
-        status.used = formatUsed(Object.fromEntries(RESOURCES.map((r) => [r, desired[r] ?? 0])));
+        status.used = formatUsed(usedForStatus(desired));
         changed = repaired = true;
       }
       const conds = nextConditions(fresh, shared, now);

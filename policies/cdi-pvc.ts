@@ -1,0 +1,39 @@
+// Recognising the PVC that CDI creates for a DataVolume (SPEC 6.6). The DataVolume already pays for
+// its disk, so CDI's PVC is absorbed, as KubeVirt's launcher pods are (virt-launcher.ts), but only
+// when every sign is genuine: one controller ownerReference to a DataVolume (cdi.kubevirt.io) that
+// exists in the namespace with that uid, and a request made by CDI's controller. CDI's DataVolume
+// controller creates the PVC under the DataVolume's name with the DataVolume as its controller
+// (kubevirt/containerized-data-importer pkg/controller/datavolume/controller-base.go createPvcForDatavolume,
+// newPersistentVolumeClaim). A tenant's imitation fails the requester check and pays like any PVC.
+import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings } from './types.js';
+import { controllerRef } from './quota/owners.js';
+
+/**
+ * The annotation tenantguard puts on a PVC when, at its CREATE, it is verified as CDI's PVC of a
+ * DataVolume; its value is the DataVolume's uid. Only the stamp says so later (cdi-pvc-stamp.ts).
+ */
+export const CDI_PVC_STAMP = 'tenantguard.io/datavolume-of';
+
+const CDI_GROUP = 'cdi.kubevirt.io';
+
+/** The DataVolume whose genuine CDI-created PVC this is, or undefined for any other PVC. */
+export function cdiDataVolumeOf(request: AdmissionRequest, pvc: KubeObject, view: ClusterView, settings: ModuleSettings): KubeObject | undefined {
+  const username = request.userInfo.username;
+  if (username === undefined || !(settings.cdiServiceAccounts ?? []).includes(username)) return undefined;
+  const owner = controllerRef(pvc);
+  if (owner === undefined || owner.kind !== 'DataVolume' || !owner.apiVersion?.startsWith(`${CDI_GROUP}/`)) return undefined;
+  const namespace = request.namespace ?? pvc.metadata?.namespace;
+  if (!namespace) return undefined;
+  const dv = view.get('DataVolume', namespace, owner.name);
+  return dv?.metadata?.uid !== undefined && dv.metadata.uid === owner.uid ? dv : undefined;
+}
+
+/** The DataVolume of an existing PVC stamped as CDI's at its CREATE, while that DataVolume exists. */
+export function persistedDataVolumeOf(pvc: KubeObject, view: ClusterView): KubeObject | undefined {
+  const meta = pvc.metadata;
+  const stamp = meta?.annotations?.[CDI_PVC_STAMP];
+  if (stamp === undefined || stamp === '' || meta?.namespace === undefined) return undefined;
+  const ref = controllerRef(pvc);
+  const dv = ref?.kind === 'DataVolume' ? view.get('DataVolume', meta.namespace, ref.name) : undefined;
+  return dv?.metadata?.uid === stamp ? dv : undefined;
+}
