@@ -68,7 +68,7 @@ shutdownGraceMs: 10000
 t.test('each kind of invalid value is reported with its exact path', async (t) => {
   const cases: Array<[string, string, string]> = [
     ['enum', 'modules: {pod-security: {failureMode: sometimes}}', 'modules.pod-security.failureMode: must be one of fail, ignore, got "sometimes"'],
-    ['unknown module', 'modules: {pod-securty: {failureMode: fail}}', 'modules.pod-securty: unknown field (known fields: secure-defaults, launcher-stamp-mutate, pod-security, vm-security, network-policy, launcher-stamp, tenant-quota)'],
+    ['unknown module', 'modules: {pod-securty: {failureMode: fail}}', 'modules.pod-securty: unknown field (known fields: secure-defaults, launcher-stamp-mutate, datavolume-stamp-mutate, pod-security, vm-security, network-policy, launcher-stamp, datavolume-stamp, tenant-quota)'],
     ['unknown top-level field', 'listenn: {port: 1}', 'listenn: unknown field'],
     ['wrong type', 'listen: {port: "8443"}', 'listen.port: must be an integer, got string'],
     ['out of range', 'listen: {port: 70000}', 'listen.port: must be <= 65535, got 70000'],
@@ -168,11 +168,13 @@ t.test("the webhook's own namespace is always exempt, and the default one is not
 });
 
 t.test('engineConfigOf hands the engine exemptions, module policies and module settings', async (t) => {
-  const result = fromYaml("kubevirt: {serviceAccounts: ['system:serviceaccount:kv:virt-controller']}\nexemptions: {groups: [breakglass]}");
+  const result = fromYaml(
+    "kubevirt: {serviceAccounts: ['system:serviceaccount:kv:virt-controller']}\ncdi: {serviceAccounts: ['system:serviceaccount:storage:cdi-sa']}\nexemptions: {groups: [breakglass]}",
+  );
   t.ok(result.ok);
   if (!result.ok) return;
   const engine = engineConfigOf(result.config);
-  t.same(engine.settings, { kubevirtServiceAccounts: ['system:serviceaccount:kv:virt-controller'] });
+  t.same(engine.settings, { kubevirtServiceAccounts: ['system:serviceaccount:kv:virt-controller'], cdiServiceAccounts: ['system:serviceaccount:storage:cdi-sa'] });
   t.same(engine.exemptions.groups, ['breakglass']);
   t.equal(engine.modules, result.config.modules);
 });

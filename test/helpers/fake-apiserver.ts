@@ -25,6 +25,13 @@ export const CORE_RESOURCES: readonly ResourceDef[] = [
   { group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false, status: true },
   { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, status: true },
   { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, status: false },
+  { group: '', version: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims', namespaced: true, status: true },
+  { group: 'storage.k8s.io', version: 'v1', kind: 'StorageClass', plural: 'storageclasses', namespaced: false, status: false },
+];
+
+export const CDI_RESOURCES: readonly ResourceDef[] = [
+  { group: 'cdi.kubevirt.io', version: 'v1beta1', kind: 'DataVolume', plural: 'datavolumes', namespaced: true, status: true },
+  { group: 'cdi.kubevirt.io', version: 'v1beta1', kind: 'CDIConfig', plural: 'cdiconfigs', namespaced: false, status: true },
 ];
 
 export const TENANT_RESOURCE: ResourceDef = {
@@ -45,6 +52,8 @@ export const KUBEVIRT_RESOURCES: readonly ResourceDef[] = [
 export interface FakeApiServerOptions {
   /** Serve the KubeVirt groups (default true). */
   kubevirt?: boolean;
+  /** Serve CDI's groups (default false). */
+  cdi?: boolean;
   /** Serve the Tenant CRD (default true). */
   tenants?: boolean;
   /** Bearer token clients must present (default "fake-token"). */
@@ -139,6 +148,7 @@ export class FakeApiServer {
       ...CORE_RESOURCES,
       ...(opts.tenants === false ? [] : [TENANT_RESOURCE]),
       ...(opts.kubevirt === false ? [] : KUBEVIRT_RESOURCES),
+      ...(opts.cdi === true ? CDI_RESOURCES : []),
     ];
     for (const def of this.resources) this.objects.set(def, new Map());
   }
