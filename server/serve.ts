@@ -11,7 +11,7 @@ import type { DestinationStream } from 'pino';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { PolicyEngine, type Decision } from '../policies/engine.js';
 import { MODULES } from '../policies/registry.js';
-import { parseHard } from '../policies/quota/resources.js';
+import { parseHard, usedForStatus } from '../policies/quota/resources.js';
 import type { AdmissionRequest, ClusterView, ModuleSettings, QuotaLedger } from '../policies/types.js';
 import { createCA, createServingCert } from '../certs/authority.js';
 import { readCertPair, watchCertFiles, type CertPair, type CertWatcher } from '../certs/cert-watch.js';
@@ -121,7 +121,8 @@ interface SetupDeps {
 /** Quota usage as Prometheus series, for the tenants whose usage was just recomputed. */
 function publishQuota(metrics: Metrics, view: ClusterView, ledger: QuotaLedger, tenants: Iterable<string>): void {
   for (const tenant of tenants) {
-    metrics.setQuotaUsed(tenant, ledger.used(tenant));
+    // As status.used shows it: storage at 0 before the first claim, so dashboards have a series.
+    metrics.setQuotaUsed(tenant, usedForStatus(ledger.used(tenant)));
     try {
       metrics.setQuotaHard(tenant, parseHard(view.get('Tenant', undefined, tenant)?.spec?.quota?.hard));
     } catch {
