@@ -200,7 +200,7 @@ export async function auditCluster(
     ...(opts.namespaces === undefined ? {} : { namespaces: opts.namespaces }),
     ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }),
   });
-  const engine = new PolicyEngine([...modules], engineConfigOf(opts.config), { view, ledger: new MemoryLedger() });
+  const engine = new PolicyEngine([...modules], engineConfigOf(opts.config), { view, ledger: new MemoryLedger(view) });
   return judge({ config: opts.config, view, engine }, viewObjects(view), opts.namespaces);
 }
 

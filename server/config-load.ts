@@ -153,7 +153,7 @@ const filePath = { type: 'string', minLength: 1 };
 export const serverConfigSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['listen', 'tls', 'metrics', 'logLevel', 'bodyLimitBytes', 'namespace', 'exemptions', 'modules', 'defaultTenant', 'kubevirt', 'shutdownGraceMs'],
+  required: ['listen', 'tls', 'metrics', 'logLevel', 'bodyLimitBytes', 'namespace', 'exemptions', 'modules', 'defaultTenant', 'kubevirt', 'quota', 'shutdownGraceMs'],
   properties: {
     listen: {
       type: 'object',
@@ -190,6 +190,16 @@ export const serverConfigSchema = {
       additionalProperties: false,
       required: ['serviceAccounts'],
       properties: { serviceAccounts: stringList },
+    },
+    quota: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['reservationTTLSeconds', 'maxReservationsPerTenant', 'reconcileIntervalSeconds'],
+      properties: {
+        reservationTTLSeconds: { type: 'integer', minimum: 5, maximum: 3600 },
+        maxReservationsPerTenant: { type: 'integer', minimum: 1, maximum: 5000 },
+        reconcileIntervalSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
+      },
     },
     shutdownGraceMs: { type: 'integer', minimum: 0, maximum: 600_000 },
   },

@@ -21,6 +21,8 @@ export interface ServerConfig {
   modules: Record<string, ModulePolicy>;
   defaultTenant: TenantSpec;
   kubevirt: { serviceAccounts: string[] };
+  /** The quota ledger (SPEC 6.4): reservation lifetime and bound, and the reconcile period. */
+  quota: { reservationTTLSeconds: number; maxReservationsPerTenant: number; reconcileIntervalSeconds: number };
   /** Longest a SIGTERM waits for in-flight reviews before closing what is left. */
   shutdownGraceMs: number;
 }
@@ -46,5 +48,6 @@ export const DEFAULT_CONFIG: ServerConfig = {
     vmSecurity: { mode: 'enforce', allowHostDevices: [], allowHookSidecars: false, allowDedicatedCpu: false },
   },
   kubevirt: { serviceAccounts: ['system:serviceaccount:kubevirt:kubevirt-controller'] },
+  quota: { reservationTTLSeconds: 120, maxReservationsPerTenant: 500, reconcileIntervalSeconds: 30 },
   shutdownGraceMs: 25_000,
 };

@@ -11,19 +11,20 @@ import type { DestinationStream } from 'pino';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { PolicyEngine, type Decision } from '../policies/engine.js';
 import { MODULES } from '../policies/registry.js';
-import { parseHard } from '../policies/quota/resources.js';
-import type { AdmissionRequest, ClusterView, ModuleSettings, QuotaLedger } from '../policies/types.js';
+import { parseHard, zeroCharge } from '../policies/quota/resources.js';
+import type { AdmissionRequest, ClusterView, QuotaLedger } from '../policies/types.js';
 import { createCA, createServingCert } from '../certs/authority.js';
 import { readCertPair, watchCertFiles, type CertPair, type CertWatcher } from '../certs/cert-watch.js';
 import { buildApp, type AdmissionApp, type DrainSignal, type Readiness } from './app.js';
 import type { CliCommand, CliValues } from './cli.js';
 import { KubeClient, kubeconfigConfigured, loadKubeConfig } from './cluster/kube-client.js';
 import { LiveView } from './cluster/live-view.js';
-import { MemoryLedger } from './cluster/memory-ledger.js';
+import { MemoryLedger, type LedgerOptions } from './cluster/memory-ledger.js';
 import type { ObjectStore } from './cluster/object-store.js';
 import { SnapshotView } from './cluster/snapshot-view.js';
 import { TenantReconciler } from './cluster/reconcile.js';
 import { TenantStatusLedger } from './cluster/tenant-ledger.js';
+import { formatUsed } from './cluster/tenant-status.js';
 import type { ServerConfig } from './config.js';
 import { CONFIG_ENV_VARS, configFileOf, engineConfigOf, loadConfig, type ConfigFlags } from './config-load.js';
 import { changedFields, watchConfig, type ConfigWatcher } from './config-watch.js';
@@ -40,7 +41,7 @@ export const CERT_EXPIRY_WARNING_MS = 7 * 86_400_000;
 
 
 /** Fields a reload cannot change in a running process; a change is logged as needing a restart. */
-const RESTART_FIELDS: ReadonlyArray<keyof ServerConfig> = ['listen', 'tls', 'metrics', 'bodyLimitBytes', 'state', 'kubeconfig', 'shutdownGraceMs'];
+const RESTART_FIELDS: ReadonlyArray<keyof ServerConfig> = ['listen', 'tls', 'metrics', 'bodyLimitBytes', 'state', 'kubeconfig', 'quota', 'shutdownGraceMs'];
 
 /** A startup failure the user can fix; `usage` ones (a bad config) exit 2, the others 1. */
 export class ServeError extends Error {
@@ -111,23 +112,45 @@ function conflictsOf(store: ObjectStore): string[] {
 }
 
 interface SetupDeps {
-  /** The module settings in force (they change on config reload). */
-  settings(): ModuleSettings;
   metrics: Metrics;
   logger: Logger;
   tracing: Tracing;
 }
 
-/** Quota usage as Prometheus series, for the tenants whose usage was just recomputed. */
-function publishQuota(metrics: Metrics, view: ClusterView, ledger: QuotaLedger, tenants: Iterable<string>): void {
-  for (const tenant of tenants) {
-    metrics.setQuotaUsed(tenant, ledger.used(tenant));
+type Ledger = MemoryLedger | TenantStatusLedger;
+
+/** Quota observed, reserved and hard as Prometheus series, read at scrape time. */
+function publishQuota(metrics: Metrics, view: ClusterView, ledger: Ledger): void {
+  for (const t of view.list('Tenant')) {
+    const tenant = t.metadata?.name ?? '';
+    metrics.setQuotaUsed(tenant, ledger.observed.tenantUsage(tenant));
+    metrics.setQuotaReserved(tenant, { ...zeroCharge(), ...ledger.book.reserved(tenant) }, ledger.book.count(tenant));
     try {
-      metrics.setQuotaHard(tenant, parseHard(view.get('Tenant', undefined, tenant)?.spec?.quota?.hard));
+      metrics.setQuotaHard(tenant, parseHard(t.spec?.quota?.hard));
     } catch {
       // An invalid limit is reported where it matters: the quota module fails the review naming it.
     }
   }
+}
+
+/** What the ledger options are in the server config, and the metrics and log lines of reservations. */
+function ledgerOptions(config: ServerConfig, deps: SetupDeps): LedgerOptions {
+  return {
+    ttlMs: config.quota.reservationTTLSeconds * 1000,
+    maxReservations: config.quota.maxReservationsPerTenant,
+    events: {
+      released: (_entry, afterMs) => deps.metrics.observeReservationReleased(afterMs / 1000),
+      expired(entry) {
+        if (!entry.local) return;
+        deps.metrics.countReservationExpired(entry.tenant);
+        const o = entry.object;
+        deps.logger.warn(
+          { tenant: entry.tenant, uid: entry.uid, kind: o.kind, namespace: o.namespace, name: o.name, reserved: formatUsed(entry.amounts) },
+          `quota reservation for ${o.kind} ${o.namespace}/${o.name} expired: the object was never observed (refused later in the admission chain, or never persisted)`,
+        );
+      },
+    },
+  };
 }
 
 async function snapshotSetup(dir: string, mode: ViewMode, config: ServerConfig, deps: SetupDeps): Promise<ClusterSetup> {
@@ -137,26 +160,20 @@ async function snapshotSetup(dir: string, mode: ViewMode, config: ServerConfig, 
   } catch (err) {
     throw new ServeError((err as Error).message);
   }
-  const ledger = new MemoryLedger();
-  const reconcileAll = (): void => ledger.reconcile(view, deps.settings(), Date.now());
-  try {
-    reconcileAll();
-  } catch (err) {
-    throw new ServeError(`cannot charge the quota usage of the state in ${dir}: ${(err as Error).message}`);
-  }
-  deps.metrics.onCollect(() => publishQuota(deps.metrics, view, ledger, view.list('Tenant').map((t) => t.metadata?.name ?? '')));
+  const ledger = new MemoryLedger(view, ledgerOptions(config, deps));
+  const problems = view.list('Tenant').flatMap((t) => ledger.observed.problems(t.metadata?.name ?? ''));
+  if (problems.length > 0) throw new ServeError(`cannot charge the quota usage of the state in ${dir}: ${problems[0]}`);
+  deps.metrics.onCollect(() => publishQuota(deps.metrics, view, ledger));
   return {
     mode,
     view,
     ledger,
     apply(request, decision) {
       // The validating webhook has the last word, so only its verdict changes the state; a
-      // mutate-phase decision carries the patched object, a validate-phase one does not.
+      // mutate-phase decision carries the patched object, a validate-phase one does not. The
+      // ledger's observed usage follows the state, which releases the review's reservation.
       if (decision.patchedObject !== undefined) return;
       view.apply(request, request.object ?? undefined);
-      // The quota commit already charged or freed what the review changed; only a Namespace or
-      // Tenant change moves namespaces between tenants, which a recompute must follow.
-      if (!request.dryRun && (request.kind.kind === 'Namespace' || request.kind.kind === 'Tenant')) reconcileAll();
     },
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => [],
@@ -177,18 +194,20 @@ async function liveSetup(config: ServerConfig, deps: SetupDeps): Promise<Cluster
     defaultTenant: config.defaultTenant,
     onError: (source, err) => deps.logger.warn({ source, err: err.message }, `cluster view: ${source} failed; retrying`),
   });
-  const reconciler = new TenantReconciler(client, view, {
-    settings: deps.settings(),
+  const ledger = new TenantStatusLedger(client, view, ledgerOptions(config, deps));
+  const reconciler = new TenantReconciler(client, view, ledger, {
+    intervalMs: config.quota.reconcileIntervalSeconds * 1000,
     onError: (tenant, err) => deps.logger.warn({ tenant, err: err.message }, `quota reconcile of tenant ${tenant} failed`),
     onRepaired: (tenant, before, after) => deps.logger.info({ tenant, before, after }, `quota usage of tenant ${tenant} recomputed from the cluster`),
+    onPass: (results) => {
+      for (const r of results) deps.metrics.countReconcile(r.outcome);
+    },
   });
-  // A new Tenant over existing objects starts from what they already use.
-  const ledger = new TenantStatusLedger(client, view, { initialUsed: (tenant) => reconciler.usageOf(tenant) });
   await view.start();
   reconciler.start();
   deps.metrics.onCollect(() => {
     for (const [kind, synced] of Object.entries(view.syncState())) deps.metrics.setCacheSynced(kind, synced);
-    publishQuota(deps.metrics, view, ledger, view.list('Tenant').map((t) => t.metadata?.name ?? ''));
+    publishQuota(deps.metrics, view, ledger);
   });
   return {
     mode: 'live',
@@ -304,7 +323,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   let cluster: ClusterSetup;
   try {
-    cluster = await clusterSetup(config, env, { settings: () => engineConfigOf(config).settings, metrics, logger, tracing });
+    cluster = await clusterSetup(config, env, { metrics, logger, tracing });
   } catch (err) {
     await tracing.shutdown();
     throw err;

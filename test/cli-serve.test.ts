@@ -274,7 +274,7 @@ t.test('with a kubeconfig: the live cluster view, and quota reserved in the Tena
   const first = await call(server.url, '/validate', { agent, body: review('team-a', pod('one', 'team-a')) });
   t.equal(first.body.response.allowed, true);
   t.equal(logs.filter((l) => l.msg === 'admission review').at(-1)?.tenant, 'tenant-a', 'tenant resolved from the informers');
-  t.same(api.get('tenantguard.io/v1alpha1', 'Tenant', undefined, 'tenant-a')?.status?.used?.['count/pods'], '1', 'the reservation is written to the Tenant status');
+  t.same(api.get('tenantguard.io/v1alpha1', 'Tenant', undefined, 'tenant-a')?.status?.reserved?.['count/pods'], '1', 'the reservation is written to the Tenant status');
 
   const second = await call(server.url, '/validate', { agent, body: review('team-a', pod('two', 'team-a')) });
   t.equal(second.body.response.allowed, false, 'the second pod exceeds count/pods 1');

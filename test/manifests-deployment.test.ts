@@ -147,7 +147,7 @@ function engine(): PolicyEngine {
       networkPolicy: { mode: 'off' },
     },
   });
-  return new PolicyEngine([...MODULES], engineConfig, { view, ledger: new MemoryLedger() });
+  return new PolicyEngine([...MODULES], engineConfig, { view, ledger: new MemoryLedger(view) });
 }
 
 function review(object: KubeObject, kind: AdmissionRequest['kind'], resource: string, user: string): AdmissionRequest {

@@ -29,7 +29,7 @@ function setup(objects: KubeObject[], tenant: TenantSpec = { networkPolicy: { mo
     modules: { 'network-policy': { failureMode: 'fail', timeoutMs: 1000, enabled: true } },
     settings: { kubevirtServiceAccounts: [] },
   };
-  return new PolicyEngine([networkPolicy], config, { view, ledger: new MemoryLedger() });
+  return new PolicyEngine([networkPolicy], config, { view, ledger: new MemoryLedger(view) });
 }
 
 function deleteReview(policy: KubeObject, withOldObject = true): AdmissionRequest {

@@ -39,8 +39,7 @@ function env(objects: KubeObject[]) {
   const view = new SnapshotView({});
   view.add({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
   for (const o of objects) view.add(structuredClone(o));
-  const ledger = new MemoryLedger();
-  ledger.reconcile(view, SETTINGS);
+  const ledger = new MemoryLedger(view);
   const engine = new PolicyEngine([tenantQuota], CONFIG, { view, ledger });
   let n = 0;
   /** One review as the apiserver sends it; an admitted one is applied to the snapshot. */
@@ -59,10 +58,21 @@ function env(objects: KubeObject[]) {
       dryRun: opts.dryRun ?? false,
     };
     const decision = await engine.review(request, 'validate');
-    if (decision.allowed) view.apply(request, object);
+    if (decision.allowed) {
+      view.apply(request, object);
+      if (operation === 'CREATE' && object) listLauncherPod(view, object, request.userInfo.username);
+    }
     return decision;
   }
   return { view, ledger, review, used: () => ledger.used('tenant-a') };
+}
+
+/** What KubeVirt's controller does after creating a launcher pod: the VMI lists it in status.activePods. */
+function listLauncherPod(view: SnapshotView, pod: KubeObject, user: string | undefined): void {
+  const owner = pod.metadata?.ownerReferences?.find((r) => r.kind === 'VirtualMachineInstance');
+  const vmi = owner && view.get('VirtualMachineInstance', NS, owner.name);
+  if (pod.kind !== 'Pod' || user !== KUBEVIRT || !vmi) return;
+  view.add({ ...vmi, status: { ...vmi.status, activePods: { ...vmi.status?.activePods, [pod.metadata!.uid!]: 'node-1' } } });
 }
 
 function pod(name: string, cpu: string, extra: Partial<KubeObject> = {}): KubeObject {
@@ -252,14 +262,14 @@ t.test('a missing instancetype or a bad hard limit fails the policy with a messa
 t.test('a tenant without quota is not charged', async (t) => {
   const view = new SnapshotView({});
   view.add({ apiVersion: 'tenantguard.io/v1alpha1', kind: 'Tenant', metadata: { name: 'tenant-a' }, spec: { namespaces: [NS] } });
-  const ledger = new MemoryLedger();
+  const ledger = new MemoryLedger(view);
   const engine = new PolicyEngine([tenantQuota], CONFIG, { view, ledger });
   const decision = await engine.review(
     { uid: 'u', kind: GVK.Pod!, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: NS, operation: 'CREATE', userInfo: { username: 'alice' }, object: pod('web', '64') },
     'validate',
   );
   t.equal(decision.allowed, true);
-  t.same(ledger.used('tenant-a'), {});
+  t.ok(Object.values(ledger.used('tenant-a')).every((v) => v === 0), 'nothing is charged');
   t.same(decision.auditAnnotations, {});
 });
 

@@ -264,7 +264,7 @@ function projectNamespace(obj: KubeObject): KubeObject {
 }
 
 function projectTenant(obj: KubeObject): KubeObject {
-  return withParts(fullMeta(obj.metadata as Json | undefined), obj.spec, pick(record(obj.status), ['used', 'conditions']));
+  return withParts(fullMeta(obj.metadata as Json | undefined), obj.spec, pick(record(obj.status), ['used', 'reserved', 'reservations', 'conditions']));
 }
 
 /**

@@ -38,6 +38,7 @@ export class SnapshotView implements ClusterView {
   readonly store: ObjectStore;
   /** Objects whose kind the view does not keep; reported so a typo is not silent. */
   readonly ignored: string[] = [];
+  private writes = 0;
 
   constructor(defaultTenant: TenantSpec) {
     this.store = new ObjectStore(defaultTenant);
@@ -100,6 +101,8 @@ export class SnapshotView implements ClusterView {
       metadata.name ??= request.name ?? `${metadata.generateName ?? 'object-'}${request.uid.slice(0, 5)}`;
       if (namespace && !metadata.namespace) metadata.namespace = namespace;
       metadata.uid ??= request.uid;
+      // As etcd would: every write a later version (the quota ledger tells an applied UPDATE by it).
+      metadata.resourceVersion = String(++this.writes);
       this.add(obj, `review ${request.uid}`);
     }
   }

@@ -119,6 +119,8 @@ export class FakeApiServer {
   expiredWatches = 0;
   /** Writes refused with 409 Conflict for a stale resourceVersion. */
   conflicts = 0;
+  /** Watch events reach watchers this late (a real apiserver's watch lags its writes). */
+  watchDelayMs = 0;
   /** Returning a response short-circuits normal handling (fault injection). */
   intercept: ((req: RecordedRequest) => InterceptedResponse | undefined) | undefined;
 
@@ -261,7 +263,8 @@ export class FakeApiServer {
     const def = this.defOf(obj.apiVersion, obj.kind);
     const ns = def.namespaced ? (obj.metadata?.namespace ?? 'default') : undefined;
     const existing = this.objects.get(def)!.get(this.key(ns, obj.metadata?.name ?? ''));
-    if (!existing) return this.createObject(def, ns, structuredClone(obj), false);
+    // A uid the caller set is kept: kube-apiserver assigns it before admission and stores that one.
+    if (!existing) return this.createObject(def, ns, structuredClone(obj), false, obj.metadata?.uid);
     const next = structuredClone(obj);
     next.metadata = { ...existing.metadata, ...next.metadata, resourceVersion: existing.metadata!.resourceVersion };
     return this.store(def, ns, next, 'MODIFIED');
@@ -453,7 +456,7 @@ export class FakeApiServer {
     return next;
   }
 
-  private createObject(def: ResourceDef, namespace: string | undefined, obj: KubeObject, dryRun: boolean): KubeObject {
+  private createObject(def: ResourceDef, namespace: string | undefined, obj: KubeObject, dryRun: boolean, uid?: string): KubeObject {
     obj.apiVersion = apiVersionOf(def);
     obj.kind = def.kind;
     obj.metadata ??= {};
@@ -466,7 +469,7 @@ export class FakeApiServer {
     if (this.objects.get(def)!.has(this.key(namespace, obj.metadata.name))) {
       throw new HttpError(409, 'AlreadyExists', `${def.plural}${def.group ? `.${def.group}` : ''} "${obj.metadata.name}" already exists`);
     }
-    obj.metadata.uid = randomUUID();
+    obj.metadata.uid = uid ?? randomUUID();
     obj.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     if (dryRun) return obj;
     return this.store(def, namespace, obj, 'ADDED');
@@ -492,9 +495,11 @@ export class FakeApiServer {
 
   private emit(event: WatchEvent): void {
     this.history.push(event);
+    const line = `${JSON.stringify({ type: event.type, object: event.object })}\n`;
     for (const w of this.watchers) {
       if (w.def === event.def && (w.namespace === undefined || w.namespace === event.object.metadata?.namespace)) {
-        w.res.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
+        if (this.watchDelayMs > 0) setTimeout(() => w.res.writable && w.res.write(line), this.watchDelayMs);
+        else w.res.write(line);
       }
     }
   }

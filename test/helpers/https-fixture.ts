@@ -94,7 +94,7 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
   const pki = await testPki();
   const view = new SnapshotView(opts.defaultTenant ?? {});
   for (const obj of opts.state ?? []) view.add(structuredClone(obj));
-  const ledger = new MemoryLedger();
+  const ledger = new MemoryLedger(view);
   const logs: Array<Record<string, any>> = [];
   const logger = createLogger({ level: 'info', destination: { write: (line: string) => void logs.push(JSON.parse(line)) } });
   const tracing = createTracing({ serviceName: 'tenantguard-test', exporter: opts.spanExporter, env: opts.tracingEnv ?? {} });

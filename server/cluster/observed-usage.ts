@@ -1,0 +1,209 @@
+// The "observed" half of quota usage (SPEC 6.4: usage = observed + reserved): what the objects the
+// cluster view holds cost, kept per object and summed per namespace as the store changes, so that a
+// review reads a tenant's usage in O(its namespaces) and never walks the cluster.
+//
+// An object's charge can depend on others: a VM's on its VMI, a launcher pod's on its VMI and the
+// pod it replaces in a migration. A change to any KubeVirt object or KubeVirt pod therefore
+// recharges that namespace's KubeVirt objects and pods (few next to its plain pods); a change to the
+// KubeVirt CR, a cluster instancetype or the Tenant/Namespace mapping recharges everything, lazily.
+// What time alone changes (a pod past its deletion grace) and anything the dependencies above miss
+// is repaired by repair(), which the reconcile runs every period: drift lasts at most one period.
+import { CHARGED_KINDS, chargeOf, type ChargedKind, type ChargeContext } from '../../policies/quota/charge.js';
+import { kubevirtConfigOf, type KubeVirtResourceConfig } from '../../policies/quota/kubevirt-launcher-resources.js';
+import { addCharge, RESOURCES, zeroCharge, type Charge } from '../../policies/quota/resources.js';
+import type { TenantIndex } from '../../policies/tenants.js';
+import type { ClusterView, KubeObject, ViewKind } from '../../policies/types.js';
+import type { ObjectStore, StoreChange } from './object-store.js';
+
+const KUBEVIRT_KINDS: ReadonlySet<ViewKind> = new Set<ViewKind>([
+  'VirtualMachine',
+  'VirtualMachineInstance',
+  'VirtualMachineInstanceReplicaSet',
+  'VirtualMachinePool',
+  'VirtualMachineInstanceMigration',
+  'VirtualMachineInstancetype',
+]);
+
+/** Cluster-wide inputs of every VM's charge. */
+const CLUSTER_INPUTS: ReadonlySet<ViewKind> = new Set<ViewKind>(['KubeVirt', 'VirtualMachineClusterInstancetype']);
+
+const CHARGED: ReadonlySet<ViewKind> = new Set<ViewKind>(CHARGED_KINDS);
+
+/** A pod whose charge depends on a VMI: KubeVirt's launcher pods, real or claimed. */
+function kubevirtPod(pod: KubeObject | undefined): boolean {
+  const meta = pod?.metadata;
+  return meta?.labels?.['kubevirt.io'] !== undefined || meta?.ownerReferences?.some((r) => r.kind === 'VirtualMachineInstance') === true;
+}
+
+export type ObservedView = ClusterView & { store: ObjectStore };
+
+export interface ObservedUsageOptions {
+  /** The clock for pods past their deletion grace (undefined: they cost until gone). */
+  now?: () => number | undefined;
+}
+
+export class ObservedUsage {
+  /** "kind/namespace/name" -> charge, for objects in namespaces some Tenant claims. */
+  private readonly charges = new Map<string, Charge>();
+  private readonly byNamespace = new Map<string, Charge>();
+  /** Per namespace, the names of its KubeVirt pods (recharged with its KubeVirt objects). */
+  private readonly kubevirtPods = new Map<string, Set<string>>();
+  /** "kind/namespace/name" -> why its charge could not be computed (it is then charged nothing). */
+  private readonly errors = new Map<string, string>();
+  /** The tenant mapping the charges were computed under; another one means recharge everything. */
+  private index: TenantIndex | undefined;
+  private kubevirt: KubeVirtResourceConfig | undefined;
+  private readonly now: () => number | undefined;
+
+  constructor(
+    private readonly view: ObservedView,
+    opts: ObservedUsageOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    view.store.subscribe((change) => this.changed(change));
+  }
+
+  /** What the objects in a tenant's namespaces cost now. */
+  tenantUsage(tenant: string): Charge {
+    const index = this.current();
+    const total = zeroCharge();
+    for (const ns of index.namespacesOf(tenant)) {
+      const sum = this.byNamespace.get(ns);
+      if (sum) addCharge(total, sum);
+    }
+    return total;
+  }
+
+  /** Objects whose charge could not be computed, in a tenant's namespaces ("Pod ns/name: why"). */
+  problems(tenant: string): string[] {
+    const namespaces = new Set(this.current().namespacesOf(tenant));
+    const out: string[] = [];
+    for (const [key, message] of this.errors) {
+      const [kind, ns, name] = key.split('/');
+      if (namespaces.has(ns!)) out.push(`${kind} ${ns}/${name}: ${message}`);
+    }
+    return out;
+  }
+
+  /**
+   * Recharges every object of one namespace from the view and returns whether its sum moved: the
+   * reconcile's repair, one namespace at a time so that reviews run in between.
+   */
+  repairNamespace(namespace: string): boolean {
+    const index = this.current();
+    const before = this.byNamespace.get(namespace) ?? zeroCharge();
+    if (index.tenantOf(namespace).name !== undefined) {
+      this.kubevirt = undefined;
+      for (const kind of CHARGED_KINDS) for (const obj of this.view.list(kind, namespace)) this.recharge(kind, namespace, obj.metadata?.name ?? '', index);
+    }
+    for (const key of [...this.charges.keys()]) {
+      const [kind, ns, name] = key.split('/') as [ChargedKind, string, string];
+      if (ns === namespace && this.view.get(kind, ns, name) === undefined) this.recharge(kind, ns, name, index);
+    }
+    const after = this.byNamespace.get(namespace) ?? zeroCharge();
+    return RESOURCES.some((r) => before[r] !== after[r]);
+  }
+
+  /** Namespaces with a charge or claimed by a Tenant: what repairNamespace should visit. */
+  namespaces(): string[] {
+    const out = new Set(this.byNamespace.keys());
+    for (const t of this.view.list('Tenant')) for (const ns of this.current().namespacesOf(t.metadata?.name ?? '')) out.add(ns);
+    return [...out];
+  }
+
+  private current(): TenantIndex {
+    const index = this.view.store.tenants();
+    if (index !== this.index) this.rebuild(index);
+    return index;
+  }
+
+  private rebuild(index: TenantIndex): void {
+    this.index = index;
+    this.kubevirt = undefined;
+    this.charges.clear();
+    this.byNamespace.clear();
+    this.kubevirtPods.clear();
+    this.errors.clear();
+    const seen = new Set<string>();
+    for (const t of this.view.list('Tenant')) {
+      for (const ns of index.namespacesOf(t.metadata?.name ?? '')) {
+        if (seen.has(ns)) continue;
+        seen.add(ns);
+        for (const kind of CHARGED_KINDS) for (const obj of this.view.list(kind, ns)) this.recharge(kind, ns, obj.metadata?.name ?? '', index);
+      }
+    }
+  }
+
+  private changed(change: StoreChange): void {
+    const index = this.index;
+    // Never built, or the mapping is stale: the next read rebuilds from the store anyway.
+    if (index === undefined || index !== this.view.store.tenants()) return;
+    const { kind, namespace, name } = change;
+    if (CLUSTER_INPUTS.has(kind)) {
+      this.index = undefined;
+      return;
+    }
+    if (index.tenantOf(namespace).name === undefined) return;
+    if (kind === 'Pod' && !kubevirtPod(change.object) && !kubevirtPod(change.previous)) {
+      this.recharge('Pod', namespace, name, index);
+      return;
+    }
+    if (!KUBEVIRT_KINDS.has(kind) && kind !== 'Pod') return;
+    if (CHARGED.has(kind)) this.recharge(kind as ChargedKind, namespace, name, index);
+    for (const k of CHARGED_KINDS) {
+      if (k === 'Pod') continue;
+      for (const obj of this.view.list(k, namespace)) this.recharge(k, namespace, obj.metadata?.name ?? '', index);
+    }
+    for (const pod of [...(this.kubevirtPods.get(namespace) ?? [])]) this.recharge('Pod', namespace, pod, index);
+  }
+
+  /** Replaces one object's charge with what it costs now (nothing once it is gone). */
+  private recharge(kind: ChargedKind, namespace: string, name: string, index: TenantIndex): void {
+    const key = `${kind}/${namespace}/${name}`;
+    const obj = this.view.get(kind, namespace, name);
+    const old = this.charges.get(key);
+    let next: Charge | undefined;
+    this.errors.delete(key);
+    if (obj !== undefined) {
+      try {
+        next = chargeOf(kind, obj, this.contextFor(namespace, index));
+      } catch (err) {
+        // It exists and costs something; the Tenant's status reports it until it is fixed.
+        this.errors.set(key, (err as Error).message);
+      }
+    }
+    if (kind === 'Pod') this.trackKubevirtPod(namespace, name, obj);
+    if (old === undefined && next === undefined) return;
+    let sum = this.byNamespace.get(namespace);
+    if (!sum) this.byNamespace.set(namespace, (sum = zeroCharge()));
+    if (old) addCharge(sum, old, -1);
+    if (next) {
+      addCharge(sum, next);
+      this.charges.set(key, next);
+    } else {
+      this.charges.delete(key);
+    }
+  }
+
+  private trackKubevirtPod(namespace: string, name: string, pod: KubeObject | undefined): void {
+    let names = this.kubevirtPods.get(namespace);
+    if (kubevirtPod(pod)) {
+      if (!names) this.kubevirtPods.set(namespace, (names = new Set()));
+      names.add(name);
+    } else {
+      names?.delete(name);
+    }
+  }
+
+  private contextFor(namespace: string, index: TenantIndex): ChargeContext {
+    this.kubevirt ??= kubevirtConfigOf(this.view);
+    const now = this.now();
+    return {
+      view: this.view,
+      namespace,
+      vmCharging: index.tenantOf(namespace).spec.quota?.vmCharging ?? 'pod',
+      kubevirt: this.kubevirt,
+      ...(now === undefined ? {} : { nowMs: now }),
+    };
+  }
+}
