@@ -8,11 +8,12 @@ import t from 'tap';
 import { networkPolicy, MAX_PODS_EXAMINED } from '../policies/network-policy.js';
 import { podSecurityModule } from '../policies/pod-security/module.js';
 import { selectorMatches } from '../policies/label-selector.js';
-import type { AdmissionRequest, KubeObject, LabelSelector, ModuleResult, PolicyInput } from '../policies/types.js';
+import type { KubeObject, LabelSelector, ModuleResult, PolicyInput } from '../policies/types.js';
 import { MemoryLedger } from '../server/cluster/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import { crowdedNamespace } from './fixtures/network-policy/crowded-namespace.js';
 import { admissionReview, startFixture, type Fixture } from './helpers/https-fixture.js';
+import { networkPolicyDelete } from './fixtures/whole-engine.js';
 
 const NS = 'team-a';
 const TENANT: KubeObject = {
@@ -23,17 +24,7 @@ const TENANT: KubeObject = {
 };
 const NAMESPACE: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } };
 
-function deleteOf(policy: KubeObject, uid: string) {
-  return admissionReview({
-    uid,
-    kind: { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy' },
-    resource: { group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies' },
-    operation: 'DELETE',
-    name: policy.metadata!.name!,
-    object: null,
-    oldObject: policy,
-  });
-}
+const deleteOf = (policy: KubeObject, uid: string) => admissionReview({ ...networkPolicyDelete(policy), uid });
 
 const podCreate = (uid: string) =>
   admissionReview({ uid, name: 'web', object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: NS, labels: { app: 'app-0', tier: 'web' } }, spec: { containers: [{ name: 'app', image: 'registry.example/app:1.0' }] } } });
@@ -82,18 +73,8 @@ for (const adversarial of [false, true]) {
 }
 
 function deleteInput(view: SnapshotView, policy: KubeObject, require?: Array<'Ingress' | 'Egress'>): PolicyInput {
-  const request: AdmissionRequest = {
-    uid: 'del',
-    kind: { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy' },
-    resource: { group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies' },
-    namespace: NS,
-    name: policy.metadata!.name!,
-    operation: 'DELETE',
-    userInfo: { username: 'alice' },
-    oldObject: policy,
-  };
   return {
-    request,
+    request: networkPolicyDelete(policy),
     object: undefined,
     oldObject: policy,
     tenant: { name: 'tenant-a', spec: { networkPolicy: { mode: 'enforce', ...(require ? { require } : {}) } }, conflicts: [] },
