@@ -1,7 +1,7 @@
 // `tenantguard audit`: every workload in a state directory judged as a dry-run CREATE, violations
 // per tenant and policy in table, JSON, wgpolicyk8s.io/v1alpha2 PolicyReport and openreports.io/v1alpha1
 // Report form.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
 import type { PolicyModule } from '../policies/types.js';
 import type { OpenReport, PolicyReport, Violation } from '../server/policy-report.js';
@@ -68,37 +68,46 @@ t.test('table: one row per violation, counts per tenant and policy, summary line
   t.equal(lines.at(-1), '8 objects evaluated (1 exempt), 4 violations');
 });
 
-t.test('policyreport: one wgpolicyk8s.io/v1alpha2 PolicyReport per namespace', async (t) => {
-  const before = Math.floor(Date.now() / 1000);
-  const r = await audit([...STATE, '--output', 'policyreport'], MODULES);
+/** The one finding in namespace sandbox, as a report result (the same in both report APIs). */
+const SANDBOX_FINDING = {
+  source: 'tenantguard',
+  policy: 'team-label',
+  rule: 'team-label',
+  result: 'warn',
+  scored: false,
+  message: 'metadata.labels.team: should be set',
+  resources: [{ apiVersion: 'v1', kind: 'Pod', namespace: 'sandbox', name: 'unlabelled', uid: 'a0000000-0000-4000-8000-000000000002' }],
+  properties: { mode: 'audit' },
+};
+
+/** Runs the audit with a report output; checks what every report of either API shares and returns them. */
+async function reports<R extends PolicyReport | OpenReport>(t: Test, output: string): Promise<R[]> {
+  const r = await audit([...STATE, '--output', output], MODULES);
   t.equal(r.code, 0);
   const docs = parseAllDocuments(r.stdout).map((d) => {
     t.same(d.errors, [], 'valid YAML');
-    return d.toJS() as PolicyReport;
+    return d.toJS() as R;
   });
   t.same(docs.map((d) => d.metadata.namespace), ['kube-system', 'sandbox', 'team-a'], 'every audited namespace, sorted, empty ones included');
   for (const d of docs) {
-    t.equal(d.apiVersion, 'wgpolicyk8s.io/v1alpha2');
-    t.equal(d.kind, 'PolicyReport');
-    t.equal(d.metadata.name, 'tenantguard-audit');
     const counted = { pass: 0, fail: 0, warn: 0, error: 0, skip: 0 };
     for (const res of d.results) counted[res.result] += 1;
     t.same(d.summary, counted, `${d.metadata.namespace}: the summary counts the results`);
   }
+  return docs;
+}
+
+t.test('policyreport: one wgpolicyk8s.io/v1alpha2 PolicyReport per namespace', async (t) => {
+  const before = Math.floor(Date.now() / 1000);
+  const docs = await reports<PolicyReport>(t, 'policyreport');
+  for (const d of docs) {
+    t.equal(d.apiVersion, 'wgpolicyk8s.io/v1alpha2');
+    t.equal(d.kind, 'PolicyReport');
+    t.equal(d.metadata.name, 'tenantguard-audit');
+  }
   const [kubeSystem, sandbox, teamA] = docs as [PolicyReport, PolicyReport, PolicyReport];
   t.same(kubeSystem.results, []);
-  t.match(sandbox.results, [
-    {
-      source: 'tenantguard',
-      policy: 'team-label',
-      rule: 'team-label',
-      result: 'warn',
-      scored: false,
-      message: 'metadata.labels.team: should be set',
-      resources: [{ apiVersion: 'v1', kind: 'Pod', namespace: 'sandbox', name: 'unlabelled', uid: 'a0000000-0000-4000-8000-000000000002' }],
-      properties: { mode: 'audit' },
-    },
-  ]);
+  t.match(sandbox.results, [SANDBOX_FINDING]);
   t.equal(sandbox.results[0]!.properties.tenant, undefined, 'no tenant property for the default tenant');
   t.same(teamA.summary, { pass: 0, fail: 2, warn: 0, error: 1, skip: 0 });
   t.match(teamA.results[0], { policy: 'no-privileged', result: 'fail', scored: true, properties: { mode: 'enforce', tenant: 'tenant-a' } });
@@ -109,13 +118,7 @@ t.test('policyreport: one wgpolicyk8s.io/v1alpha2 PolicyReport per namespace', a
 
 t.test('openreports: one openreports.io/v1alpha1 Report per namespace, one result per finding', async (t) => {
   const before = Math.floor(Date.now() / 1000);
-  const r = await audit([...STATE, '--output', 'openreports'], MODULES);
-  t.equal(r.code, 0);
-  const docs = parseAllDocuments(r.stdout).map((d) => {
-    t.same(d.errors, [], 'valid YAML');
-    return d.toJS() as OpenReport;
-  });
-  t.same(docs.map((d) => d.metadata.namespace), ['kube-system', 'sandbox', 'team-a'], 'every audited namespace, sorted, empty ones included');
+  const docs = await reports<OpenReport>(t, 'openreports');
   for (const d of docs) {
     // openreports/reports-api apis/openreports.io/v1alpha1/report_types.go: Report and ReportSummary.
     t.same(Object.keys(d), ['apiVersion', 'kind', 'metadata', 'source', 'summary', 'results']);
@@ -123,9 +126,6 @@ t.test('openreports: one openreports.io/v1alpha1 Report per namespace, one resul
     t.equal(d.kind, 'Report');
     t.same(d.metadata, { name: 'tenantguard-audit', namespace: d.metadata.namespace, labels: { 'app.kubernetes.io/managed-by': 'tenantguard' } });
     t.equal(d.source, 'tenantguard');
-    const counted = { pass: 0, fail: 0, warn: 0, error: 0, skip: 0 };
-    for (const res of d.results) counted[res.result] += 1;
-    t.same(d.summary, counted, `${d.metadata.namespace}: the summary counts the results`);
   }
   const [kubeSystem, sandbox, teamA] = docs as [OpenReport, OpenReport, OpenReport];
   t.same(kubeSystem.results, [], 'the exempt pod yields no result');
@@ -134,16 +134,7 @@ t.test('openreports: one openreports.io/v1alpha1 Report per namespace, one resul
   const [finding] = sandbox.results;
   // ReportResult's JSON names: source, policy, rule, timestamp, result, scored, resources, message, properties.
   t.same(Object.keys(finding!).sort(), ['message', 'policy', 'properties', 'resources', 'result', 'rule', 'scored', 'source', 'timestamp']);
-  t.match(finding, {
-    source: 'tenantguard',
-    policy: 'team-label',
-    rule: 'team-label',
-    result: 'warn',
-    scored: false,
-    message: 'metadata.labels.team: should be set',
-    resources: [{ apiVersion: 'v1', kind: 'Pod', namespace: 'sandbox', name: 'unlabelled', uid: 'a0000000-0000-4000-8000-000000000002' }],
-    properties: { mode: 'audit' },
-  });
+  t.match(finding, SANDBOX_FINDING);
   t.same(teamA.summary, { pass: 0, fail: 2, warn: 0, error: 1, skip: 0 });
   t.same(teamA.results.map((res) => [res.policy, res.result, res.scored, res.resources[0]!.name, res.properties.tenant]), [
     ['no-privileged', 'fail', true, 'root-shell', 'tenant-a'],
