@@ -163,6 +163,11 @@ export async function createClientCert(ca: CertificateAuthority, opts: { commonN
   return { certPem: cert.toString('pem'), keyPem };
 }
 
+/** Joins PEM certificates into a bundle, each on its own lines (Go's PEM decoder, the apiserver's, needs the line breaks). */
+export function pemBundle(pems: readonly string[]): string {
+  return pems.map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`)).join('');
+}
+
 /** Splits a PEM bundle into its certificates (PEM each). */
 export function splitPemBundle(text: string): string[] {
   return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((pem) => `${pem}\n`) ?? [];

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { KubeApiError, KubeClient, loadKubeConfig } from '../server/cluster/kube-client.js';
-import { createCA, createServingCert, loadCA, serviceDnsNames, splitPemBundle, type CertificateAuthority } from './authority.js';
+import { createCA, createServingCert, loadCA, pemBundle, serviceDnsNames, splitPemBundle, type CertificateAuthority } from './authority.js';
 import { checkCertPair, type CertPair } from './cert-watch.js';
 import { certificateTimings, type CertificateSettings, type SelfManagedTimings } from './certificate-settings.js';
 import { LeaseElection } from './lease.js';
@@ -257,7 +257,7 @@ export class SelfManagedCertificates {
       logger.info({ notAfter: signer.cert.notAfter.toISOString(), reason: decision.ca.reason }, 'created a new CA; it joins the caBundle before it signs anything');
     }
     const ca = signer!;
-    const bundle = [ca.certPem, ...decision.keepOlder.map((c) => c.toString())].join('');
+    const bundle = pemBundle([ca.certPem, ...decision.keepOlder.map((c) => c.toString())]);
     for (const c of decision.pruned) logger.info({ subject: c.subject, notAfter: c.validTo }, 'removed an old CA from the caBundle: it signs no serving certificate any more');
 
     if (decision.ca.action === 'create' || decode(caSecret?.data, CA_SECRET_KEYS.bundle) !== bundle) {

@@ -197,6 +197,8 @@ t.test('CA rotation: new CA joins every caBundle first, the serving certificate 
   t.equal(c.secretData('tenantguard-tls')['tls.crt'], s2, 'the serving certificate stays on the old CA for now');
   const both = [fingerprint(ca2), fingerprint(ca1)];
   t.same(c.caBundles(), [both, both, both], 'every webhook trusts old and new CA');
+  const rawBundle = Buffer.from((c.api.get('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', undefined, 'tenantguard') as any).webhooks[0].clientConfig.caBundle, 'base64').toString();
+  t.match(rawBundle, /-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----/, "each CA on its own lines, as Go's PEM decoder in the apiserver needs");
   t.same(fingerprints(c.secretData('tenantguard-tls')['ca.crt']!), both);
   t.same(fingerprints(c.secretData('tenantguard-ca')['ca-bundle.crt']!), both);
 
