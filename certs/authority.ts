@@ -163,7 +163,7 @@ export async function createClientCert(ca: CertificateAuthority, opts: { commonN
   return { certPem: cert.toString('pem'), keyPem };
 }
 
-/** Joins PEM certificates into a bundle, each on its own lines (Go's PEM decoder, the apiserver's, needs the line breaks). */
+/** Joins PEM certificates into a bundle, each on its own lines: OpenSSL reads nothing from '-----END...----------BEGIN' (checked), and the apiserver's Go decoder wants line breaks too. */
 export function pemBundle(pems: readonly string[]): string {
   return pems.map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`)).join('');
 }
