@@ -265,7 +265,15 @@ export class SelfManagedCertificates {
     }
 
     const caBundle = Buffer.from(bundle).toString('base64');
-    for (const w of webhooks) await this.patchCaBundle(w.kind, w.path, w.config, caBundle);
+    // A failed patch does not hold the certificate back: moving the serving certificate to a new
+    // CA waits for the webhooks to be seen trusting it (plan()), and nothing else changes the CA.
+    for (const w of webhooks) {
+      try {
+        await this.patchCaBundle(w.kind, w.path, w.config, caBundle);
+      } catch (err) {
+        logger.warn({ kind: w.kind, name: w.config.metadata.name, err: (err as Error).message }, `setting the caBundle of ${w.kind} ${w.config.metadata.name} failed; retrying at the next check`);
+      }
+    }
 
     let certPem = tlsCert;
     let keyPem = tlsKey;

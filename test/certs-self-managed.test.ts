@@ -268,3 +268,32 @@ t.test('a hand-made CA in the webhooks is kept until the serving certificate it 
   await a.certs.tick();
   t.same(c.caBundles()[0], [own], 'the hand-made CA is pruned');
 });
+
+t.test('a caBundle that cannot be patched holds back the move to a new CA, never the certificate itself', async (t) => {
+  const c = await cluster(t, { validity: '30d', renewBefore: '10d', caValidity: '100d', caRenewBefore: '40d', caOverlap: '1d' });
+  let forbid = true;
+  c.api.intercept = (req) =>
+    forbid && req.method === 'PATCH' && req.path.includes('/validatingwebhookconfigurations/')
+      ? { status: 403, body: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403, message: 'forbidden' } }
+      : undefined;
+  const a = c.replica('tenantguard-a');
+  const first = await a.certs.initialPair();
+  t.ok(first, 'the serving certificate is issued although one configuration cannot be patched');
+  t.ok(a.logs.some((l) => l.level === 'warn' && l.msg === 'setting the caBundle of ValidatingWebhookConfiguration tenantguard failed; retrying at the next check'));
+  const ca1 = c.secretData('tenantguard-ca')['ca.crt']!;
+
+  c.at(50);
+  await a.certs.tick();
+  c.at(60.1);
+  await a.certs.tick();
+  c.at(61.2);
+  await a.certs.tick();
+  t.ok(issuerIs(c.secretData('tenantguard-tls')['tls.crt']!, ca1), 'the serving certificate stays on the old CA while a webhook does not trust the new one');
+  forbid = false;
+  c.at(61.3);
+  await a.certs.tick();
+  t.ok(issuerIs(c.secretData('tenantguard-tls')['tls.crt']!, ca1), 'patched in this round; trust is confirmed by reading it back next round');
+  c.at(61.4);
+  await a.certs.tick();
+  t.ok(issuerIs(c.secretData('tenantguard-tls')['tls.crt']!, c.secretData('tenantguard-ca')['ca.crt']!), 'then it moves');
+});
