@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
+import { certificatesSchema, certificateTimings } from '../certs/certificate-settings.js';
 import type { EngineConfig } from '../policies/engine.js';
 import { DEFAULT_CONFIG, type LogLevel, type ServerConfig } from './config.js';
 
@@ -202,6 +203,7 @@ export const serverConfigSchema = {
       },
     },
     shutdownGraceMs: { type: 'integer', minimum: 0, maximum: 600_000 },
+    certificates: certificatesSchema,
   },
 };
 
@@ -401,6 +403,8 @@ export function buildConfig(file: Record<string, unknown> | undefined, sources: 
   const invalid = validateConfig(merged);
   if (invalid.length > 0) return { ok: false, errors: invalid };
   const config = merged as ServerConfig;
+  const timings = certificateTimings(config.certificates);
+  if (!timings.ok) return { ok: false, errors: timings.errors };
 
   // The default exemption list names the default namespace; follow the configured one instead,
   // and always exempt the webhook's own namespace so it can never block its own rollout.

@@ -1,5 +1,6 @@
 // Server configuration (SPEC 4): the shape and its defaults. Loading, validation (ajv) and hot
 // reload live beside it in config-load.ts and config-watch.ts.
+import { DEFAULT_CERTIFICATES, type CertificateSettings } from '../certs/certificate-settings.js';
 import type { Exemptions, ModulePolicy } from '../policies/engine.js';
 import type { TenantSpec } from '../policies/types.js';
 
@@ -25,6 +26,8 @@ export interface ServerConfig {
   quota: { reservationTTLSeconds: number; maxReservationsPerTenant: number; reconcileIntervalSeconds: number };
   /** Longest a SIGTERM waits for in-flight reviews before closing what is left. */
   shutdownGraceMs: number;
+  /** Self-managed certificates (SPEC 11.1); off by default. */
+  certificates: CertificateSettings;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -50,4 +53,5 @@ export const DEFAULT_CONFIG: ServerConfig = {
   kubevirt: { serviceAccounts: ['system:serviceaccount:kubevirt:kubevirt-controller'] },
   quota: { reservationTTLSeconds: 120, maxReservationsPerTenant: 500, reconcileIntervalSeconds: 30 },
   shutdownGraceMs: 25_000,
+  certificates: DEFAULT_CERTIFICATES,
 };

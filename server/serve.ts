@@ -14,7 +14,10 @@ import { MODULES } from '../policies/registry.js';
 import { parseHard, zeroCharge } from '../policies/quota/resources.js';
 import type { AdmissionRequest, ClusterView, QuotaLedger } from '../policies/types.js';
 import { createCA, createServingCert } from '../certs/authority.js';
-import { readCertPair, watchCertFiles, type CertPair, type CertWatcher } from '../certs/cert-watch.js';
+import { checkCertPair, readCertPair, watchCertFiles, type CertPair, type CertWatcher } from '../certs/cert-watch.js';
+import { parseDuration } from '../certs/certificate-settings.js';
+import { CertExpiryWarning } from '../certs/expiry-warning.js';
+import { selfManagedCertificates, type SelfManagedCertificates } from '../certs/self-managed.js';
 import { buildApp, type AdmissionApp, type DrainSignal, type Readiness } from './app.js';
 import type { CliCommand, CliValues } from './cli.js';
 import { KubeClient, kubeconfigConfigured, loadKubeConfig } from './cluster/kube-client.js';
@@ -35,13 +38,8 @@ import { createTracing, type Tracing } from './telemetry/tracing.js';
 
 export type ViewMode = 'snapshot' | 'live' | 'embedded';
 
-/** Readiness fails this long before the serving certificate expires, while there is time to act. */
-export const CERT_EXPIRY_WARNING_MS = 7 * 86_400_000;
-
-
-
 /** Fields a reload cannot change in a running process; a change is logged as needing a restart. */
-const RESTART_FIELDS: ReadonlyArray<keyof ServerConfig> = ['listen', 'tls', 'metrics', 'bodyLimitBytes', 'state', 'kubeconfig', 'quota', 'shutdownGraceMs'];
+const RESTART_FIELDS: ReadonlyArray<keyof ServerConfig> = ['listen', 'tls', 'metrics', 'bodyLimitBytes', 'state', 'kubeconfig', 'quota', 'shutdownGraceMs', 'certificates'];
 
 /** A startup failure the user can fix; `usage` ones (a bad config) exit 2, the others 1. */
 export class ServeError extends Error {
@@ -74,6 +72,8 @@ export interface ServeOptions {
   traceExporter?: SpanExporter;
   /** Debounce of the config and certificate file watches. */
   watchDebounceMs?: number;
+  /** The clock self-managed certificates are issued and renewed by (tests move it forward). */
+  certificateClock?: () => Date;
 }
 
 export interface RunningServer {
@@ -236,7 +236,7 @@ interface TlsSetup {
   devCA: string | undefined;
 }
 
-async function tlsSetup(config: ServerConfig, logger: Logger): Promise<TlsSetup> {
+async function tlsSetup(config: ServerConfig, logger: Logger, selfManaged: SelfManagedCertificates | undefined): Promise<TlsSetup> {
   let clientCA: string | undefined;
   if (config.tls.clientCAFile !== undefined) {
     try {
@@ -245,6 +245,7 @@ async function tlsSetup(config: ServerConfig, logger: Logger): Promise<TlsSetup>
       throw new ServeError(`cannot read the client CA ${config.tls.clientCAFile}: ${(err as Error).message}`);
     }
   }
+  if (selfManaged) return { pair: await selfManaged.initialPair(), source: selfManaged.source, clientCA, devCA: undefined };
   const { certFile, keyFile } = config.tls;
   if (certFile !== undefined && keyFile !== undefined) {
     try {
@@ -260,18 +261,16 @@ async function tlsSetup(config: ServerConfig, logger: Logger): Promise<TlsSetup>
     'no certificate configured (tls.certFile/tls.keyFile, --cert/--key): generated an in-memory development certificate; do not use it in a cluster',
   );
   return {
-    pair: { key: serving.keyPem, cert: serving.certPem, notAfter: serving.notAfter, serial: serving.serial },
+    pair: checkCertPair(serving.certPem, serving.keyPem),
     source: 'generated in memory (development)',
     clientCA,
     devCA: ca.certPem,
   };
 }
 
+/** Only an expired certificate makes a replica unready: nearing expiry is a metric, an alert and a log line (SPEC 11.1). */
 function certReasons(pair: CertPair, now: number): string[] {
-  const left = pair.notAfter.getTime() - now;
-  if (left <= 0) return [`serving certificate expired at ${pair.notAfter.toISOString()}`];
-  if (left < CERT_EXPIRY_WARNING_MS) return [`serving certificate expires at ${pair.notAfter.toISOString()}, in less than 7 days`];
-  return [];
+  return pair.notAfter.getTime() <= now ? [`serving certificate expired at ${pair.notAfter.toISOString()}`] : [];
 }
 
 function listenUrl(scheme: 'https' | 'http', address: AddressInfo): string {
@@ -311,7 +310,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   const logger = createLogger({ level: config.logLevel, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
   const metrics = new Metrics();
-  const tls = await tlsSetup(config, logger);
+  const selfManage = config.certificates.selfManage && config.state === undefined && kubeconfigConfigured(config.kubeconfig, env);
+  if (config.certificates.selfManage && !selfManage) logger.warn('certificates.selfManage needs the live cluster (a kubeconfig, no --state); using the configured certificate files');
+  let certManager: SelfManagedCertificates | undefined;
+  try {
+    certManager = selfManage ? selfManagedCertificates(config, env, logger, (next) => reloadCert(next), opts.certificateClock) : undefined;
+  } catch (err) {
+    throw new ServeError(`certificates: ${(err as Error).message}`);
+  }
+  const tls = await tlsSetup(config, logger, certManager);
   let pair = tls.pair;
   metrics.setCertExpiry(pair.notAfter);
   let tracing: Tracing;
@@ -364,20 +371,31 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     throw err;
   }
 
+  const expiryWarning = new CertExpiryWarning({
+    pair: () => pair,
+    renewBeforeMs: config.certificates.renewBefore === undefined ? undefined : parseDuration(config.certificates.renewBefore),
+    hint: certManager ? 'self-managed renewal is failing, see the certificate renewal log lines' : 'replace the certificate files (tenantguard certs, or cert-manager)',
+    logger,
+  });
+  expiryWarning.start();
+  function reloadCert(next: CertPair): void {
+    if (next.cert === pair.cert && next.key === pair.key) return;
+    // Only new handshakes use the new context; established connections keep theirs.
+    app.server.setSecureContext({ key: next.key, cert: next.cert, ...(tls.clientCA !== undefined ? { ca: tls.clientCA } : {}), minVersion: 'TLSv1.2' });
+    pair = next;
+    metrics.setCertExpiry(next.notAfter);
+    logger.info({ serial: next.serial, notAfter: next.notAfter.toISOString() }, 'serving certificate reloaded');
+    expiryWarning.check();
+  }
+  certManager?.start();
   let certWatcher: CertWatcher | undefined;
-  if (config.tls.certFile !== undefined && config.tls.keyFile !== undefined) {
+  if (!certManager && config.tls.certFile !== undefined && config.tls.keyFile !== undefined) {
     certWatcher = watchCertFiles({
       certFile: config.tls.certFile,
       keyFile: config.tls.keyFile,
       initial: pair,
       debounceMs: opts.watchDebounceMs,
-      onChange(next) {
-        // Only new handshakes use the new context; established connections keep theirs.
-        app.server.setSecureContext({ key: next.key, cert: next.cert, ...(tls.clientCA !== undefined ? { ca: tls.clientCA } : {}), minVersion: 'TLSv1.2' });
-        pair = next;
-        metrics.setCertExpiry(next.notAfter);
-        logger.info({ serial: next.serial, notAfter: next.notAfter.toISOString() }, 'serving certificate reloaded');
-      },
+      onChange: reloadCert,
       onError: (message) => logger.warn({ certFile: config.tls.certFile }, message),
     });
   }
@@ -414,6 +432,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     (stopped ??= (async () => {
       configWatcher?.close();
       certWatcher?.close();
+      expiryWarning.stop();
+      await certManager?.stop();
       await gracefulShutdown(app, { graceMs: config.shutdownGraceMs, markNotReady: () => (stopping = true), drain });
       if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       await cluster.stop();

@@ -80,7 +80,7 @@ function deleteInput(view: SnapshotView, policy: KubeObject, require?: Array<'In
     tenant: { name: 'tenant-a', spec: { networkPolicy: { mode: 'enforce', ...(require ? { require } : {}) } }, conflicts: [] },
     view,
     settings: { kubevirtServiceAccounts: [] },
-    ledger: new MemoryLedger(),
+    ledger: new MemoryLedger(view),
   };
 }
 

@@ -63,7 +63,7 @@ function review(tenantLevel: PodSecurityLevel, tenantVersion: string, labels: Re
     tenant: { name: 'tenant-a', spec: { podSecurity: { level: tenantLevel, mode: 'enforce', version: tenantVersion } }, conflicts: [] },
     view,
     settings: { kubevirtServiceAccounts: [] },
-    ledger: new MemoryLedger(),
+    ledger: new MemoryLedger(view),
   };
   return podSecurityModule.evaluate(input) as ModuleResult;
 }

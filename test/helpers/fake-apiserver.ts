@@ -42,7 +42,17 @@ export const KUBEVIRT_RESOURCES: readonly ResourceDef[] = [
   { group: 'instancetype.kubevirt.io', version: 'v1beta1', kind: 'VirtualMachineClusterInstancetype', plural: 'virtualmachineclusterinstancetypes', namespaced: false, status: false },
 ];
 
+/** What self-managed certificates touch (certs/self-managed.ts): Secrets, Leases, webhook configurations. */
+export const CERTIFICATE_RESOURCES: readonly ResourceDef[] = [
+  { group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true, status: false },
+  { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', namespaced: true, status: false },
+  { group: 'admissionregistration.k8s.io', version: 'v1', kind: 'MutatingWebhookConfiguration', plural: 'mutatingwebhookconfigurations', namespaced: false, status: false },
+  { group: 'admissionregistration.k8s.io', version: 'v1', kind: 'ValidatingWebhookConfiguration', plural: 'validatingwebhookconfigurations', namespaced: false, status: false },
+];
+
 export interface FakeApiServerOptions {
+  /** Serve Secrets, Leases and webhook configurations (default false). */
+  certificates?: boolean;
   /** Serve the KubeVirt groups (default true). */
   kubevirt?: boolean;
   /** Serve the Tenant CRD (default true). */
@@ -141,6 +151,7 @@ export class FakeApiServer {
       ...CORE_RESOURCES,
       ...(opts.tenants === false ? [] : [TENANT_RESOURCE]),
       ...(opts.kubevirt === false ? [] : KUBEVIRT_RESOURCES),
+      ...(opts.certificates === true ? CERTIFICATE_RESOURCES : []),
     ];
     for (const def of this.resources) this.objects.set(def, new Map());
   }
