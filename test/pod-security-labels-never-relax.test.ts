@@ -7,6 +7,7 @@ import { evaluatePod, MAX_POLICY_VERSION } from '../policies/pod-security/evalua
 import { podContext } from '../policies/pod-security/controls/context.js';
 import { podSecurityModule } from '../policies/pod-security/module.js';
 import type { ClusterView, KubeObject, ModuleResult, PodSecurityLevel, PolicyInput } from '../policies/types.js';
+import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import { MemoryLedger } from '../server/cluster/memory-ledger.js';
 import { createRequest, NAMESPACE } from './fixtures/pod-security/load.js';
 
@@ -63,7 +64,7 @@ function review(tenantLevel: PodSecurityLevel, tenantVersion: string, labels: Re
     tenant: { name: 'tenant-a', spec: { podSecurity: { level: tenantLevel, mode: 'enforce', version: tenantVersion } }, conflicts: [] },
     view,
     settings: { kubevirtServiceAccounts: [] },
-    ledger: new MemoryLedger(view),
+    ledger: new MemoryLedger(new SnapshotView({})),
   };
   return podSecurityModule.evaluate(input) as ModuleResult;
 }
