@@ -12,7 +12,7 @@ import { readManifest, readOne } from './helpers/manifests.js';
 
 type Schema = Record<string, any>;
 
-const crd = readOne('crd-tenant.yaml');
+const crd = readOne('base/crd-tenant.yaml');
 const version = crd.spec.versions[0];
 const root: Schema = version.schema.openAPIV3Schema;
 const specSchema: Schema = root.properties.spec;

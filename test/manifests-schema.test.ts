@@ -7,12 +7,12 @@ import t from 'tap';
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
 import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
-import { INSTALL_ORDER } from '../manifests/render.js';
 import type { KubeObject } from '../policies/types.js';
-import { readManifest, renderedInstall } from './helpers/manifests.js';
+import { readManifest, readOne, renderedInstall } from './helpers/manifests.js';
 
 interface Validatable {
   validate(): void;
@@ -28,6 +28,9 @@ const MODELS: Record<string, { model: new (data: never) => Validatable; typeName
   'policy/v1/PodDisruptionBudget': { model: PodDisruptionBudget, typeName: 'V1PodDisruptionBudget' },
   'rbac.authorization.k8s.io/v1/ClusterRole': { model: ClusterRole, typeName: 'V1ClusterRole' },
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { model: ClusterRoleBinding, typeName: 'V1ClusterRoleBinding' },
+  'rbac.authorization.k8s.io/v1/Role': { model: Role, typeName: 'V1Role' },
+  'rbac.authorization.k8s.io/v1/RoleBinding': { model: RoleBinding, typeName: 'V1RoleBinding' },
+  'networking.k8s.io/v1/NetworkPolicy': { model: NetworkPolicy, typeName: 'V1NetworkPolicy' },
   'apiextensions.k8s.io/v1/CustomResourceDefinition': { model: CustomResourceDefinition, typeName: 'V1CustomResourceDefinition' },
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': {
     model: MutatingWebhookConfiguration,
@@ -96,10 +99,11 @@ function schemaErrors(obj: KubeObject): string | undefined {
 
 const rendered = renderedInstall();
 
-t.test('the install bundle holds every manifest file, in apply order', async (t) => {
+t.test('the install bundle holds every object of the base kustomization, in apply order', async (t) => {
   const { docs } = await rendered;
-  const expected = INSTALL_ORDER.flatMap((file) => readManifest(file).map((d) => `${d.kind}/${d.metadata?.name}`));
-  t.same(docs.map((d) => `${d.kind}/${d.metadata?.name}`), expected);
+  const resources = (readOne('base/kustomization.yaml').resources as string[]);
+  const expected = resources.flatMap((file) => readManifest(`base/${file}`).map((d) => `${d.kind}/${d.metadata?.name}`));
+  t.same(docs.map((d) => `${d.kind}/${d.metadata?.name}`).sort(), expected.sort(), 'every object of every listed file');
   t.equal(docs[0]!.kind, 'Namespace', 'the namespace comes first');
   t.equal(docs[1]!.kind, 'CustomResourceDefinition', 'the CRD comes before anything that could use it');
   t.same(docs.slice(-2).map((d) => d.kind), ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'], 'webhooks last');
@@ -125,21 +129,21 @@ t.test('namespaced objects live in the tenantguard namespace; cluster-scoped one
 });
 
 t.test('unrendered webhook configurations are refused: the caBundle placeholder is not base64', async (t) => {
-  for (const file of ['webhook-mutating.yaml', 'webhook-validating.yaml']) {
+  for (const file of ['base/webhook-mutating.yaml', 'base/webhook-validating.yaml']) {
     const [doc] = readManifest(file);
     t.match(schemaErrors(doc!), /caBundle must match format "byte"/, file);
   }
 });
 
 t.test('the checks catch what they are meant to catch', async (t) => {
-  const [deployment] = readManifest('deployment.yaml');
+  const [deployment] = readManifest('base/deployment.yaml');
   const container = deployment!.spec.template.spec.containers[0];
   container.readinesProbe = container.readinessProbe;
   container.ports[0].containerPort = '8443';
   t.same(unknownFields(deployment, 'V1Deployment', 'Deployment'), ['Deployment.spec.template.spec.containers[0].readinesProbe'], 'a misspelt field');
   t.match(schemaErrors(deployment!), /containerPort must be integer/, 'a string where the API wants an integer');
 
-  const [crd] = readManifest('crd-tenant.yaml');
+  const [crd] = readManifest('base/crd-tenant.yaml');
   crd!.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.podSecurity.properties.level.enums = ['restricted'];
   t.same(
     unknownFields(crd, 'V1CustomResourceDefinition', 'CRD'),
