@@ -1,7 +1,9 @@
-// Every manifest `make manifests` installs is a valid Kubernetes object: it passes the Kubernetes
-// OpenAPI schemas (kubernetes-models) and has no field the API does not know, which the
-// kube-apiserver would refuse under kubectl's default strict field validation (client-node's
-// generated models list every field of every type).
+// Every manifest `make manifests` installs, and every overlay `kubectl kustomize` builds, is a valid
+// Kubernetes object: it passes the Kubernetes OpenAPI schemas (kubernetes-models) and has no field
+// the API does not know, which the kube-apiserver would refuse under kubectl's default strict field
+// validation (client-node's generated models list every field of every type). The custom kinds of
+// the overlays (cert-manager, Prometheus Operator) are checked against their CRDs' schemas
+// (test/fixtures/crd-schemas, each naming the file it was taken from).
 import * as k8s from '@kubernetes/client-node';
 import t from 'tap';
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
@@ -12,7 +14,12 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
 import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import type { KubeObject } from '../policies/types.js';
-import { readManifest, readOne, renderedInstall } from './helpers/manifests.js';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { renderManifests } from '../manifests/render.js';
+import { crdValidator, type Schema } from './helpers/crd-schema.js';
+import { kustomizeBuild, MANIFESTS_DIR, OVERLAYS, parseDocs, readManifest, readOne, renderedInstall } from './helpers/manifests.js';
 
 interface Validatable {
   validate(): void;
@@ -88,6 +95,23 @@ function modelOf(obj: KubeObject): (typeof MODELS)[string] {
   return entry;
 }
 
+const CRD_SCHEMAS = join(MANIFESTS_DIR, '../test/fixtures/crd-schemas');
+/** apiVersion/kind -> the CRD schema's validator, for the custom kinds the overlays create. */
+const CUSTOM: Record<string, (obj: unknown) => string[]> = Object.fromEntries(
+  ['certificate.cert-manager.io_v1', 'issuer.cert-manager.io_v1', 'servicemonitor.monitoring.coreos.com_v1', 'prometheusrule.monitoring.coreos.com_v1'].map((file) => {
+    const crd = JSON.parse(readFileSync(join(CRD_SCHEMAS, `${file}.json`), 'utf8')) as { group: string; version: string; kind: string; openAPIV3Schema: Schema };
+    return [`${crd.group}/${crd.version}/${crd.kind}`, crdValidator(crd.openAPIV3Schema, false)];
+  }),
+);
+
+/** The errors of an object against its Kubernetes or CRD schema, and its unknown fields. */
+function allErrors(obj: KubeObject): string[] {
+  const custom = CUSTOM[`${obj.apiVersion}/${obj.kind}`];
+  if (custom) return custom(obj);
+  const errors = schemaErrors(obj);
+  return [...(errors === undefined ? [] : [errors]), ...unknownFields(obj, modelOf(obj).typeName, obj.kind!)];
+}
+
 function schemaErrors(obj: KubeObject): string | undefined {
   try {
     new (modelOf(obj).model)(obj as never).validate();
@@ -150,4 +174,65 @@ t.test('the checks catch what they are meant to catch', async (t) => {
     ['CRD.spec.versions[0].schema.openAPIV3Schema.properties["spec"].properties["podSecurity"].properties["level"].enums'],
     'a misspelt schema keyword deep inside the CRD schema',
   );
+});
+
+// ---- overlays ----
+
+/** What `make manifests OVERLAY=<dir>` installs: the build with the caBundle rendered in. */
+async function installed(dir: string): Promise<KubeObject[]> {
+  const { caBundle } = await rendered;
+  return parseDocs(await renderManifests(caBundle, dir), dir);
+}
+
+/** A kustomization combining every component, as an operator would for cert-manager + mTLS + monitoring. */
+async function combined(): Promise<KubeObject[]> {
+  const dir = await mkdtemp(join(MANIFESTS_DIR, '../.tap-kustomize-'));
+  try {
+    const rel = (p: string) => relative(dir, join(MANIFESTS_DIR, p));
+    await writeFile(join(dir, 'kustomization.yaml'), `resources: [${rel('base')}]\ncomponents: [${['cert-manager', 'mtls', 'monitoring'].map((c) => rel(`components/${c}`)).join(', ')}]\n`);
+    return await installed(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+t.test('every overlay, and all components together, build with kubectl kustomize into valid objects', async (t) => {
+  const builds: Array<[string, Promise<KubeObject[]>]> = [
+    ['base', installed(join(MANIFESTS_DIR, 'base'))],
+    ...OVERLAYS.map((o): [string, Promise<KubeObject[]>] => [`overlays/${o}`, installed(join(MANIFESTS_DIR, 'overlays', o))]),
+    ['all components', combined()],
+  ];
+  for (const [name, build] of builds) {
+    const docs = await build;
+    t.ok(docs.length >= 14, `${name}: ${docs.length} objects`);
+    for (const doc of docs) t.same(allErrors(doc), [], `${name}: ${doc.kind} ${doc.metadata?.name}`);
+    t.equal(new Set(docs.map((d) => `${d.kind}/${d.metadata?.namespace}/${d.metadata?.name}`)).size, docs.length, `${name}: no object twice`);
+  }
+});
+
+t.test('the overlays add what they say', async (t) => {
+  const kinds = async (o: string) => (await kustomizeBuild(`overlays/${o}`)).map((d) => d.kind).sort();
+  const base = (await kustomizeBuild('base')).map((d) => d.kind);
+  const added = async (o: string) => {
+    const all = await kinds(o);
+    for (const k of base) all.splice(all.indexOf(k), 1);
+    return all;
+  };
+  t.same(await added('cert-manager'), ['Certificate', 'Certificate', 'Issuer', 'Issuer']);
+  t.same(await added('mtls'), [], 'mtls changes the Deployment only');
+  t.same(await added('monitoring'), ['ConfigMap', 'PrometheusRule', 'ServiceMonitor']);
+});
+
+t.test('the CRD checks catch what they are meant to catch', async (t) => {
+  const docs = await kustomizeBuild('overlays/monitoring');
+  const rule = structuredClone(docs.find((d) => d.kind === 'PrometheusRule')!);
+  rule.spec.groups[0].rules[0].for = 'ten minutes';
+  rule.spec.groups[0].rules[0].severity = 'warning';
+  t.match(allErrors(rule).sort(), [/\/spec\/groups\/0\/rules\/0\/for: must match pattern/, /\/spec\/groups\/0\/rules\/0: must NOT have additional properties \(severity\)/]);
+  const monitor = structuredClone(docs.find((d) => d.kind === 'ServiceMonitor')!);
+  monitor.spec.endpoints[0].port = 9090;
+  t.match(allErrors(monitor), [/\/spec\/endpoints\/0\/port: must be string/]);
+  const certificate = structuredClone((await kustomizeBuild('overlays/cert-manager')).find((d) => d.kind === 'Certificate')!);
+  delete certificate.spec.secretName;
+  t.match(allErrors(certificate), [/\/spec: must have required property 'secretName'/]);
 });

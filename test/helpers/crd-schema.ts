@@ -34,11 +34,12 @@ function listTypeHolds(listType: string, data: unknown, parent: Schema): boolean
 }
 
 /**
- * Go's RE2 (the apiserver's `pattern` engine) allows a leading (?i) flag group, which JavaScript
- * spells as the i flag (prometheus-operator's CRDs use it).
+ * Go's RE2 (the apiserver's `pattern` engine) has the (?i) flag group, which JavaScript spells as
+ * the i flag (prometheus-operator's CRDs use it as "^(?i)(abort|warn)?$"). Taken as applying to
+ * the whole pattern, which is what it does where these CRDs put it.
  */
 function re2(pattern: string, flags: string): RegExp {
-  return pattern.startsWith('(?i)') ? new RegExp(pattern.slice(4), `${flags}i`) : new RegExp(pattern, flags);
+  return pattern.includes('(?i)') ? new RegExp(pattern.replaceAll('(?i)', ''), `${flags}i`) : new RegExp(pattern, flags);
 }
 re2.code = 're2';
 
