@@ -27,7 +27,7 @@ async function replay(expectations: string, file: string, extra: string[] = []):
   return { code, out: JSON.parse(stdout) as ReplayJson, stderr };
 }
 
-t.test('replay of manifests/deployment.yaml: allowed, no warnings, no patch', async (t) => {
+t.test('replay of manifests/base/deployment.yaml: allowed, no warnings, no patch', async (t) => {
   const { code, out, stderr } = await replay(join(FIXTURES, 'expectations.yaml'), DEPLOYMENT);
   t.equal(stderr, '');
   t.same(out.summary, { passed: 1, failed: 0, total: 1 });
