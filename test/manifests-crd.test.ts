@@ -2,17 +2,14 @@
 // policies/types.ts, accepting the example Tenants and refusing broken ones with the field named,
 // and printer columns that show used against hard in `kubectl get tenants`.
 import { isDeepStrictEqual } from 'node:util';
-import { Ajv, type ErrorObject } from 'ajv';
-import addFormatsPlugin from 'ajv-formats';
 import t from 'tap';
 import { RESOURCES } from '../policies/quota/resources.js';
 import type { KubeObject, LabelSelectorRequirement, Mode, PodSecurityLevel, TenantSpec } from '../policies/types.js';
 import { validateTenantSpec } from '../server/config-load.js';
+import { crdValidator, type Schema } from './helpers/crd-schema.js';
 import { readManifest, readOne } from './helpers/manifests.js';
 
-type Schema = Record<string, any>;
-
-const crd = readOne('crd-tenant.yaml');
+const crd = readOne('base/crd-tenant.yaml');
 const version = crd.spec.versions[0];
 const root: Schema = version.schema.openAPIV3Schema;
 const specSchema: Schema = root.properties.spec;
@@ -101,52 +98,7 @@ function structuralErrors(s: Schema, path: string, level: 'root' | 'item' | 'fie
 
 // ---- the schema as the apiserver applies it, with ajv ----
 
-/**
- * The schema with unknown fields refused, as kubectl's default strict field validation makes the
- * apiserver do (it would otherwise prune them silently).
- */
-function strictCopy(s: Schema): Schema {
-  const out: Schema = { ...s };
-  if (s.properties) {
-    out.properties = Object.fromEntries(Object.entries(s.properties).map(([k, v]) => [k, strictCopy(v as Schema)]));
-    if (s.additionalProperties === undefined && s['x-kubernetes-preserve-unknown-fields'] !== true) out.additionalProperties = false;
-  }
-  if (s.items) out.items = strictCopy(s.items);
-  if (s.additionalProperties && typeof s.additionalProperties === 'object') out.additionalProperties = strictCopy(s.additionalProperties);
-  return out;
-}
-
-/** x-kubernetes-list-type set/map: the apiserver refuses duplicate items / duplicate map keys. */
-function listTypeHolds(listType: string, data: unknown, parent: Schema): boolean {
-  if (!Array.isArray(data)) return true;
-  const keyOf =
-    listType === 'set'
-      ? (item: unknown) => JSON.stringify(item)
-      : listType === 'map'
-        ? (item: unknown) => JSON.stringify((parent['x-kubernetes-list-map-keys'] as string[]).map((k) => (item as Record<string, unknown>)[k]))
-        : undefined;
-  return keyOf === undefined || new Set(data.map(keyOf)).size === data.length;
-}
-
-const ajv = new Ajv({ allErrors: true, strictTypes: false });
-addFormatsPlugin.default(ajv);
-for (const keyword of ['x-kubernetes-int-or-string', 'x-kubernetes-map-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-embedded-resource']) {
-  ajv.addKeyword({ keyword });
-}
-ajv.addKeyword({
-  keyword: 'x-kubernetes-list-type',
-  schemaType: 'string',
-  validate: (listType: string, data: unknown, parent?: Schema) => listTypeHolds(listType, data, parent ?? {}),
-});
-const validateTenant = ajv.compile(strictCopy(root));
-
-function tenantErrors(tenant: unknown): string[] {
-  if (validateTenant(tenant)) return [];
-  return (validateTenant.errors ?? []).map((e: ErrorObject) => {
-    const extra = e.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : '';
-    return `${e.instancePath || '/'}: ${e.message ?? e.keyword}${extra}`;
-  });
-}
+const tenantErrors = crdValidator(root);
 
 function tenant(spec: unknown, status?: unknown): KubeObject {
   return { apiVersion: 'tenantguard.io/v1alpha1', kind: 'Tenant', metadata: { name: 'probe' }, spec, ...(status === undefined ? {} : { status }) };

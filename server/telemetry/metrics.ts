@@ -122,6 +122,7 @@ export class Metrics {
       labelNames: ['outcome'],
       registers,
     });
+    for (const outcome of ['unchanged', 'updated', 'repaired', 'skipped', 'failed']) this.reconciles.inc({ outcome }, 0);
     this.certExpiry = new Gauge({
       name: 'tenantguard_cert_expiry_timestamp_seconds',
       help: 'Unix time at which the serving certificate expires.',
@@ -204,6 +205,8 @@ export class Metrics {
   setQuotaReserved(tenant: string, amounts: ResourceAmounts, count: number): void {
     this.setQuota(this.quotaReserved, tenant, amounts);
     this.reservations.set({ tenant }, count);
+    // The series exists from the start, so that rate() sees the first expiry.
+    this.reservationsExpired.inc({ tenant }, 0);
   }
 
   countReservationExpired(tenant: string): void {
