@@ -22,6 +22,7 @@ import { buildApp, type AdmissionApp, type DrainSignal, type Readiness } from '.
 import type { CliCommand, CliValues } from './cli.js';
 import { KubeClient, kubeconfigConfigured, loadKubeConfig } from './cluster/kube-client.js';
 import { LiveView } from './cluster/live-view.js';
+import { NamespaceLabelKeeper } from './cluster/namespace-labels.js';
 import { MemoryLedger, type LedgerOptions } from './cluster/memory-ledger.js';
 import type { ObjectStore } from './cluster/object-store.js';
 import { SnapshotView } from './cluster/snapshot-view.js';
@@ -201,8 +202,17 @@ async function liveSetup(config: ServerConfig, deps: SetupDeps): Promise<Cluster
     onRepaired: (tenant, before, after) => deps.logger.info({ tenant, before, after }, `quota usage of tenant ${tenant} recomputed from the cluster`),
     onPass: (results) => {
       for (const r of results) deps.metrics.countReconcile(r.outcome);
+      // The webhooks select a Tenant's namespaces by the label this keeps (SPEC 11.1).
+      void labels.pass(AbortSignal.timeout(30_000)).then(
+        ({ labelled, unlabelled, failed }) => {
+          if (Object.keys(labelled).length + unlabelled.length > 0) deps.logger.info({ labelled, unlabelled }, 'namespace tenant labels updated');
+          for (const f of failed) deps.logger.warn({ namespace: f.namespace, err: f.error }, `cannot label namespace ${f.namespace}; retrying next pass`);
+        },
+        (err: Error) => deps.logger.warn({ err: err.message }, 'namespace tenant labels not updated; retrying next pass'),
+      );
     },
   });
+  const labels = new NamespaceLabelKeeper(client, view);
   await view.start();
   reconciler.start();
   deps.metrics.onCollect(() => {
