@@ -440,6 +440,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
+      // Unready at once, before any await: the apiserver must stop sending here first.
+      stopping = true;
       configWatcher?.close();
       certWatcher?.close();
       expiryWarning.stop();
