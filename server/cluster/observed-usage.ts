@@ -43,8 +43,8 @@ export interface ObservedUsageOptions {
 }
 
 export class ObservedUsage {
-  /** "kind/namespace/name" -> charge, for objects in namespaces some Tenant claims. */
-  private readonly charges = new Map<string, Charge>();
+  /** namespace -> "kind/name" -> charge, for objects in namespaces some Tenant claims. */
+  private readonly charges = new Map<string, Map<string, Charge>>();
   private readonly byNamespace = new Map<string, Charge>();
   /** Per namespace, the names of its KubeVirt pods (recharged with its KubeVirt objects). */
   private readonly kubevirtPods = new Map<string, Set<string>>();
@@ -96,9 +96,9 @@ export class ObservedUsage {
       this.kubevirt = undefined;
       for (const kind of CHARGED_KINDS) for (const obj of this.view.list(kind, namespace)) this.recharge(kind, namespace, obj.metadata?.name ?? '', index);
     }
-    for (const key of [...this.charges.keys()]) {
-      const [kind, ns, name] = key.split('/') as [ChargedKind, string, string];
-      if (ns === namespace && this.view.get(kind, ns, name) === undefined) this.recharge(kind, ns, name, index);
+    for (const key of [...(this.charges.get(namespace)?.keys() ?? [])]) {
+      const [kind, name] = key.split('/') as [ChargedKind, string];
+      if (this.view.get(kind, namespace, name) === undefined) this.recharge(kind, namespace, name, index);
     }
     const after = this.byNamespace.get(namespace) ?? zeroCharge();
     return RESOURCES.some((r) => before[r] !== after[r]);
@@ -159,17 +159,19 @@ export class ObservedUsage {
 
   /** Replaces one object's charge with what it costs now (nothing once it is gone). */
   private recharge(kind: ChargedKind, namespace: string, name: string, index: TenantIndex): void {
-    const key = `${kind}/${namespace}/${name}`;
+    const key = `${kind}/${name}`;
+    const errorKey = `${kind}/${namespace}/${name}`;
     const obj = this.view.get(kind, namespace, name);
-    const old = this.charges.get(key);
+    let inNamespace = this.charges.get(namespace);
+    const old = inNamespace?.get(key);
     let next: Charge | undefined;
-    this.errors.delete(key);
+    this.errors.delete(errorKey);
     if (obj !== undefined) {
       try {
         next = chargeOf(kind, obj, this.contextFor(namespace, index));
       } catch (err) {
         // It exists and costs something; the Tenant's status reports it until it is fixed.
-        this.errors.set(key, (err as Error).message);
+        this.errors.set(errorKey, (err as Error).message);
       }
     }
     if (kind === 'Pod') this.trackKubevirtPod(namespace, name, obj);
@@ -179,9 +181,10 @@ export class ObservedUsage {
     if (old) addCharge(sum, old, -1);
     if (next) {
       addCharge(sum, next);
-      this.charges.set(key, next);
+      if (!inNamespace) this.charges.set(namespace, (inNamespace = new Map()));
+      inNamespace.set(key, next);
     } else {
-      this.charges.delete(key);
+      inNamespace!.delete(key);
     }
   }
 
