@@ -200,6 +200,7 @@ export type ViewKind =
   | 'VirtualMachineInstanceMigration'
   | 'VirtualMachineInstancetype'
   | 'VirtualMachineClusterInstancetype'
+  | 'ControllerRevision'
   | 'KubeVirt';
 
 /**

@@ -33,6 +33,7 @@ const VIEW_RESOURCES: Record<ViewKind, [group: string, resource: string]> = {
   VirtualMachinePool: ['pool.kubevirt.io', 'virtualmachinepools'],
   VirtualMachineInstancetype: ['instancetype.kubevirt.io', 'virtualmachineinstancetypes'],
   VirtualMachineClusterInstancetype: ['instancetype.kubevirt.io', 'virtualmachineclusterinstancetypes'],
+  ControllerRevision: ['apps', 'controllerrevisions'],
 };
 
 /** "group/resource" -> granted verbs. */

@@ -21,6 +21,7 @@ export const VIEW_KINDS: ReadonlySet<string> = new Set<ViewKind>([
   'VirtualMachineInstanceMigration',
   'VirtualMachineInstancetype',
   'VirtualMachineClusterInstancetype',
+  'ControllerRevision',
   'KubeVirt',
 ]);
 

@@ -23,6 +23,7 @@ const KUBEVIRT_KINDS: ReadonlySet<ViewKind> = new Set<ViewKind>([
   'VirtualMachinePool',
   'VirtualMachineInstanceMigration',
   'VirtualMachineInstancetype',
+  'ControllerRevision',
 ]);
 
 /** Cluster-wide inputs of every VM's charge. */
