@@ -7,6 +7,10 @@ CERTS_DIR ?= .dev-certs
 PORT ?= 8443
 SERVICE ?= tenantguard
 NAMESPACE ?= tenantguard
+# The kustomization `make manifests` renders: base, overlays/mtls, overlays/monitoring (under
+# manifests/), or KUSTOMIZATION=DIR for one of your own.
+OVERLAY ?= base
+KUSTOMIZATION ?= manifests/$(OVERLAY)
 TG := node dist/server/cli.js
 
 .PHONY: install build typecheck test run certs manifests replay audit bench clean
@@ -36,7 +40,7 @@ run: certs
 	$(TG) serve --host 127.0.0.1 --port $(PORT) --cert $(CERTS_DIR)/tls.crt --key $(CERTS_DIR)/tls.key
 
 manifests: certs
-	node --import=tsx manifests/render.ts --ca-bundle $(CERTS_DIR)/caBundle --out dist/manifests
+	node --import=tsx manifests/render.ts --ca-bundle $(CERTS_DIR)/caBundle --out dist/manifests --kustomization $(KUSTOMIZATION)
 
 replay: build
 	$(TG) replay --state server/embedded-state --expect test/fixtures/examples/expectations.yaml test/fixtures/examples

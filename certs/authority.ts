@@ -23,8 +23,8 @@ type CryptoKeyPair = webcrypto.CryptoKeyPair;
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const DAY_MS = 86_400_000;
-// Backdated so a node whose clock is a little behind still accepts a fresh certificate.
-const CLOCK_SKEW_MS = 5 * 60_000;
+/** Certificates are backdated by this, so a node whose clock is a little behind still accepts a fresh one. */
+export const BACKDATE_MS = 5 * 60_000;
 
 export interface CertificateAuthority {
   cert: X509Certificate;
@@ -45,6 +45,8 @@ export interface ServingCert {
 export interface CAOptions {
   commonName?: string;
   days?: number;
+  /** When the certificate is issued (default: now); self-management runs on an injectable clock. */
+  now?: Date;
 }
 
 export interface ServingCertOptions {
@@ -53,25 +55,26 @@ export interface ServingCertOptions {
   extraDnsNames?: string[];
   ipAddresses?: string[];
   days?: number;
+  now?: Date;
 }
 
 async function keyPem(key: CryptoKey): Promise<string> {
   return PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
 }
 
-function validity(days: number): { notBefore: Date; notAfter: Date } {
+function validity(days: number, at: Date | undefined): { notBefore: Date; notAfter: Date } {
   if (!Number.isInteger(days) || days < 1) throw new RangeError(`certificate validity must be a whole number of days >= 1, got ${days}`);
-  const now = Date.now();
-  return { notBefore: new Date(now - CLOCK_SKEW_MS), notAfter: new Date(now + days * DAY_MS) };
+  const now = (at ?? new Date()).getTime();
+  return { notBefore: new Date(now - BACKDATE_MS), notAfter: new Date(now + days * DAY_MS) };
 }
 
 export async function createCA(opts: CAOptions = {}): Promise<CertificateAuthority> {
   const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
   const cert = await X509CertificateGenerator.createSelfSigned({
-    name: `CN=${opts.commonName ?? `tenantguard-ca-${new Date().toISOString().slice(0, 10)}`}`,
+    name: `CN=${opts.commonName ?? `tenantguard-ca-${(opts.now ?? new Date()).toISOString().slice(0, 10)}`}`,
     keys,
     signingAlgorithm: SIGNING,
-    ...validity(opts.days ?? 3650),
+    ...validity(opts.days ?? 3650, opts.now),
     extensions: [
       new BasicConstraintsExtension(true, 0, true),
       new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true),
@@ -109,11 +112,12 @@ interface LeafOptions {
   usage: ExtendedKeyUsage;
   names: JsonGeneralName[];
   days: number;
+  now?: Date;
 }
 
 async function issueLeaf(ca: CertificateAuthority, opts: LeafOptions): Promise<{ cert: X509Certificate; keyPem: string }> {
   const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const { notBefore, notAfter } = validity(opts.days);
+  const { notBefore, notAfter } = validity(opts.days, opts.now);
   // A leaf must not outlive the CA that signs it: peers would reject it at that point anyway.
   const until = notAfter > ca.cert.notAfter ? ca.cert.notAfter : notAfter;
   const cert = await X509CertificateGenerator.create({
@@ -148,6 +152,7 @@ export async function createServingCert(ca: CertificateAuthority, opts: ServingC
     usage: ExtendedKeyUsage.serverAuth,
     names,
     days: opts.days ?? 365,
+    ...(opts.now ? { now: opts.now } : {}),
   });
   return { certPem: cert.toString('pem'), keyPem, serial: cert.serialNumber, notAfter: cert.notAfter, dnsNames, ipAddresses };
 }
@@ -156,6 +161,11 @@ export async function createServingCert(ca: CertificateAuthority, opts: ServingC
 export async function createClientCert(ca: CertificateAuthority, opts: { commonName: string; days?: number }): Promise<{ certPem: string; keyPem: string }> {
   const { cert, keyPem } = await issueLeaf(ca, { subject: `CN=${opts.commonName}`, usage: ExtendedKeyUsage.clientAuth, names: [], days: opts.days ?? 365 });
   return { certPem: cert.toString('pem'), keyPem };
+}
+
+/** Joins PEM certificates into a bundle, each on its own lines: OpenSSL reads nothing from '-----END...----------BEGIN' (checked), and the apiserver's Go decoder wants line breaks too. */
+export function pemBundle(pems: readonly string[]): string {
+  return pems.map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`)).join('');
 }
 
 /** Splits a PEM bundle into its certificates (PEM each). */

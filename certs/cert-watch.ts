@@ -9,6 +9,7 @@ import { DirectoryWatch } from '../server/directory-watch.js';
 export interface CertPair {
   key: string;
   cert: string;
+  notBefore: Date;
   notAfter: Date;
   /** Lower-case hex, as certs/authority.ts reports it. */
   serial: string;
@@ -45,7 +46,7 @@ export function checkCertPair(cert: string, key: string, certFile = 'certificate
     throw new Error(`${keyFile} is not a PEM private key: ${(err as Error).message}`);
   }
   if (!x509.checkPrivateKey(privateKey)) throw new Error(`${keyFile} is not the private key of ${certFile}`);
-  return { key, cert, notAfter: new Date(x509.validTo), serial: x509.serialNumber.toLowerCase() };
+  return { key, cert, notBefore: new Date(x509.validFrom), notAfter: new Date(x509.validTo), serial: x509.serialNumber.toLowerCase() };
 }
 
 export interface CertWatchOptions {

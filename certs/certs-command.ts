@@ -7,7 +7,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { CliCommand } from '../server/cli.js';
-import { createCA, createServingCert, loadCA, splitPemBundle, type CertificateAuthority } from './authority.js';
+import { createCA, createServingCert, loadCA, pemBundle, splitPemBundle, type CertificateAuthority } from './authority.js';
 
 export interface CertsOptions {
   out: string;
@@ -118,7 +118,7 @@ export async function issueCerts(opts: CertsOptions): Promise<CertsResult> {
     days: opts.days,
   });
 
-  const bundlePem = bundle.join('');
+  const bundlePem = pemBundle(bundle);
   const files: Array<[string, string, number]> = [
     [CERT_FILES.caCert, ca.certPem, 0o644],
     [CERT_FILES.caKey, ca.keyPem, 0o600],

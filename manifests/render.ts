@@ -1,31 +1,22 @@
-// Renders the install bundle: every manifest of this directory in apply order, as one multi-document
-// YAML file, with the serving CA injected as the webhooks' caBundle. Used by `make manifests`:
-//   node --import=tsx manifests/render.ts --ca-bundle FILE --out DIR   (writes DIR/install.yaml)
-// FILE is the `caBundle` file `tenantguard certs` writes (base64 of the CA PEMs) or a PEM file.
+// Renders the install bundle: a kustomization (manifests/base by default, or an overlay) built by
+// `kubectl kustomize`, with the serving CA injected as the webhooks' caBundle. Used by `make manifests`:
+//   node --import=tsx manifests/render.ts --ca-bundle FILE --out DIR [--kustomization DIR]
+// writes DIR/install.yaml. FILE is the `caBundle` file `tenantguard certs` writes (base64 of the CA
+// PEMs) or a PEM file. Webhook configurations whose CA cert-manager injects are left as they are.
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { isMap, isScalar, isSeq, parseAllDocuments, type Document } from 'yaml';
+import { parseArgs, promisify } from 'node:util';
+import { isMap, isSeq, parseAllDocuments, type Document } from 'yaml';
 
 export class RenderError extends Error {}
 
-/** Apply order: the namespace and the CRD first, the webhooks last so they never gate their own install. */
-export const INSTALL_ORDER = [
-  'namespace.yaml',
-  'crd-tenant.yaml',
-  'serviceaccount.yaml',
-  'rbac.yaml',
-  'config.yaml',
-  'service.yaml',
-  'deployment.yaml',
-  'pdb.yaml',
-  'webhook-mutating.yaml',
-  'webhook-validating.yaml',
-] as const;
-
 export const MANIFESTS_DIR = dirname(fileURLToPath(import.meta.url));
+export const BASE_DIR = join(MANIFESTS_DIR, 'base');
+/** The annotation cert-manager's CA injector acts on (manifests/overlays/cert-manager). */
+export const CA_INJECTION_ANNOTATION = 'cert-manager.io/inject-ca-from';
 const WEBHOOK_KINDS = new Set(['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
@@ -63,47 +54,49 @@ export function checkCaBundle(text: string, source: string, now: Date = new Date
   return Buffer.from(`${blocks.join('\n')}\n`).toString('base64');
 }
 
-/**
- * Sets clientConfig.caBundle on every webhook of a webhook configuration document, replacing the
- * placeholder's comment (which explains the placeholder) with one that says where the value came from.
- */
-function injectCaBundle(doc: Document, caBundle: string, file: string): void {
+/** Sets clientConfig.caBundle on every webhook of a webhook configuration document. */
+function injectCaBundle(doc: Document, caBundle: string, source: string): void {
   const webhooks = doc.get('webhooks');
-  if (!isSeq(webhooks) || webhooks.items.length === 0) throw new RenderError(`${file}: webhook configuration without webhooks`);
+  const name = String(doc.getIn(['metadata', 'name']));
+  if (!isSeq(webhooks) || webhooks.items.length === 0) throw new RenderError(`${source}: ${doc.get('kind')} ${name} has no webhooks`);
   webhooks.items.forEach((hook, i) => {
     const clientConfig = isMap(hook) ? hook.get('clientConfig') : undefined;
-    if (!isMap(clientConfig)) throw new RenderError(`${file}: webhooks[${i}] has no clientConfig`);
+    if (!isMap(clientConfig)) throw new RenderError(`${source}: ${doc.get('kind')} ${name}: webhooks[${i}] has no clientConfig`);
     clientConfig.set('caBundle', caBundle);
-    const key = clientConfig.items.find((pair) => isScalar(pair.key) && pair.key.value === 'caBundle')!.key;
-    if (isScalar(key)) key.commentBefore = ' The serving CA, injected by manifests/render.ts.';
   });
 }
 
-/** The install bundle as multi-document YAML, comments kept. */
-export async function renderManifests(caBundle: string, dir: string = MANIFESTS_DIR): Promise<string> {
+const execFileAsync = promisify(execFile);
+
+/** `kubectl kustomize DIR`: the objects in kustomize's apply order (namespaces and CRDs first, webhooks last). */
+export async function kustomize(dir: string): Promise<string> {
+  try {
+    const { stdout } = await execFileAsync('kubectl', ['kustomize', dir], { maxBuffer: 64 * 1024 * 1024 });
+    return stdout;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') throw new RenderError('kubectl is not on PATH: rendering needs `kubectl kustomize` (kubectl >= 1.14)');
+    throw new RenderError(`kubectl kustomize ${dir} failed: ${(e.stderr ?? e.message).trim()}`);
+  }
+}
+
+/** The install bundle of a kustomization as multi-document YAML, the caBundle set where cert-manager does not inject it. */
+export async function renderManifests(caBundle: string, dir: string = BASE_DIR): Promise<string> {
   const parts: string[] = [];
-  for (const name of INSTALL_ORDER) {
-    const file = join(dir, name);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new RenderError(`cannot read ${file}: ${(err as Error).message}`);
+  for (const doc of parseAllDocuments(await kustomize(dir)) as Document[]) {
+    if (doc.errors.length > 0) throw new RenderError(`${dir}: ${doc.errors[0]!.message}`);
+    const kind = doc.get('kind');
+    if (typeof kind !== 'string' || typeof doc.get('apiVersion') !== 'string') {
+      throw new RenderError(`${dir}: a document without apiVersion and kind`);
     }
-    for (const doc of parseAllDocuments(text) as Document[]) {
-      if (doc.errors.length > 0) throw new RenderError(`${file}: ${doc.errors[0]!.message}`);
-      const kind = doc.get('kind');
-      if (typeof kind !== 'string' || typeof doc.get('apiVersion') !== 'string') {
-        throw new RenderError(`${file}: a document without apiVersion and kind`);
-      }
-      if (WEBHOOK_KINDS.has(kind)) injectCaBundle(doc, caBundle, file);
-      parts.push(`# Source: manifests/${name}\n${doc.toString({ directives: false, flowCollectionPadding: false, lineWidth: 0 })}`);
-    }
+    const injected = doc.getIn(['metadata', 'annotations', CA_INJECTION_ANNOTATION]) !== undefined;
+    if (WEBHOOK_KINDS.has(kind) && !injected) injectCaBundle(doc, caBundle, dir);
+    parts.push(doc.toString({ directives: false, lineWidth: 0 }));
   }
   return parts.join('---\n');
 }
 
-const USAGE = 'usage: node --import=tsx manifests/render.ts --ca-bundle FILE --out DIR [--manifests DIR]';
+const USAGE = 'usage: node --import=tsx manifests/render.ts --ca-bundle FILE --out DIR [--kustomization DIR]';
 
 export interface RenderIO {
   stdout: { write(text: string): unknown };
@@ -112,12 +105,12 @@ export interface RenderIO {
 
 /** CLI entry: 0 written, 1 render failed, 2 bad arguments. */
 export async function main(argv: string[], io: RenderIO = process): Promise<number> {
-  let values: { 'ca-bundle'?: string; out?: string; manifests?: string };
+  let values: { 'ca-bundle'?: string; out?: string; kustomization?: string };
   try {
     ({ values } = parseArgs({
       args: argv,
       strict: true,
-      options: { 'ca-bundle': { type: 'string' }, out: { type: 'string' }, manifests: { type: 'string' } },
+      options: { 'ca-bundle': { type: 'string' }, out: { type: 'string' }, kustomization: { type: 'string' } },
     }));
   } catch (err) {
     io.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
@@ -135,7 +128,7 @@ export async function main(argv: string[], io: RenderIO = process): Promise<numb
     } catch (err) {
       throw new RenderError(`cannot read the CA bundle ${bundleFile}: ${(err as Error).message}`);
     }
-    const rendered = await renderManifests(checkCaBundle(bundleText, bundleFile), values.manifests ?? MANIFESTS_DIR);
+    const rendered = await renderManifests(checkCaBundle(bundleText, bundleFile), values.kustomization ?? BASE_DIR);
     await mkdir(values.out, { recursive: true });
     const out = join(values.out, 'install.yaml');
     await writeFile(out, rendered);

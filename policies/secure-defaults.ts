@@ -1,7 +1,11 @@
 // secure-defaults (mutate, SPEC 6.2): fills in the security settings a tenant's `defaults` ask for,
 // only where the Pod (or pod template) leaves them unset, so a Pod that asks for nothing
 // restricted forbids then passes restricted. It never overrides a value, and a second pass finds
-// nothing left to fill (the API server may reinvoke mutating webhooks).
+// nothing left to fill (the API server may reinvoke mutating webhooks). A pod template is filled
+// on CREATE, and on UPDATE only when the template itself changed: an edit to anything else (the
+// owner's labels, replicas, status) must not alter the template, or every pod would be replaced.
+// A Pod is filled on CREATE only: the API server refuses updates to a pod's security settings.
+import { isDeepStrictEqual } from 'node:util';
 import type { V1Container, V1PodSpec, V1SecurityContext } from '@kubernetes/client-node';
 import { SECCOMP_POD_ANNOTATION } from './pod-security/controls/baseline.js';
 import { NONE } from './pod-security/controls/context.js';
@@ -124,7 +128,12 @@ export function secureDefaultsPatch(target: PodTarget, defaults: Defaults): Patc
   return patch;
 }
 
-function evaluate({ request, object, tenant, view, settings }: PolicyInput): ModuleResult {
+/** Whether an UPDATE changed the pod template (metadata or spec) the defaults would fill. */
+function templateChanged(target: PodTarget, oldTarget: PodTarget | undefined): boolean {
+  return oldTarget === undefined || !isDeepStrictEqual(target.spec, oldTarget.spec) || !isDeepStrictEqual(target.meta, oldTarget.meta);
+}
+
+function evaluate({ request, object, oldObject, tenant, view, settings }: PolicyInput): ModuleResult {
   const defaults = tenant.spec.defaults;
   if (defaults == null || object == null || request.subResource) return NOTHING;
   const isPod = isPodKind(request.kind);
@@ -132,6 +141,7 @@ function evaluate({ request, object, tenant, view, settings }: PolicyInput): Mod
   if (request.operation !== 'CREATE' && (isPod || request.operation !== 'UPDATE')) return NOTHING;
   const target = podTargetOf(request.kind, object);
   if (target === undefined) return NOTHING;
+  if (request.operation === 'UPDATE' && oldObject != null && !templateChanged(target, podTargetOf(request.kind, oldObject))) return NOTHING;
   if (isPod) {
     const vmi = virtLauncherVmiOf(request, object, view, settings);
     if (vmi !== undefined) return { annotation: virtLauncherAnnotation(vmi) };

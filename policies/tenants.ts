@@ -98,6 +98,7 @@ export class TenantIndex {
   private readonly byNamespace = new Map<string, TenantBinding>();
   readonly conflicts: NamespaceConflict[] = [];
   private readonly fallback: TenantBinding;
+  private byTenant: Map<string, string[]> | undefined;
 
   constructor(tenants: readonly KubeObject[], namespaces: readonly KubeObject[], defaults: TenantSpec) {
     this.fallback = { name: undefined, spec: defaults, conflicts: [] };
@@ -128,10 +129,18 @@ export class TenantIndex {
     return this.byNamespace.get(namespace) ?? this.fallback;
   }
 
-  /** Namespaces owned by a tenant (for quota reconcile and status). */
-  namespacesOf(tenant: string): string[] {
-    const out: string[] = [];
-    for (const [ns, b] of this.byNamespace) if (b.name === tenant || b.conflicts.includes(tenant)) out.push(ns);
-    return out;
+  /** Namespaces owned by a tenant, a shared one counted for each Tenant claiming it (quota usage is per review). */
+  namespacesOf(tenant: string): readonly string[] {
+    if (this.byTenant === undefined) {
+      this.byTenant = new Map();
+      for (const [ns, b] of this.byNamespace) {
+        for (const t of [b.name!, ...b.conflicts]) {
+          const list = this.byTenant.get(t);
+          if (list) list.push(ns);
+          else this.byTenant.set(t, [ns]);
+        }
+      }
+    }
+    return this.byTenant.get(tenant) ?? [];
   }
 }

@@ -200,6 +200,7 @@ export type ViewKind =
   | 'VirtualMachineInstanceMigration'
   | 'VirtualMachineInstancetype'
   | 'VirtualMachineClusterInstancetype'
+  | 'ControllerRevision'
   | 'KubeVirt'
   | 'PersistentVolumeClaim'
   | 'StorageClass'
@@ -256,24 +257,42 @@ export interface PolicyModule {
 /** Integer amounts in canonical units: CPU in millicores, memory in bytes, counts in units. */
 export type ResourceAmounts = Record<string, number>;
 
+/** The object a reservation is for, as the review names it (validating webhooks see generated names). */
+export interface ReservedObject {
+  kind: ViewKind;
+  namespace: string;
+  name: string;
+  /** metadata.uid where the review carries one: a same-named older object is not this one. */
+  uid?: string;
+  /**
+   * UPDATE: the resourceVersion the change was made against; the change is observed once the view
+   * holds the object at another resourceVersion. Absent for a CREATE: observed once it exists.
+   */
+  updatedFrom?: string;
+}
+
+/**
+ * An increase admitted but not yet observed (SPEC 6.4): usage = observed + reserved. It ends when the
+ * cluster view observes its object or after the ledger's TTL; nothing a review says frees quota.
+ */
 export interface Reservation {
   tenant: string;
+  /** The admission request uid: a retried or replayed review, on any replica, reserves once. */
+  uid: string;
+  object: ReservedObject;
   /** Only the positive increases this request asks for. */
   increase: ResourceAmounts;
   hard: ResourceAmounts;
-  /** Request uid, for idempotence when the apiserver retries. */
-  uid: string;
-  /** What this request frees (a stop, a scale-down, a delete): applied on commit, never checked. */
-  decrease?: ResourceAmounts;
 }
 
 export type ReservationOutcome =
   | { ok: true; used: ResourceAmounts }
-  | { ok: false; exceeded: Array<{ resource: string; requested: number; used: number; hard: number }> };
+  | { ok: false; exceeded: Array<{ resource: string; requested: number; used: number; hard: number }> }
+  | { ok: false; exceeded?: undefined; tooMany: { inFlight: number; limit: number } };
 
 /** The one write path of the policies (SPEC 2): quota reservations against a tenant's usage. */
 export interface QuotaLedger {
   reserve(reservation: Reservation, opts: { dryRun: boolean; signal: AbortSignal }): Promise<ReservationOutcome>;
-  /** Current usage as the ledger knows it (for status and metrics). */
+  /** Observed plus reserved, as this process knows them (the early check; status and metrics). */
   used(tenant: string): ResourceAmounts;
 }

@@ -11,7 +11,7 @@ import { KubeClient, kubeconfigConfigured, loadKubeConfig } from './cluster/kube
 import { MemoryLedger } from './cluster/memory-ledger.js';
 import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
 import { engineConfigOf, loadConfig } from './config-load.js';
-import { policyReports, type Violation } from './policy-report.js';
+import { openReports, policyReports, type Violation } from './policy-report.js';
 import { offlineSetup, type ReplayIO } from './replay.js';
 import { deterministicUid, filesIn, InputError, parseDocuments, readText, wrapManifest } from './replay-inputs.js';
 
@@ -28,8 +28,9 @@ Options:
   --namespace NS                  judge only this namespace's workloads (repeatable)
   --chunk-size N                  live cluster: objects per list call (default ${DEFAULT_PAGE_SIZE})
   --config FILE                   server config (exemptions, module failure modes, defaultTenant)
-  --output table|json|policyreport
+  --output table|json|policyreport|openreports
                                   policyreport: one wgpolicyk8s.io/v1alpha2 PolicyReport per namespace (YAML)
+                                  openreports: one openreports.io/v1alpha1 Report per namespace (YAML)
   --fail-on-violation             exit 1 when anything is violated
   -h, --help                      show this help
 
@@ -51,7 +52,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
-const OUTPUTS = ['table', 'json', 'policyreport'] as const;
+const OUTPUTS = ['table', 'json', 'policyreport', 'openreports'] as const;
 type Output = (typeof OUTPUTS)[number];
 
 const AUDITED_KINDS: ReadonlySet<string> = new Set([
@@ -200,7 +201,7 @@ export async function auditCluster(
     ...(opts.namespaces === undefined ? {} : { namespaces: opts.namespaces }),
     ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }),
   });
-  const engine = new PolicyEngine([...modules], engineConfigOf(opts.config), { view, ledger: new MemoryLedger() });
+  const engine = new PolicyEngine([...modules], engineConfigOf(opts.config), { view, ledger: new MemoryLedger(view) });
   return judge({ config: opts.config, view, engine }, viewObjects(view), opts.namespaces);
 }
 
@@ -253,10 +254,8 @@ function formatJson(r: AuditReport): string {
   return `${JSON.stringify({ evaluated: r.evaluated, exempt: r.exempt, violations, byTenant: countsOf(r.violations) }, null, 2)}\n`;
 }
 
-function formatPolicyReports(r: AuditReport, now: Date): string {
-  return policyReports(r.violations, r.namespaces, now)
-    .map((report) => stringify(report))
-    .join('---\n');
+function formatReports(reports: object[]): string {
+  return reports.map((report) => stringify(report)).join('---\n');
 }
 
 async function auditConfig(file: string | undefined): Promise<ServerConfig> {
@@ -309,7 +308,13 @@ export async function runAudit(argv: string[], io: ReplayIO = { stdout: process.
           ...(namespaces === undefined ? {} : { namespaces }),
         }, modules);
     const output = v.output as Output;
-    io.stdout.write(output === 'json' ? formatJson(report) : output === 'policyreport' ? formatPolicyReports(report, new Date()) : formatTable(report));
+    const formats: Record<Output, () => string> = {
+      table: () => formatTable(report),
+      json: () => formatJson(report),
+      policyreport: () => formatReports(policyReports(report.violations, report.namespaces, new Date())),
+      openreports: () => formatReports(openReports(report.violations, report.namespaces, new Date())),
+    };
+    io.stdout.write(formats[output]());
     return v['fail-on-violation'] && report.violations.length > 0 ? 1 : 0;
   } catch (err) {
     if (err instanceof InputError || err instanceof ClusterReadError) {

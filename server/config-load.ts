@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
+import { certificatesSchema, certificateTimings } from '../certs/certificate-settings.js';
 import type { EngineConfig } from '../policies/engine.js';
 import { DEFAULT_CONFIG, type LogLevel, type ServerConfig } from './config.js';
 
@@ -161,7 +162,7 @@ const filePath = { type: 'string', minLength: 1 };
 export const serverConfigSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['listen', 'tls', 'metrics', 'logLevel', 'bodyLimitBytes', 'namespace', 'exemptions', 'modules', 'defaultTenant', 'kubevirt', 'cdi', 'shutdownGraceMs'],
+  required: ['listen', 'tls', 'metrics', 'logLevel', 'bodyLimitBytes', 'namespace', 'exemptions', 'modules', 'defaultTenant', 'kubevirt', 'cdi', 'quota', 'shutdownGraceMs'],
   properties: {
     listen: {
       type: 'object',
@@ -205,7 +206,18 @@ export const serverConfigSchema = {
       required: ['serviceAccounts'],
       properties: { serviceAccounts: stringList },
     },
+    quota: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['reservationTTLSeconds', 'maxReservationsPerTenant', 'reconcileIntervalSeconds'],
+      properties: {
+        reservationTTLSeconds: { type: 'integer', minimum: 5, maximum: 3600 },
+        maxReservationsPerTenant: { type: 'integer', minimum: 1, maximum: 5000 },
+        reconcileIntervalSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
+      },
+    },
     shutdownGraceMs: { type: 'integer', minimum: 0, maximum: 600_000 },
+    certificates: certificatesSchema,
   },
 };
 
@@ -405,6 +417,8 @@ export function buildConfig(file: Record<string, unknown> | undefined, sources: 
   const invalid = validateConfig(merged);
   if (invalid.length > 0) return { ok: false, errors: invalid };
   const config = merged as ServerConfig;
+  const timings = certificateTimings(config.certificates);
+  if (!timings.ok) return { ok: false, errors: timings.errors };
 
   // The default exemption list names the default namespace; follow the configured one instead,
   // and always exempt the webhook's own namespace so it can never block its own rollout.

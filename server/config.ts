@@ -1,5 +1,6 @@
 // Server configuration (SPEC 4): the shape and its defaults. Loading, validation (ajv) and hot
 // reload live beside it in config-load.ts and config-watch.ts.
+import { DEFAULT_CERTIFICATES, type CertificateSettings } from '../certs/certificate-settings.js';
 import type { Exemptions, ModulePolicy } from '../policies/engine.js';
 import type { TenantSpec } from '../policies/types.js';
 
@@ -23,8 +24,12 @@ export interface ServerConfig {
   kubevirt: { serviceAccounts: string[] };
   /** CDI's controller (it creates the PVC of each DataVolume, which is then not charged again). */
   cdi: { serviceAccounts: string[] };
+  /** The quota ledger (SPEC 6.4): reservation lifetime and bound, and the reconcile period. */
+  quota: { reservationTTLSeconds: number; maxReservationsPerTenant: number; reconcileIntervalSeconds: number };
   /** Longest a SIGTERM waits for in-flight reviews before closing what is left. */
   shutdownGraceMs: number;
+  /** Self-managed certificates (SPEC 11.1); off by default. */
+  certificates: CertificateSettings;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -55,5 +60,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   // CDI's operator deploys cdi-deployment under the cdi-sa service account in its install namespace
   // (kubevirt/containerized-data-importer pkg/operator/resources/cluster/controller.go).
   cdi: { serviceAccounts: ['system:serviceaccount:cdi:cdi-sa'] },
+  quota: { reservationTTLSeconds: 120, maxReservationsPerTenant: 500, reconcileIntervalSeconds: 30 },
   shutdownGraceMs: 25_000,
+  certificates: DEFAULT_CERTIFICATES,
 };

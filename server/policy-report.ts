@@ -1,6 +1,10 @@
 // Audit findings as wgpolicyk8s.io/v1alpha2 PolicyReports (the Policy WG's report API that
-// Kyverno, policy-reporter and others read): one report per namespace, one result per finding.
-// Field names follow kubernetes-sigs/wg-policy-prototypes policy-report/apis/wgpolicyk8s.io/v1alpha2.
+// Kyverno, policy-reporter and others read) or as openreports.io/v1alpha1 Reports (its successor,
+// which Kyverno and Kubewarden moved to): one report per namespace, one result per finding. Field
+// names follow kubernetes-sigs/wg-policy-prototypes policy-report/apis/wgpolicyk8s.io/v1alpha2 and
+// openreports/reports-api apis/openreports.io/v1alpha1/report_types.go; both define the same
+// result (ReportResult: source, policy, rule, result, scored, resources, message, properties,
+// timestamp) and summary, and a Report adds `source` at the top.
 import type { Mode } from '../policies/types.js';
 
 export interface Violation {
@@ -42,12 +46,22 @@ export interface PolicyReportResult {
   timestamp: { seconds: number; nanos: number };
 }
 
-export interface PolicyReport {
-  apiVersion: 'wgpolicyk8s.io/v1alpha2';
-  kind: 'PolicyReport';
+interface ReportBody {
   metadata: { name: string; namespace: string; labels: Record<string, string> };
   summary: Record<PolicyResult, number>;
   results: PolicyReportResult[];
+}
+
+export interface PolicyReport extends ReportBody {
+  apiVersion: 'wgpolicyk8s.io/v1alpha2';
+  kind: 'PolicyReport';
+}
+
+/** openreports.io/v1alpha1 Report; `scope` is left out: each report covers a whole namespace. */
+export interface OpenReport extends ReportBody {
+  apiVersion: 'openreports.io/v1alpha1';
+  kind: 'Report';
+  source: string;
 }
 
 export const REPORT_NAME = 'tenantguard-audit';
@@ -64,16 +78,23 @@ function resultOf(mode: Violation['mode']): PolicyResult {
 
 /** One report per namespace in `namespaces` (sorted), empty ones included so stale results clear. */
 export function policyReports(violations: Violation[], namespaces: Iterable<string>, now: Date): PolicyReport[] {
+  return reportsPerNamespace(violations, namespaces, now, (body) => ({ apiVersion: 'wgpolicyk8s.io/v1alpha2', kind: 'PolicyReport', ...body }));
+}
+
+/** The same reports as openreports.io/v1alpha1 Reports. */
+export function openReports(violations: Violation[], namespaces: Iterable<string>, now: Date): OpenReport[] {
+  return reportsPerNamespace(violations, namespaces, now, (body) => ({ apiVersion: 'openreports.io/v1alpha1', kind: 'Report', metadata: body.metadata, source: SOURCE, summary: body.summary, results: body.results }));
+}
+
+function reportsPerNamespace<R extends ReportBody>(violations: Violation[], namespaces: Iterable<string>, now: Date, wrap: (body: ReportBody) => R): R[] {
   const seconds = Math.floor(now.getTime() / 1000);
-  const byNamespace = new Map<string, PolicyReport>();
+  const byNamespace = new Map<string, R>();
   for (const ns of [...new Set(namespaces)].sort()) {
-    byNamespace.set(ns, {
-      apiVersion: 'wgpolicyk8s.io/v1alpha2',
-      kind: 'PolicyReport',
+    byNamespace.set(ns, wrap({
       metadata: { name: REPORT_NAME, namespace: ns, labels: { 'app.kubernetes.io/managed-by': SOURCE } },
       summary: { pass: 0, fail: 0, warn: 0, error: 0, skip: 0 },
       results: [],
-    });
+    }));
   }
   for (const v of violations) {
     const report = byNamespace.get(v.namespace);

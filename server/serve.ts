@@ -11,19 +11,24 @@ import type { DestinationStream } from 'pino';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { PolicyEngine, type Decision } from '../policies/engine.js';
 import { MODULES } from '../policies/registry.js';
-import { parseHard, usedForStatus } from '../policies/quota/resources.js';
-import type { AdmissionRequest, ClusterView, ModuleSettings, QuotaLedger } from '../policies/types.js';
+import { parseHard, usedForStatus, zeroCharge } from '../policies/quota/resources.js';
+import type { AdmissionRequest, ClusterView, QuotaLedger } from '../policies/types.js';
 import { createCA, createServingCert } from '../certs/authority.js';
-import { readCertPair, watchCertFiles, type CertPair, type CertWatcher } from '../certs/cert-watch.js';
+import { checkCertPair, readCertPair, watchCertFiles, type CertPair, type CertWatcher } from '../certs/cert-watch.js';
+import { parseDuration } from '../certs/certificate-settings.js';
+import { CertExpiryWarning } from '../certs/expiry-warning.js';
+import { selfManagedCertificates, type SelfManagedCertificates } from '../certs/self-managed.js';
 import { buildApp, type AdmissionApp, type DrainSignal, type Readiness } from './app.js';
 import type { CliCommand, CliValues } from './cli.js';
 import { KubeClient, kubeconfigConfigured, loadKubeConfig } from './cluster/kube-client.js';
 import { LiveView } from './cluster/live-view.js';
-import { MemoryLedger } from './cluster/memory-ledger.js';
+import { NamespaceLabelKeeper } from './cluster/namespace-labels.js';
+import { MemoryLedger, type LedgerOptions } from './cluster/memory-ledger.js';
 import type { ObjectStore } from './cluster/object-store.js';
 import { SnapshotView } from './cluster/snapshot-view.js';
 import { TenantReconciler } from './cluster/reconcile.js';
 import { TenantStatusLedger } from './cluster/tenant-ledger.js';
+import { formatUsed } from './cluster/tenant-status.js';
 import type { ServerConfig } from './config.js';
 import { CONFIG_ENV_VARS, configFileOf, engineConfigOf, loadConfig, type ConfigFlags } from './config-load.js';
 import { changedFields, watchConfig, type ConfigWatcher } from './config-watch.js';
@@ -34,13 +39,8 @@ import { createTracing, type Tracing } from './telemetry/tracing.js';
 
 export type ViewMode = 'snapshot' | 'live' | 'embedded';
 
-/** Readiness fails this long before the serving certificate expires, while there is time to act. */
-export const CERT_EXPIRY_WARNING_MS = 7 * 86_400_000;
-
-
-
 /** Fields a reload cannot change in a running process; a change is logged as needing a restart. */
-const RESTART_FIELDS: ReadonlyArray<keyof ServerConfig> = ['listen', 'tls', 'metrics', 'bodyLimitBytes', 'state', 'kubeconfig', 'shutdownGraceMs'];
+const RESTART_FIELDS: ReadonlyArray<keyof ServerConfig> = ['listen', 'tls', 'metrics', 'bodyLimitBytes', 'state', 'kubeconfig', 'quota', 'shutdownGraceMs', 'certificates'];
 
 /** A startup failure the user can fix; `usage` ones (a bad config) exit 2, the others 1. */
 export class ServeError extends Error {
@@ -73,6 +73,8 @@ export interface ServeOptions {
   traceExporter?: SpanExporter;
   /** Debounce of the config and certificate file watches. */
   watchDebounceMs?: number;
+  /** The clock self-managed certificates are issued and renewed by (tests move it forward). */
+  certificateClock?: () => Date;
 }
 
 export interface RunningServer {
@@ -111,24 +113,46 @@ function conflictsOf(store: ObjectStore): string[] {
 }
 
 interface SetupDeps {
-  /** The module settings in force (they change on config reload). */
-  settings(): ModuleSettings;
   metrics: Metrics;
   logger: Logger;
   tracing: Tracing;
 }
 
-/** Quota usage as Prometheus series, for the tenants whose usage was just recomputed. */
-function publishQuota(metrics: Metrics, view: ClusterView, ledger: QuotaLedger, tenants: Iterable<string>): void {
-  for (const tenant of tenants) {
+type Ledger = MemoryLedger | TenantStatusLedger;
+
+/** Quota observed, reserved and hard as Prometheus series, read at scrape time. */
+function publishQuota(metrics: Metrics, view: ClusterView, ledger: Ledger): void {
+  for (const t of view.list('Tenant')) {
+    const tenant = t.metadata?.name ?? '';
     // As status.used shows it: storage at 0 before the first claim, so dashboards have a series.
-    metrics.setQuotaUsed(tenant, usedForStatus(ledger.used(tenant)));
+    metrics.setQuotaUsed(tenant, usedForStatus(ledger.observed.tenantUsage(tenant)));
+    metrics.setQuotaReserved(tenant, { ...zeroCharge(), ...ledger.book.reserved(tenant) }, ledger.book.count(tenant));
     try {
-      metrics.setQuotaHard(tenant, parseHard(view.get('Tenant', undefined, tenant)?.spec?.quota?.hard));
+      metrics.setQuotaHard(tenant, parseHard(t.spec?.quota?.hard));
     } catch {
       // An invalid limit is reported where it matters: the quota module fails the review naming it.
     }
   }
+}
+
+/** What the ledger options are in the server config, and the metrics and log lines of reservations. */
+function ledgerOptions(config: ServerConfig, deps: SetupDeps): LedgerOptions {
+  return {
+    ttlMs: config.quota.reservationTTLSeconds * 1000,
+    maxReservations: config.quota.maxReservationsPerTenant,
+    events: {
+      released: (_entry, afterMs) => deps.metrics.observeReservationReleased(afterMs / 1000),
+      expired(entry) {
+        if (!entry.local) return;
+        deps.metrics.countReservationExpired(entry.tenant);
+        const o = entry.object;
+        deps.logger.warn(
+          { tenant: entry.tenant, uid: entry.uid, kind: o.kind, namespace: o.namespace, name: o.name, reserved: formatUsed(entry.amounts) },
+          `quota reservation for ${o.kind} ${o.namespace}/${o.name} expired: the object was never observed (refused later in the admission chain, or never persisted)`,
+        );
+      },
+    },
+  };
 }
 
 async function snapshotSetup(dir: string, mode: ViewMode, config: ServerConfig, deps: SetupDeps): Promise<ClusterSetup> {
@@ -138,26 +162,20 @@ async function snapshotSetup(dir: string, mode: ViewMode, config: ServerConfig, 
   } catch (err) {
     throw new ServeError((err as Error).message);
   }
-  const ledger = new MemoryLedger();
-  const reconcileAll = (): void => ledger.reconcile(view, deps.settings(), Date.now());
-  try {
-    reconcileAll();
-  } catch (err) {
-    throw new ServeError(`cannot charge the quota usage of the state in ${dir}: ${(err as Error).message}`);
-  }
-  deps.metrics.onCollect(() => publishQuota(deps.metrics, view, ledger, view.list('Tenant').map((t) => t.metadata?.name ?? '')));
+  const ledger = new MemoryLedger(view, ledgerOptions(config, deps));
+  const problems = view.list('Tenant').flatMap((t) => ledger.observed.problems(t.metadata?.name ?? ''));
+  if (problems.length > 0) throw new ServeError(`cannot charge the quota usage of the state in ${dir}: ${problems[0]}`);
+  deps.metrics.onCollect(() => publishQuota(deps.metrics, view, ledger));
   return {
     mode,
     view,
     ledger,
     apply(request, decision) {
       // The validating webhook has the last word, so only its verdict changes the state; a
-      // mutate-phase decision carries the patched object, a validate-phase one does not.
+      // mutate-phase decision carries the patched object, a validate-phase one does not. The
+      // ledger's observed usage follows the state, which releases the review's reservation.
       if (decision.patchedObject !== undefined) return;
       view.apply(request, request.object ?? undefined);
-      // The quota commit already charged or freed what the review changed; only a Namespace or
-      // Tenant change moves namespaces between tenants, which a recompute must follow.
-      if (!request.dryRun && (request.kind.kind === 'Namespace' || request.kind.kind === 'Tenant')) reconcileAll();
     },
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => [],
@@ -178,18 +196,29 @@ async function liveSetup(config: ServerConfig, deps: SetupDeps): Promise<Cluster
     defaultTenant: config.defaultTenant,
     onError: (source, err) => deps.logger.warn({ source, err: err.message }, `cluster view: ${source} failed; retrying`),
   });
-  const reconciler = new TenantReconciler(client, view, {
-    settings: deps.settings(),
+  const ledger = new TenantStatusLedger(client, view, ledgerOptions(config, deps));
+  const reconciler = new TenantReconciler(client, view, ledger, {
+    intervalMs: config.quota.reconcileIntervalSeconds * 1000,
     onError: (tenant, err) => deps.logger.warn({ tenant, err: err.message }, `quota reconcile of tenant ${tenant} failed`),
     onRepaired: (tenant, before, after) => deps.logger.info({ tenant, before, after }, `quota usage of tenant ${tenant} recomputed from the cluster`),
+    onPass: (results) => {
+      for (const r of results) deps.metrics.countReconcile(r.outcome);
+      // The webhooks select a Tenant's namespaces by the label this keeps (SPEC 11.1).
+      void labels.pass(AbortSignal.timeout(30_000)).then(
+        ({ labelled, unlabelled, failed }) => {
+          if (Object.keys(labelled).length + unlabelled.length > 0) deps.logger.info({ labelled, unlabelled }, 'namespace tenant labels updated');
+          for (const f of failed) deps.logger.warn({ namespace: f.namespace, err: f.error }, `cannot label namespace ${f.namespace}; retrying next pass`);
+        },
+        (err: Error) => deps.logger.warn({ err: err.message }, 'namespace tenant labels not updated; retrying next pass'),
+      );
+    },
   });
-  // A new Tenant over existing objects starts from what they already use.
-  const ledger = new TenantStatusLedger(client, view, { initialUsed: (tenant) => reconciler.usageOf(tenant) });
+  const labels = new NamespaceLabelKeeper(client, view);
   await view.start();
   reconciler.start();
   deps.metrics.onCollect(() => {
     for (const [kind, synced] of Object.entries(view.syncState())) deps.metrics.setCacheSynced(kind, synced);
-    publishQuota(deps.metrics, view, ledger, view.list('Tenant').map((t) => t.metadata?.name ?? ''));
+    publishQuota(deps.metrics, view, ledger);
   });
   return {
     mode: 'live',
@@ -218,7 +247,7 @@ interface TlsSetup {
   devCA: string | undefined;
 }
 
-async function tlsSetup(config: ServerConfig, logger: Logger): Promise<TlsSetup> {
+async function tlsSetup(config: ServerConfig, logger: Logger, selfManaged: SelfManagedCertificates | undefined): Promise<TlsSetup> {
   let clientCA: string | undefined;
   if (config.tls.clientCAFile !== undefined) {
     try {
@@ -227,6 +256,7 @@ async function tlsSetup(config: ServerConfig, logger: Logger): Promise<TlsSetup>
       throw new ServeError(`cannot read the client CA ${config.tls.clientCAFile}: ${(err as Error).message}`);
     }
   }
+  if (selfManaged) return { pair: await selfManaged.initialPair(), source: selfManaged.source, clientCA, devCA: undefined };
   const { certFile, keyFile } = config.tls;
   if (certFile !== undefined && keyFile !== undefined) {
     try {
@@ -242,18 +272,16 @@ async function tlsSetup(config: ServerConfig, logger: Logger): Promise<TlsSetup>
     'no certificate configured (tls.certFile/tls.keyFile, --cert/--key): generated an in-memory development certificate; do not use it in a cluster',
   );
   return {
-    pair: { key: serving.keyPem, cert: serving.certPem, notAfter: serving.notAfter, serial: serving.serial },
+    pair: checkCertPair(serving.certPem, serving.keyPem),
     source: 'generated in memory (development)',
     clientCA,
     devCA: ca.certPem,
   };
 }
 
+/** Only an expired certificate makes a replica unready: nearing expiry is a metric, an alert and a log line (SPEC 11.1). */
 function certReasons(pair: CertPair, now: number): string[] {
-  const left = pair.notAfter.getTime() - now;
-  if (left <= 0) return [`serving certificate expired at ${pair.notAfter.toISOString()}`];
-  if (left < CERT_EXPIRY_WARNING_MS) return [`serving certificate expires at ${pair.notAfter.toISOString()}, in less than 7 days`];
-  return [];
+  return pair.notAfter.getTime() <= now ? [`serving certificate expired at ${pair.notAfter.toISOString()}`] : [];
 }
 
 function listenUrl(scheme: 'https' | 'http', address: AddressInfo): string {
@@ -293,7 +321,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   const logger = createLogger({ level: config.logLevel, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
   const metrics = new Metrics();
-  const tls = await tlsSetup(config, logger);
+  const selfManage = config.certificates.selfManage && config.state === undefined && kubeconfigConfigured(config.kubeconfig, env);
+  if (config.certificates.selfManage && !selfManage) logger.warn('certificates.selfManage needs the live cluster (a kubeconfig, no --state); using the configured certificate files');
+  let certManager: SelfManagedCertificates | undefined;
+  try {
+    certManager = selfManage ? selfManagedCertificates(config, env, logger, (next) => reloadCert(next), opts.certificateClock) : undefined;
+  } catch (err) {
+    throw new ServeError(`certificates: ${(err as Error).message}`);
+  }
+  const tls = await tlsSetup(config, logger, certManager);
   let pair = tls.pair;
   metrics.setCertExpiry(pair.notAfter);
   let tracing: Tracing;
@@ -305,7 +341,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   let cluster: ClusterSetup;
   try {
-    cluster = await clusterSetup(config, env, { settings: () => engineConfigOf(config).settings, metrics, logger, tracing });
+    cluster = await clusterSetup(config, env, { metrics, logger, tracing });
   } catch (err) {
     await tracing.shutdown();
     throw err;
@@ -346,20 +382,31 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     throw err;
   }
 
+  const expiryWarning = new CertExpiryWarning({
+    pair: () => pair,
+    renewBeforeMs: config.certificates.renewBefore === undefined ? undefined : parseDuration(config.certificates.renewBefore),
+    hint: certManager ? 'self-managed renewal is failing, see the certificate renewal log lines' : 'replace the certificate files (tenantguard certs, or cert-manager)',
+    logger,
+  });
+  expiryWarning.start();
+  function reloadCert(next: CertPair): void {
+    if (next.cert === pair.cert && next.key === pair.key) return;
+    // Only new handshakes use the new context; established connections keep theirs.
+    app.server.setSecureContext({ key: next.key, cert: next.cert, ...(tls.clientCA !== undefined ? { ca: tls.clientCA } : {}), minVersion: 'TLSv1.2' });
+    pair = next;
+    metrics.setCertExpiry(next.notAfter);
+    logger.info({ serial: next.serial, notAfter: next.notAfter.toISOString() }, 'serving certificate reloaded');
+    expiryWarning.check();
+  }
+  certManager?.start();
   let certWatcher: CertWatcher | undefined;
-  if (config.tls.certFile !== undefined && config.tls.keyFile !== undefined) {
+  if (!certManager && config.tls.certFile !== undefined && config.tls.keyFile !== undefined) {
     certWatcher = watchCertFiles({
       certFile: config.tls.certFile,
       keyFile: config.tls.keyFile,
       initial: pair,
       debounceMs: opts.watchDebounceMs,
-      onChange(next) {
-        // Only new handshakes use the new context; established connections keep theirs.
-        app.server.setSecureContext({ key: next.key, cert: next.cert, ...(tls.clientCA !== undefined ? { ca: tls.clientCA } : {}), minVersion: 'TLSv1.2' });
-        pair = next;
-        metrics.setCertExpiry(next.notAfter);
-        logger.info({ serial: next.serial, notAfter: next.notAfter.toISOString() }, 'serving certificate reloaded');
-      },
+      onChange: reloadCert,
       onError: (message) => logger.warn({ certFile: config.tls.certFile }, message),
     });
   }
@@ -394,8 +441,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
+      // Unready at once, before any await: the apiserver must stop sending here first.
+      stopping = true;
       configWatcher?.close();
       certWatcher?.close();
+      expiryWarning.stop();
+      await certManager?.stop();
       await gracefulShutdown(app, { graceMs: config.shutdownGraceMs, markNotReady: () => (stopping = true), drain });
       if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       await cluster.stop();

@@ -1,9 +1,10 @@
 // `tenantguard audit`: every workload in a state directory judged as a dry-run CREATE, violations
-// per tenant and policy in table, JSON and wgpolicyk8s.io/v1alpha2 PolicyReport form.
-import t from 'tap';
+// per tenant and policy in table, JSON, wgpolicyk8s.io/v1alpha2 PolicyReport and openreports.io/v1alpha1
+// Report form.
+import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
 import type { PolicyModule } from '../policies/types.js';
-import type { PolicyReport, Violation } from '../server/policy-report.js';
+import type { OpenReport, PolicyReport, Violation } from '../server/policy-report.js';
 import { labelStamp, noPrivileged, teamLabel, throwsOnVm } from './fixtures/replay/policy-modules.js';
 import { audit, fixture } from './fixtures/replay/run.js';
 
@@ -67,41 +68,79 @@ t.test('table: one row per violation, counts per tenant and policy, summary line
   t.equal(lines.at(-1), '8 objects evaluated (1 exempt), 4 violations');
 });
 
-t.test('policyreport: one wgpolicyk8s.io/v1alpha2 PolicyReport per namespace', async (t) => {
-  const before = Math.floor(Date.now() / 1000);
-  const r = await audit([...STATE, '--output', 'policyreport'], MODULES);
+/** The one finding in namespace sandbox, as a report result (the same in both report APIs). */
+const SANDBOX_FINDING = {
+  source: 'tenantguard',
+  policy: 'team-label',
+  rule: 'team-label',
+  result: 'warn',
+  scored: false,
+  message: 'metadata.labels.team: should be set',
+  resources: [{ apiVersion: 'v1', kind: 'Pod', namespace: 'sandbox', name: 'unlabelled', uid: 'a0000000-0000-4000-8000-000000000002' }],
+  properties: { mode: 'audit' },
+};
+
+/** Runs the audit with a report output; checks what every report of either API shares and returns them. */
+async function reports<R extends PolicyReport | OpenReport>(t: Test, output: string): Promise<R[]> {
+  const r = await audit([...STATE, '--output', output], MODULES);
   t.equal(r.code, 0);
   const docs = parseAllDocuments(r.stdout).map((d) => {
     t.same(d.errors, [], 'valid YAML');
-    return d.toJS() as PolicyReport;
+    return d.toJS() as R;
   });
   t.same(docs.map((d) => d.metadata.namespace), ['kube-system', 'sandbox', 'team-a'], 'every audited namespace, sorted, empty ones included');
   for (const d of docs) {
-    t.equal(d.apiVersion, 'wgpolicyk8s.io/v1alpha2');
-    t.equal(d.kind, 'PolicyReport');
-    t.equal(d.metadata.name, 'tenantguard-audit');
     const counted = { pass: 0, fail: 0, warn: 0, error: 0, skip: 0 };
     for (const res of d.results) counted[res.result] += 1;
     t.same(d.summary, counted, `${d.metadata.namespace}: the summary counts the results`);
   }
+  return docs;
+}
+
+t.test('policyreport: one wgpolicyk8s.io/v1alpha2 PolicyReport per namespace', async (t) => {
+  const before = Math.floor(Date.now() / 1000);
+  const docs = await reports<PolicyReport>(t, 'policyreport');
+  for (const d of docs) {
+    t.equal(d.apiVersion, 'wgpolicyk8s.io/v1alpha2');
+    t.equal(d.kind, 'PolicyReport');
+    t.equal(d.metadata.name, 'tenantguard-audit');
+  }
   const [kubeSystem, sandbox, teamA] = docs as [PolicyReport, PolicyReport, PolicyReport];
   t.same(kubeSystem.results, []);
-  t.match(sandbox.results, [
-    {
-      source: 'tenantguard',
-      policy: 'team-label',
-      rule: 'team-label',
-      result: 'warn',
-      scored: false,
-      message: 'metadata.labels.team: should be set',
-      resources: [{ apiVersion: 'v1', kind: 'Pod', namespace: 'sandbox', name: 'unlabelled', uid: 'a0000000-0000-4000-8000-000000000002' }],
-      properties: { mode: 'audit' },
-    },
-  ]);
+  t.match(sandbox.results, [SANDBOX_FINDING]);
   t.equal(sandbox.results[0]!.properties.tenant, undefined, 'no tenant property for the default tenant');
   t.same(teamA.summary, { pass: 0, fail: 2, warn: 0, error: 1, skip: 0 });
   t.match(teamA.results[0], { policy: 'no-privileged', result: 'fail', scored: true, properties: { mode: 'enforce', tenant: 'tenant-a' } });
   t.match(teamA.results[2], { policy: 'throws-on-vm', result: 'error', resources: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: 'vm1' }] });
+  const ts = teamA.results[0]!.timestamp;
+  t.ok(ts.seconds >= before && ts.seconds <= Math.ceil(Date.now() / 1000) && ts.nanos === 0, 'metav1.Timestamp of the audit');
+});
+
+t.test('openreports: one openreports.io/v1alpha1 Report per namespace, one result per finding', async (t) => {
+  const before = Math.floor(Date.now() / 1000);
+  const docs = await reports<OpenReport>(t, 'openreports');
+  for (const d of docs) {
+    // openreports/reports-api apis/openreports.io/v1alpha1/report_types.go: Report and ReportSummary.
+    t.same(Object.keys(d), ['apiVersion', 'kind', 'metadata', 'source', 'summary', 'results']);
+    t.equal(d.apiVersion, 'openreports.io/v1alpha1');
+    t.equal(d.kind, 'Report');
+    t.same(d.metadata, { name: 'tenantguard-audit', namespace: d.metadata.namespace, labels: { 'app.kubernetes.io/managed-by': 'tenantguard' } });
+    t.equal(d.source, 'tenantguard');
+  }
+  const [kubeSystem, sandbox, teamA] = docs as [OpenReport, OpenReport, OpenReport];
+  t.same(kubeSystem.results, [], 'the exempt pod yields no result');
+  t.same(sandbox.summary, { pass: 0, fail: 0, warn: 1, error: 0, skip: 0 });
+  t.equal(sandbox.results.length, 1);
+  const [finding] = sandbox.results;
+  // ReportResult's JSON names: source, policy, rule, timestamp, result, scored, resources, message, properties.
+  t.same(Object.keys(finding!).sort(), ['message', 'policy', 'properties', 'resources', 'result', 'rule', 'scored', 'source', 'timestamp']);
+  t.match(finding, SANDBOX_FINDING);
+  t.same(teamA.summary, { pass: 0, fail: 2, warn: 0, error: 1, skip: 0 });
+  t.same(teamA.results.map((res) => [res.policy, res.result, res.scored, res.resources[0]!.name, res.properties.tenant]), [
+    ['no-privileged', 'fail', true, 'root-shell', 'tenant-a'],
+    ['no-privileged', 'fail', true, 'virt-launcher-fake', 'tenant-a'],
+    ['throws-on-vm', 'error', false, 'vm1', 'tenant-a'],
+  ], 'one result per finding');
   const ts = teamA.results[0]!.timestamp;
   t.ok(ts.seconds >= before && ts.seconds <= Math.ceil(Date.now() / 1000) && ts.nanos === 0, 'metav1.Timestamp of the audit');
 });
@@ -111,7 +150,7 @@ t.test('exit codes: --fail-on-violation, bad flags, missing state', async (t) =>
   t.equal((await audit([...STATE, '--fail-on-violation'], [labelStamp])).code, 0, 'nothing violated: 0 even with the flag');
   const bad = await audit([...STATE, '--output', 'xml'], MODULES);
   t.equal(bad.code, 2);
-  t.match(bad.stderr, /--output must be one of table, json, policyreport, got xml/);
+  t.match(bad.stderr, /--output must be one of table, json, policyreport, openreports, got xml/);
   const missing = await audit(['--state', fixture('no-such-state')], MODULES);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /cannot read state directory .*no-such-state/);

@@ -66,6 +66,7 @@ t.test('--rotate-ca: new CA signs the serving certificate, the bundle carries ol
   const decoded = Buffer.from((await read(dir, 'caBundle')).trim(), 'base64').toString();
   const bundle = splitPemBundle(decoded).map((p) => new X509Certificate(p).fingerprint256);
   t.same(bundle, [newCA.fingerprint256, oldCA.fingerprint256], 'new CA first, old CA kept');
+  t.match(decoded, /-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----/, "each certificate on its own lines, as Go's PEM decoder in the apiserver needs");
 
   t.equal((await certs('--out', dir)).code, 0);
   const renewed = splitPemBundle(await read(dir, 'ca-bundle.crt')).map((p) => new X509Certificate(p).fingerprint256);

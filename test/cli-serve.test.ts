@@ -18,7 +18,7 @@ import {
   X509CertificateGenerator,
 } from '@peculiar/x509';
 import t from 'tap';
-import { createCA } from '../certs/authority.js';
+import { createCA, createServingCert } from '../certs/authority.js';
 import { issueCerts, type CertsOptions } from '../certs/certs-command.js';
 import { main } from '../server/cli.js';
 import { startServer, type RunningServer, type ServeOptions } from '../server/serve.js';
@@ -274,7 +274,7 @@ t.test('with a kubeconfig: the live cluster view, and quota reserved in the Tena
   const first = await call(server.url, '/validate', { agent, body: review('team-a', pod('one', 'team-a')) });
   t.equal(first.body.response.allowed, true);
   t.equal(logs.filter((l) => l.msg === 'admission review').at(-1)?.tenant, 'tenant-a', 'tenant resolved from the informers');
-  t.same(api.get('tenantguard.io/v1alpha1', 'Tenant', undefined, 'tenant-a')?.status?.used?.['count/pods'], '1', 'the reservation is written to the Tenant status');
+  t.same(api.get('tenantguard.io/v1alpha1', 'Tenant', undefined, 'tenant-a')?.status?.reserved?.['count/pods'], '1', 'the reservation is written to the Tenant status');
 
   const second = await call(server.url, '/validate', { agent, body: review('team-a', pod('two', 'team-a')) });
   t.equal(second.body.response.allowed, false, 'the second pod exceeds count/pods 1');
@@ -391,17 +391,33 @@ t.test('--client-ca: only clients with a certificate from that CA are served, al
   await check();
 });
 
-t.test('a certificate that expires within 7 days makes the server unready', async (t) => {
+t.test('a certificate near expiry keeps the server ready and logs a warning; an expired one makes it unready', async (t) => {
   const dir = t.testdir({ state: STATE, certs: {} });
   const certs = join(dir, 'certs');
-  const issued = await issueCerts(certOptions(certs, { days: 3 }));
-  const { server } = await start(t, { state: join(dir, 'state'), cert: join(certs, 'tls.crt'), key: join(certs, 'tls.key') });
-  const agent = agentFor(issued.bundle[0]!);
+  // 3 days left of 30: past the renewal time (a third of the validity) but not expired.
+  const ca = await createCA();
+  const near = await createServingCert(ca, { service: 'tenantguard', namespace: 'tenantguard', days: 30, now: new Date(Date.now() - 27 * 86_400_000) });
+  await writeFile(join(certs, 'tls.key'), near.keyPem);
+  await writeFile(join(certs, 'tls.crt'), near.certPem);
+  const { server, logs } = await start(t, { state: join(dir, 'state'), cert: join(certs, 'tls.crt'), key: join(certs, 'tls.key') });
+  const agent = agentFor(ca.certPem);
   t.teardown(() => agent.destroy());
   const res = await call(server.url, '/readyz', { agent });
-  t.equal(res.status, 503);
-  t.same(res.body, { ready: false, reasons: [`serving certificate expires at ${issued.notAfter.toISOString()}, in less than 7 days`] });
-  t.equal((await call(server.url, '/validate', { agent, body: review('sandbox', pod('a', 'sandbox')) })).status, 200, 'it still answers reviews');
+  t.equal(res.status, 200, 'no readiness cliff: every replica stays in service');
+  t.same(res.body, { ready: true });
+  const warnings = logs.filter((l) => l.level === 'warn' && /^serving certificate expires in 2 days/.test(l.msg));
+  t.equal(warnings.length, 1, 'one warning line');
+  t.match(warnings[0]!.msg, /was due for renewal at .*: replace the certificate files/);
+  t.equal(warnings[0]!.serial, near.serial.toLowerCase());
+
+  const expired = await createServingCert(ca, { service: 'tenantguard', namespace: 'tenantguard', days: 1, now: new Date(Date.now() - 2 * 86_400_000) });
+  await replaceFile(join(certs, 'tls.key'), expired.keyPem);
+  await replaceFile(join(certs, 'tls.crt'), expired.certPem);
+  await waitFor('reload', () => logs.some((l) => l.msg === 'serving certificate reloaded' && l.serial === expired.serial.toLowerCase()));
+  const after = await call(server.url, '/readyz', { agent: agentFor(ca.certPem, { rejectUnauthorized: false }) });
+  t.equal(after.status, 503);
+  t.same(after.body, { ready: false, reasons: [`serving certificate expired at ${expired.notAfter.toISOString()}`] });
+  t.ok(logs.some((l) => l.level === 'warn' && /^serving certificate has expired/.test(l.msg)), 'the expired certificate is logged at once');
 });
 
 t.test('--metrics-port: plain-HTTP /metrics, not on the HTTPS port', async (t) => {

@@ -92,7 +92,7 @@ t.test('a traced review: the live list and the reservation carry its trace to th
   t.equal(parentName('kube list networkpolicies'), 'policy network-policy');
   t.equal(parentName('kube get tenant'), 'policy tenant-quota commit');
   t.equal(parentName('kube update tenant status'), 'policy tenant-quota commit');
-  t.equal(c.api.get('tenantguard.io/v1alpha1', 'Tenant', undefined, 'tenant-a')?.status?.used?.['count/pods'], '1');
+  t.equal(c.api.get('tenantguard.io/v1alpha1', 'Tenant', undefined, 'tenant-a')?.status?.reserved?.['count/pods'], '1');
 
   const background = c.api.requests.slice(0, backgroundBefore);
   t.ok(background.length > 0 && background.every((r) => r.headers.traceparent === undefined), 'informer lists and watches carry no trace');

@@ -49,7 +49,8 @@ const auditSync: PolicyModule = {
 const mixed = [denySync, warnAsync, rejectAsync, auditSync];
 
 function engineWith(modules: PolicyModule[], cfg = config()) {
-  return new PolicyEngine(modules, cfg, { view: new SnapshotView({}), ledger: new MemoryLedger() });
+  const view = new SnapshotView({});
+  return new PolicyEngine(modules, cfg, { view, ledger: new MemoryLedger(view) });
 }
 
 /** The decision without timings, which differ from run to run. */
@@ -89,7 +90,8 @@ t.test('a sampled review gets the same decision as an unsampled one, plus one sp
   const exporter = new InMemorySpanExporter();
   const tracing = createTracing({ serviceName: 'engine-sync-test', exporter, env: {} });
   t.teardown(() => tracing.shutdown());
-  const engine = new PolicyEngine(mixed, config(), { view: new SnapshotView({}), ledger: new MemoryLedger(), tracer: tracing.tracer });
+  const view = new SnapshotView({});
+  const engine = new PolicyEngine(mixed, config(), { view, ledger: new MemoryLedger(view), tracer: tracing.tracer });
 
   const unsampled = await engine.review(request, 'validate');
   t.equal(exporter.getFinishedSpans().length, 0, 'an unsampled review makes no module spans');

@@ -34,7 +34,7 @@ const pod = (): KubeObject => ({
 
 function engineWith(modules: PolicyModule[], cfg = config()) {
   const view = new SnapshotView({});
-  return new PolicyEngine(modules, cfg, { view, ledger: new MemoryLedger() });
+  return new PolicyEngine(modules, cfg, { view, ledger: new MemoryLedger(view) });
 }
 
 t.test('mutators see earlier patches and the combined patch reproduces the final object', async (t) => {

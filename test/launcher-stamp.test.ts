@@ -15,7 +15,7 @@ const CONFIG: EngineConfig = { exemptions: { namespaces: [], usernames: [], grou
 function engine() {
   const view = new SnapshotView({});
   view.add({ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: { name: 'vm-1', namespace: NS, uid: 'uid-vmi' }, spec: {} });
-  const e = new PolicyEngine([launcherStampMutate, launcherStampValidate], CONFIG, { view, ledger: new MemoryLedger() });
+  const e = new PolicyEngine([launcherStampMutate, launcherStampValidate], CONFIG, { view, ledger: new MemoryLedger(view) });
   return (operation: Operation, object: KubeObject | undefined, user: string, old?: KubeObject, subResource?: string) => {
     const request: AdmissionRequest = {
       uid: 'r',

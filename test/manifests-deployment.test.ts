@@ -16,12 +16,12 @@ import { DEFAULT_CONFIG, type ServerConfig } from '../server/config.js';
 import { buildConfig, parseConfigText } from '../server/config-load.js';
 import { MANIFESTS_DIR, readOne } from './helpers/manifests.js';
 
-const deployment = readOne('deployment.yaml');
-const service = readOne('service.yaml');
-const pdb = readOne('pdb.yaml');
-const configMap = readOne('config.yaml');
+const deployment = readOne('base/deployment.yaml');
+const service = readOne('base/service.yaml');
+const pdb = readOne('base/pdb.yaml');
+const configMap = readOne('base/config.yaml');
 const configData = configMap.data as Record<string, string>;
-const namespace = readOne('namespace.yaml');
+const namespace = readOne('base/namespace.yaml');
 const podSpec = deployment.spec.template.spec;
 const podLabels: Record<string, string> = deployment.spec.template.metadata.labels;
 const [container] = podSpec.containers;
@@ -147,7 +147,7 @@ function engine(): PolicyEngine {
       networkPolicy: { mode: 'off' },
     },
   });
-  return new PolicyEngine([...MODULES], engineConfig, { view, ledger: new MemoryLedger() });
+  return new PolicyEngine([...MODULES], engineConfig, { view, ledger: new MemoryLedger(view) });
 }
 
 function review(object: KubeObject, kind: AdmissionRequest['kind'], resource: string, user: string): AdmissionRequest {

@@ -3,14 +3,14 @@
 // A bundle that could not work is refused before it reaches the cluster.
 import 'reflect-metadata';
 import { X509Certificate } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { issueCerts, type CertsOptions } from '../certs/certs-command.js';
-import { checkCaBundle, INSTALL_ORDER, main, RenderError } from '../manifests/render.js';
+import { BASE_DIR, checkCaBundle, main, RenderError } from '../manifests/render.js';
 import type { KubeObject } from '../policies/types.js';
-import { MANIFESTS_DIR, parseDocs } from './helpers/manifests.js';
+import { parseDocs } from './helpers/manifests.js';
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'tenantguard-render-'));
@@ -48,7 +48,7 @@ t.test('the rendered webhooks trust the CA that signed the serving certificate f
   await issueCerts(certsOptions(certs));
   const { text, hooks } = await renderWith(t, join(certs, 'caBundle'));
   const serving = new X509Certificate(await readFile(join(certs, 'tls.crt')));
-  t.equal(hooks.length, 3, 'every webhook');
+  t.equal(hooks.length, 6, 'every webhook');
   for (const hook of hooks) {
     const [ca, more] = pemsOf(hook.clientConfig.caBundle);
     t.equal(more, undefined, `${hook.name}: one CA`);
@@ -57,7 +57,6 @@ t.test('the rendered webhooks trust the CA that signed the serving certificate f
     t.equal(serving.checkHost(`${name}.${namespace}.svc`), `${name}.${namespace}.svc`, `${hook.name}: valid for the name the apiserver calls`);
   }
   t.notMatch(text, /CA_BUNDLE_PLACEHOLDER/, 'no placeholder left');
-  t.match(text, /# Fail: this webhook is the enforcement point/, 'the failurePolicy rationale survives rendering');
 });
 
 t.test('a PEM file works as well as the base64 caBundle file', async (t) => {
@@ -109,7 +108,7 @@ t.test('bundles that could not work are refused with the reason', async (t) => {
   t.throws(() => checkCaBundle(ca, 'ca.crt', afterExpiry), /expired on/);
 });
 
-t.test('bad arguments exit 2 with usage; a manifests directory missing a file exits 1 naming it', async (t) => {
+t.test('bad arguments exit 2 with usage; a kustomization missing a file exits 1 naming it', async (t) => {
   for (const argv of [['--ca-bundle', 'x'], ['--out', 'x'], ['--ca-bundle', 'x', '--out', 'y', '--bogus']]) {
     const result = await run(argv);
     t.equal(result.code, 2, argv.join(' '));
@@ -118,10 +117,10 @@ t.test('bad arguments exit 2 with usage; a manifests directory missing a file ex
   const dir = await tempDir(t);
   const certs = join(dir, 'certs');
   await issueCerts(certsOptions(certs));
-  const partial = join(dir, 'manifests');
+  const partial = join(dir, 'base');
   await mkdir(partial);
-  for (const file of INSTALL_ORDER.filter((f) => f !== 'service.yaml')) await copyFile(join(MANIFESTS_DIR, file), join(partial, file));
-  const result = await run(['--ca-bundle', join(certs, 'caBundle'), '--out', join(dir, 'out'), '--manifests', partial]);
+  for (const file of await readdir(BASE_DIR)) if (file !== 'service.yaml') await copyFile(join(BASE_DIR, file), join(partial, file));
+  const result = await run(['--ca-bundle', join(certs, 'caBundle'), '--out', join(dir, 'out'), '--kustomization', partial]);
   t.equal(result.code, 1);
-  t.match(result.stderr, /cannot read .*service\.yaml/);
+  t.match(result.stderr, /kubectl kustomize .* failed: .*service\.yaml/);
 });

@@ -9,7 +9,7 @@ import { runReplay } from '../server/replay.js';
 import { MANIFESTS_DIR, readOne } from './helpers/manifests.js';
 
 const FIXTURES = join(MANIFESTS_DIR, '../test/fixtures/manifests');
-const DEPLOYMENT = join(MANIFESTS_DIR, 'deployment.yaml');
+const DEPLOYMENT = join(MANIFESTS_DIR, 'base/deployment.yaml');
 
 interface ReplayJson {
   results: Array<{ fixture: string; kind: string; passed: boolean; mismatches: string[]; outcome?: { allowed: boolean; warnings: string[]; patch?: unknown[] } }>;
@@ -27,7 +27,7 @@ async function replay(expectations: string, file: string, extra: string[] = []):
   return { code, out: JSON.parse(stdout) as ReplayJson, stderr };
 }
 
-t.test('replay of manifests/deployment.yaml: allowed, no warnings, no patch', async (t) => {
+t.test('replay of manifests/base/deployment.yaml: allowed, no warnings, no patch', async (t) => {
   const { code, out, stderr } = await replay(join(FIXTURES, 'expectations.yaml'), DEPLOYMENT);
   t.equal(stderr, '');
   t.same(out.summary, { passed: 1, failed: 0, total: 1 });
@@ -43,7 +43,7 @@ t.test('replay of manifests/deployment.yaml: allowed, no warnings, no patch', as
 t.test('control: a Deployment without its container hardening, judged without mutation, replays with pod-security warnings', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tenantguard-manifests-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const weakened = readOne('deployment.yaml');
+  const weakened = readOne('base/deployment.yaml');
   delete weakened.spec.template.spec.containers[0].securityContext;
   await writeFile(join(dir, 'deployment.yaml'), stringify(weakened));
   await writeFile(join(dir, 'expectations.yaml'), stringify({ 'deployment.yaml': { allowed: true, warnings: [] } }));

@@ -27,7 +27,7 @@ function netpol(name: string, podSelector: LabelSelector | undefined, extra: Rec
 function setup(objects: KubeObject[], tenant: TenantSpec = { networkPolicy: { mode: 'enforce' } }) {
   const view = new SnapshotView(tenant);
   for (const o of objects) view.add(o);
-  return new PolicyEngine([networkPolicy], config(), { view, ledger: new MemoryLedger() });
+  return new PolicyEngine([networkPolicy], config(), { view, ledger: new MemoryLedger(view) });
 }
 
 const POD: GroupVersionKind = { group: '', version: 'v1', kind: 'Pod' };

@@ -28,7 +28,7 @@ function setup(selectors: LabelSelector[], objects: KubeObject[] = []) {
     modules: { 'network-policy': { failureMode: 'fail', timeoutMs: 1000, enabled: true } },
     settings: { kubevirtServiceAccounts: [KUBEVIRT_CONTROLLER] },
   };
-  return new PolicyEngine([networkPolicy], config, { view, ledger: new MemoryLedger() });
+  return new PolicyEngine([networkPolicy], config, { view, ledger: new MemoryLedger(view) });
 }
 
 function review(kind: GroupVersionKind, object: KubeObject): AdmissionRequest {

@@ -33,7 +33,7 @@ function engine(view: SnapshotView, policy: Partial<ModulePolicy> = {}) {
     modules: { 'network-policy': { failureMode: 'fail', timeoutMs: 2000, enabled: true, ...policy } },
     settings: { kubevirtServiceAccounts: [] },
   };
-  return new PolicyEngine([networkPolicy], config, { view, ledger: new MemoryLedger() });
+  return new PolicyEngine([networkPolicy], config, { view, ledger: new MemoryLedger(view) });
 }
 
 const webPolicy: KubeObject = {
@@ -82,7 +82,7 @@ t.test('a cache hit decides synchronously without a live call', async (t) => {
     tenant: view.tenantOf(NS),
     view,
     settings: { kubevirtServiceAccounts: [] },
-    ledger: new MemoryLedger(),
+    ledger: new MemoryLedger(view),
   };
   const result = networkPolicy.evaluate(input);
   t.notOk(result instanceof Promise, 'evaluate is sync on a hit');

@@ -23,7 +23,7 @@ function engineFor(expect: Expectation): PolicyEngine {
   return new PolicyEngine(
     [podSecurityModule],
     { exemptions: { namespaces: [], usernames: [], groups: [] }, modules: {}, settings: { kubevirtServiceAccounts: [] } },
-    { view, ledger: new MemoryLedger() },
+    { view, ledger: new MemoryLedger(view) },
   );
 }
 

@@ -1,5 +1,7 @@
 import t from 'tap';
+import fjp from 'fast-json-patch';
 import { PolicyEngine, type EngineConfig } from '../policies/engine.js';
+import { launcherStampMutate, launcherStampValidate } from '../policies/launcher-stamp.js';
 import { tenantQuota } from '../policies/quota/module.js';
 import { usageByTenant } from '../policies/quota/usage.js';
 import { MODULES } from '../policies/registry.js';
@@ -40,11 +42,11 @@ function env(objects: KubeObject[]) {
   const view = new SnapshotView({});
   view.add({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
   for (const o of objects) view.add(structuredClone(o));
-  const ledger = new MemoryLedger();
-  ledger.reconcile(view, SETTINGS);
-  const engine = new PolicyEngine([tenantQuota], CONFIG, { view, ledger });
+  const ledger = new MemoryLedger(view);
+  // The launcher stamp's mutator gives KubeVirt's pods the mark that absorption reads once stored.
+  const engine = new PolicyEngine([launcherStampMutate, launcherStampValidate, tenantQuota], CONFIG, { view, ledger });
   let n = 0;
-  /** One review as the apiserver sends it; an admitted one is applied to the snapshot. */
+  /** One review as the apiserver sends it (mutated, then validated); an admitted one is applied to the snapshot. */
   async function review(operation: Operation, object: KubeObject | undefined, opts: { old?: KubeObject; user?: string; dryRun?: boolean } = {}) {
     const subject = object ?? opts.old!;
     const request: AdmissionRequest = {
@@ -59,11 +61,23 @@ function env(objects: KubeObject[]) {
       oldObject: opts.old ?? null,
       dryRun: opts.dryRun ?? false,
     };
-    const decision = await engine.review(request, 'validate');
-    if (decision.allowed) view.apply(request, object);
+    const decision = await engine.review(request, 'both');
+    if (decision.allowed) {
+      const stored = decision.patch && object ? (fjp.applyPatch(structuredClone(object), structuredClone(decision.patch) as fjp.Operation[]).newDocument as KubeObject) : object;
+      view.apply(request, stored);
+      if (operation === 'CREATE' && stored) listLauncherPod(view, stored, request.userInfo.username);
+    }
     return decision;
   }
   return { view, ledger, review, used: () => ledger.used('tenant-a') };
+}
+
+/** What KubeVirt's controller does after creating a launcher pod: the VMI lists it in status.activePods. */
+function listLauncherPod(view: SnapshotView, pod: KubeObject, user: string | undefined): void {
+  const owner = pod.metadata?.ownerReferences?.find((r) => r.kind === 'VirtualMachineInstance');
+  const vmi = owner && view.get('VirtualMachineInstance', NS, owner.name);
+  if (pod.kind !== 'Pod' || user !== KUBEVIRT || !vmi) return;
+  view.add({ ...vmi, status: { ...vmi.status, activePods: { ...vmi.status?.activePods, [pod.metadata!.uid!]: 'node-1' } } });
 }
 
 function pod(name: string, cpu: string, extra: Partial<KubeObject> = {}): KubeObject {
@@ -255,14 +269,14 @@ t.test('a missing instancetype never fails a review; a bad hard limit fails the 
 t.test('a tenant without quota is not charged', async (t) => {
   const view = new SnapshotView({});
   view.add({ apiVersion: 'tenantguard.io/v1alpha1', kind: 'Tenant', metadata: { name: 'tenant-a' }, spec: { namespaces: [NS] } });
-  const ledger = new MemoryLedger();
+  const ledger = new MemoryLedger(view);
   const engine = new PolicyEngine([tenantQuota], CONFIG, { view, ledger });
   const decision = await engine.review(
     { uid: 'u', kind: GVK.Pod!, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: NS, operation: 'CREATE', userInfo: { username: 'alice' }, object: pod('web', '64') },
     'validate',
   );
   t.equal(decision.allowed, true);
-  t.same(ledger.used('tenant-a'), {});
+  t.ok(Object.values(ledger.used('tenant-a')).every((v) => v === 0), 'nothing is charged');
   t.same(decision.auditAnnotations, {});
 });
 

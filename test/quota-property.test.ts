@@ -64,8 +64,7 @@ class World {
     for (const [name, cpu] of [['u1', 2], ['u2', 4]] as const) {
       this.view.add({ apiVersion: 'instancetype.kubevirt.io/v1beta1', kind: 'VirtualMachineClusterInstancetype', metadata: { name, uid: `uid-${name}`, generation: 1 }, spec: { cpu: { guest: cpu }, memory: { guest: `${cpu}Gi` } } });
     }
-    const ledger = new MemoryLedger();
-    ledger.reconcile(this.view, SETTINGS);
+    const ledger = new MemoryLedger(this.view);
     this.engine = new PolicyEngine([launcherStampMutate, launcherStampValidate, tenantQuota], CONFIG, { view: this.view, ledger });
   }
 

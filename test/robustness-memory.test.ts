@@ -92,7 +92,7 @@ t.test(`${TOTAL} hostile and valid requests: heap growth after the first ${WARM}
   let logLines = 0;
   const logger = createLogger({ level: 'info', destination: { write: () => void logLines++ } });
   const metrics = new Metrics({ defaultMetrics: false });
-  const engine = new PolicyEngine([...MODULES], engineConfigOf(DEFAULT_CONFIG), { view, ledger: new MemoryLedger(), tracer: tracing.tracer });
+  const engine = new PolicyEngine([...MODULES], engineConfigOf(DEFAULT_CONFIG), { view, ledger: new MemoryLedger(view), tracer: tracing.tracer });
   const app = buildApp({
     engine,
     telemetry: { tracing, logger, metrics },

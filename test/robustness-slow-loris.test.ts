@@ -30,7 +30,7 @@ async function startApp(t: Test, timeouts: Partial<ConnectionTimeouts>): Promise
   const engine = new PolicyEngine(
     [],
     { exemptions: { namespaces: [], usernames: [], groups: [] }, modules: {}, settings: { kubevirtServiceAccounts: [] } },
-    { view, ledger: new MemoryLedger(), tracer: tracing.tracer },
+    { view, ledger: new MemoryLedger(view), tracer: tracing.tracer },
   );
   const app = buildApp({
     engine,

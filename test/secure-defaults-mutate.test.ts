@@ -140,7 +140,7 @@ t.test('ephemeral containers are left alone', async (t) => {
   t.equal(out.spec.ephemeralContainers[0].securityContext, undefined);
 });
 
-t.test('pod templates are patched under their own path, on CREATE and UPDATE', async (t) => {
+t.test('pod templates are patched under their own path, on CREATE and on an UPDATE that changes the template', async (t) => {
   const deployment: KubeObject = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -148,7 +148,9 @@ t.test('pod templates are patched under their own path, on CREATE and UPDATE', a
     spec: { selector: {}, template: { metadata: {}, spec: { containers: [{ name: 'app', image: IMAGE }] } } },
   };
   for (const operation of ['CREATE', 'UPDATE'] as const) {
-    const d = await mutate({ ...createRequest(deployment), operation, ...(operation === 'UPDATE' ? { oldObject: deployment } : {}) });
+    const before = structuredClone(deployment);
+    before.spec.template.spec.containers[0].image = 'registry.example/app:0.9';
+    const d = await mutate({ ...createRequest(deployment), operation, ...(operation === 'UPDATE' ? { oldObject: before } : {}) });
     t.same(
       d.patch!.map((op) => op.path).sort(),
       ['/spec/template/spec/containers/0/securityContext', '/spec/template/spec/securityContext'],

@@ -26,7 +26,7 @@ t.test('namespaces resolve by selector or by list; others fall to the default te
   t.same(idx.tenantOf('b1').spec.podSecurity, defaults.podSecurity, 'sections a Tenant leaves out come from the default tenant');
   t.equal(idx.tenantOf('other').name, undefined);
   t.same(idx.tenantOf('other').spec, defaults);
-  t.same(idx.namespacesOf('a').sort(), ['a1', 'a2']);
+  t.same([...idx.namespacesOf('a')].sort(), ['a1', 'a2']);
 });
 
 t.test('a namespace claimed by two tenants is reported and gets the stricter settings', async (t) => {

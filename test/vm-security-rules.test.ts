@@ -22,7 +22,7 @@ function setup(vmSec: Partial<VmSec> = {}, objects: KubeObject[] = []) {
     modules: { 'vm-security': { failureMode: 'fail', timeoutMs: 100, enabled: true } },
     settings: { kubevirtServiceAccounts: [] },
   };
-  return new PolicyEngine([vmSecurity], config, { view, ledger: new MemoryLedger() });
+  return new PolicyEngine([vmSecurity], config, { view, ledger: new MemoryLedger(view) });
 }
 
 function review(kind: GroupVersionKind, object: KubeObject, over: Partial<AdmissionRequest> = {}): AdmissionRequest {

@@ -16,7 +16,7 @@ function engine() {
     modules: { 'vm-security': { failureMode: 'fail', timeoutMs: 100, enabled: true } },
     settings: { kubevirtServiceAccounts: [] },
   };
-  return new PolicyEngine([vmSecurity], config, { view, ledger: new MemoryLedger() });
+  return new PolicyEngine([vmSecurity], config, { view, ledger: new MemoryLedger(view) });
 }
 
 const hostDisk = (name: string, path: string) => ({ name, hostDisk: { path, type: 'DiskOrCreate', capacity: '1Gi' } });

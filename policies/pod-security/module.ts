@@ -6,7 +6,7 @@ import type { Finding, Mode, ModuleResult, PolicyInput, PolicyModule } from '../
 import { virtLauncherAnnotation, virtLauncherVmiOf } from '../virt-launcher.js';
 import { podContext, type PodContext } from './controls/context.js';
 import { type ControlViolation, evaluatePod } from './evaluator.js';
-import { checksAnything, formatLevelVersion, type LevelVersion, policyFor, type PodSecurityPolicy } from './levels.js';
+import { checks, checksAnything, formatLevelVersions, type LevelVersion, policyFor, type PodSecurityPolicy } from './levels.js';
 import { isPodKind, podTargetOf } from './pod-spec.js';
 import { isSignificantPodUpdate } from './updates.js';
 
@@ -28,7 +28,17 @@ class Evaluations {
   private cached: Array<{ lv: LevelVersion; result: readonly ControlViolation[] }> = [];
   constructor(private readonly pod: PodContext) {}
 
-  of(lv: LevelVersion): readonly ControlViolation[] {
+  /** Every violation of any of the level:versions, a message the second repeats given once. */
+  of(lvs: readonly LevelVersion[]): readonly ControlViolation[] {
+    const first = this.one(lvs[0]!);
+    if (lvs.length === 1) return first;
+    const seen = new Set(first.map(message));
+    const out = [...first];
+    for (const v of this.one(lvs[1]!)) if (!seen.has(message(v))) out.push(v);
+    return out;
+  }
+
+  private one(lv: LevelVersion): readonly ControlViolation[] {
     if (lv.level === 'privileged') return NO_VIOLATIONS;
     for (const c of this.cached) {
       if (c.lv.level === lv.level && c.lv.version.minor === lv.version.minor) return c.result;
@@ -43,7 +53,7 @@ function annotationOf(policy: PodSecurityPolicy, findings: readonly Finding[]): 
   const parts: string[] = [];
   if (findings.length > 0) {
     for (const mode of ['enforce', 'warn', 'audit'] as const) {
-      if (policy[mode].level !== 'privileged') parts.push(`${mode}=${formatLevelVersion(policy[mode])}`);
+      if (checks(policy[mode])) parts.push(`${mode}=${formatLevelVersions(policy[mode])}`);
     }
   }
   if (policy.errors) parts.push(`invalid policy: ${policy.errors.join('; ')}`);

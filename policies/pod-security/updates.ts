@@ -23,6 +23,13 @@ function significantListUpdate(list: readonly V1Container[], oldList: readonly V
   return false;
 }
 
+/** Each name's first container, as a linear search from the start would find it. */
+function firstByName(list: readonly V1EphemeralContainer[]): Map<string, V1EphemeralContainer> {
+  const map = new Map<string, V1EphemeralContainer>();
+  for (const c of list) if (!map.has(c.name)) map.set(c.name, c);
+  return map;
+}
+
 export function isSignificantPodUpdate(pod: KubeObject, oldPod: KubeObject): boolean {
   const annotations = pod.metadata?.annotations;
   const oldAnnotations = oldPod.metadata?.annotations;
@@ -32,8 +39,18 @@ export function isSignificantPodUpdate(pod: KubeObject, oldPod: KubeObject): boo
   if (significantListUpdate(spec.containers ?? NONE, oldSpec.containers ?? NONE, annotations, oldAnnotations)) return true;
   if (significantListUpdate(spec.initContainers ?? NONE, oldSpec.initContainers ?? NONE, annotations, oldAnnotations)) return true;
   const oldEphemeral: readonly V1EphemeralContainer[] = oldSpec.ephemeralContainers ?? NONE;
-  for (const c of spec.ephemeralContainers ?? NONE) {
-    const old = oldEphemeral.find((o) => o.name === c.name);
+  // PSA matches ephemeral containers by name. They are only ever appended, so the same index
+  // almost always holds the same name; a name map is built (once) only when one does not, which
+  // keeps an update of a pod with many ephemeral containers linear.
+  let byName: Map<string, V1EphemeralContainer> | undefined;
+  const ephemeral: readonly V1EphemeralContainer[] = spec.ephemeralContainers ?? NONE;
+  for (let i = 0; i < ephemeral.length; i++) {
+    const c = ephemeral[i]!;
+    let old: V1EphemeralContainer | undefined = oldEphemeral[i];
+    if (old?.name !== c.name) {
+      byName ??= firstByName(oldEphemeral);
+      old = byName.get(c.name);
+    }
     if (old === undefined) return true; // an ephemeral container was added
     if (significantContainerUpdate(c as V1Container, old as V1Container, annotations, oldAnnotations)) return true;
   }

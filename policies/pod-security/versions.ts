@@ -2,9 +2,10 @@
 // record of which policy version changed which control (the README's version table is this list;
 // a test keeps it in step with the checks' revisions).
 //
-// The checks mirror Kubernetes' pod-security-admission as of release 1.35/1.36, whose newest
-// revisions are at v1.35, so `latest` evaluates as v1.35 and a pin above it (v1.36, v1.40)
-// evaluates as latest, exactly as PSA clamps to its newest registered version.
+// The checks mirror Kubernetes' pod-security-admission as of release 1.37 (its newest revision,
+// check_sysctls.go, is at v1.37; nothing changed at v1.36), so `latest` evaluates as v1.37 and a
+// pin above it (v1.40) evaluates as latest, exactly as PSA takes each check's newest revision at
+// or below the pin. test/fixtures/pod-security/reference/versions.yaml records the reference.
 
 export interface PolicyVersion {
   /** Minor of v1.x; Infinity for `latest`. */
@@ -52,4 +53,5 @@ export const VERSION_HISTORY: readonly VersionChange[] = [
   { version: 'v1.35', control: '/proc Mount Type', level: 'restricted', change: 'only Default, also with hostUsers: false' },
   { version: 'v1.35', control: 'Running as Non-root', level: 'restricted', change: 'not required of pods with hostUsers: false' },
   { version: 'v1.35', control: 'Running as Non-root user', level: 'restricted', change: 'not required of pods with hostUsers: false' },
+  { version: 'v1.37', control: 'Sysctls', level: 'baseline', change: 'net.ipv4.tcp_slow_start_after_idle and net.ipv4.tcp_notsent_lowat allowed' },
 ];

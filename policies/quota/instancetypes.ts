@@ -2,18 +2,19 @@
 // instancetype it applied in a ControllerRevision controlled by the VM and runs every later start
 // from it (pkg/instancetype/revision/store.go CreateControllerRevision; pkg/instancetype/find/
 // spec.go and revision.go: spec.instancetype.revisionName, else status.instancetypeRef.
-// controllerRevisionRef.name; only before either exists the live object). The live
+// controllerRevisionRef.name; only before either exists the live object). The cluster view keeps
+// those revisions (the ones labelled instancetype.kubevirt.io/object-kind, which store.go sets), so
+// the stored copy is what is charged, whatever the live object became since. The live
 // (Cluster)Instancetype is the tenant's to edit or delete, so it is used only
 // - before KubeVirt has stored a revision (a VM being created: KubeVirt will copy it as it is), or
-// - when it is provably the stored one: the revision name is GenerateName(vm, name, version, uid,
-//   generation), and an object with that uid and generation has that very spec (generation moves
-//   with every spec change).
-// The cluster view holds no ControllerRevisions (that needs an informer and RBAC on
-// apps/controllerrevisions), so an instancetype edited or deleted after KubeVirt stored it cannot
-// be known: the charge falls back to the VM template alone and the problem is reported
-// (ChargeContext.onProblem), never thrown, so that no later review of the VM or the tenant's usage
-// fails on it. What that fallback misses is paid when the VM runs: its VMI, which KubeVirt builds
-// from the stored revision, pays what it runs beyond its VM's charge (vm-charge.ts), at its CREATE.
+// - when the revision is not (yet) in the view but the live object is provably the stored one: the
+//   revision name is GenerateName(vm, name, version, uid, generation), and an object with that uid
+//   and generation has that very spec (generation moves with every spec change).
+// Otherwise (the revision is gone too, or the view lags) the charge falls back to the VM template
+// alone and the problem is reported (ChargeContext.onProblem, shown as the Tenant's
+// ChargeIncomplete condition), never thrown, so that no later review of the VM or the tenant's
+// usage fails on it. What that fallback misses is paid when the VM runs: its VMI, which KubeVirt
+// builds from the stored revision, pays what it runs beyond its VM's charge (vm-charge.ts).
 // Preferences are not read: they pick topology and device defaults, not the size, and the only
 // overhead term a preference could add (preferredTPM, 53Mi) is the one this can miss.
 import type { ClusterView, KubeObject } from '../types.js';
@@ -64,6 +65,8 @@ export function instancetypeOf(vmSpec: any, vm: KubeObject | undefined, namespac
   if (revisionName === undefined) {
     return live ? sizingOf(live, `${kind} ${matcher.name}`) : { problem: `${where}: ${kind} ${JSON.stringify(matcher.name)} not found` };
   }
+  const stored = view.get('ControllerRevision', namespace, revisionName)?.data as KubeObject | undefined;
+  if (stored?.spec !== undefined) return sizingOf(stored, `ControllerRevision ${revisionName}`);
   const uid = live?.metadata?.uid;
   const generation = live?.metadata?.generation;
   if (live && uid && typeof generation === 'number' && revisionName.endsWith(`-${uid}-${generation}`)) {

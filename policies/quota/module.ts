@@ -1,22 +1,22 @@
 // tenant-quota (SPEC 6.4): charges each change by what it adds — charge(new) - charge(old) per
 // resource — and denies one that would take the tenant past a hard limit. The verdict comes twice:
-// in evaluate against the ledger's current usage (so a dry run sees it too), and in the commit phase
-// from the ledger's atomic reserve, which is what holds under concurrency. What a change frees (a
-// stop, a scale-down, a delete) is handed to the ledger with the same commit; the reconcile repairs
-// whatever drifts anyway. KubeVirt's own virt-launcher pods are never denied: a migration target's
-// growth is reserved when it fits and only warned about when it does not; CDI's own PVCs likewise.
-// A DataVolume or VM whose disk size cannot be known at admission is denied, saying why.
-import type { Finding, ModuleResult, PolicyInput, PolicyModule, ReservationOutcome, ResourceAmounts } from '../types.js';
+// in evaluate against the ledger's usage (so a dry run sees it too), and in the commit phase from
+// the ledger's atomic reserve, which is what holds under concurrency. The increase is reserved for
+// the object the review names, until the cluster view observes it. What a change frees (a stop, a
+// scale-down, a delete) is never handed to the ledger: a review is a claim that anyone can send, and
+// the apiserver sends a pod's DELETE several times; usage falls when the view observes the object
+// gone or smaller. KubeVirt's own virt-launcher pods are never denied: a migration target's growth
+// is reserved when it fits and only warned about when it does not; CDI's own PVCs of DataVolumes
+// likewise. A DataVolume or VM whose disk size cannot be known at admission is denied, saying why.
+import type { Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, ReservationOutcome, ReservedObject, ResourceAmounts } from '../types.js';
 import { cdiDataVolumeOf } from '../cdi-pvc.js';
 import { chargedKindOf, chargeOf, launcherVmiOf, type ChargeContext, type ChargedKind } from './charge.js';
 import { DEFAULT_KUBEVIRT_CONFIG, kubevirtConfigOf } from './kubevirt-launcher-resources.js';
 import { missingResourcesMessage, podDefaultsOf } from './pod-constraints.js';
-import { exceededBy } from './reservation.js';
+import { exceededBy, type Exceeded } from './reservation.js';
 import { chargeDelta, formatAmount, parseHard, zeroCharge } from './resources.js';
 
 export const QUOTA_MODULE = 'tenant-quota';
-
-type Exceeded = Extract<ReservationOutcome, { ok: false }>['exceeded'];
 
 /** The built-in quota's wording: "exceeded quota: <name>, requested: r=v,..., used: ..., limited: ...". */
 function exceededMessage(tenant: string, exceeded: Exceeded): string {
@@ -29,7 +29,7 @@ function finding(tenant: string, exceeded: Exceeded, mode: Finding['mode']): Fin
   return { mode, rule: exceeded.map((e) => e.resource).sort().join(','), message: exceededMessage(tenant, exceeded) };
 }
 
-/** What this change charges and frees, for the audit annotation: "+count/pods=1,+requests.cpu=250m,-...". */
+/** What this change charges and (once observed) frees, for the audit annotation: "+count/pods=1,+requests.cpu=250m,-...". */
 function chargeSummary(increase: ResourceAmounts, decrease: ResourceAmounts): string {
   const parts: string[] = [];
   for (const [r, v] of Object.entries(increase)) parts.push(`+${formatAmount(r, v)}`);
@@ -71,26 +71,44 @@ function evaluate(input: PolicyInput): ModuleResult {
   const unknown = unknownAfter.filter((p) => !unknownBefore.has(p));
   if (unknown.length > 0) return { findings: [{ mode: 'enforce', rule: 'storage size', message: `tenant quota: ${unknown.join('; ')}` }] };
   const { increase, decrease } = chargeDelta(prev, next);
-  const increases = Object.keys(increase).length > 0;
-  if (!increases && Object.keys(decrease).length === 0) return {};
+  // A decrease is only reported: the ledger sees it when the view observes the smaller object.
+  if (Object.keys(increase).length === 0) return Object.keys(decrease).length === 0 ? {} : { annotation: chargeSummary(increase, decrease) };
 
-  const object = operation === 'DELETE' ? input.oldObject : input.object;
   // KubeVirt's launcher pods and CDI's PVCs of DataVolumes, which were paid for before, are never denied.
+  const object = input.object;
   const neverDenied =
     object !== undefined &&
     ((kind === 'Pod' && launcherVmiOf(object, ctx) !== undefined) ||
       (kind === 'PersistentVolumeClaim' && operation === 'CREATE' && cdiDataVolumeOf(request, object, view, input.settings) !== undefined));
   const mode: Finding['mode'] = neverDenied ? 'warn' : 'enforce';
-  const early = increases ? exceededBy(ledger.used(name), { increase, hard }) : [];
+  const early = exceededBy(ledger.used(name), { increase, hard });
   if (early.length > 0) return { findings: [finding(name, early, mode)] };
-  const reservation = { tenant: name, increase, decrease, hard, uid: request.uid };
+  const reservation = { tenant: name, uid: request.uid, object: reservedObject(kind, ctx.namespace, request.name, input.object, input.oldObject), increase, hard };
   return {
     annotation: chargeSummary(increase, decrease),
-    commit: async ({ dryRun, signal }) => {
-      const outcome = await ledger.reserve(reservation, { dryRun, signal });
-      return outcome.ok ? [] : [finding(name, outcome.exceeded, mode)];
-    },
+    commit: async ({ dryRun, signal }) => findingsOf(name, await ledger.reserve(reservation, { dryRun, signal }), mode),
   };
+}
+
+/** The object a reservation waits to observe: by name, and by uid and resourceVersion where the review has them. */
+function reservedObject(kind: ChargedKind, namespace: string, requestName: string | undefined, object: KubeObject | undefined, old: KubeObject | undefined): ReservedObject {
+  const meta = object?.metadata;
+  const out: ReservedObject = { kind, namespace, name: requestName || meta?.name || '' };
+  if (meta?.uid) out.uid = meta.uid;
+  // '' when the old object carries none (a replayed fixture): any stored version then counts as later.
+  if (old !== undefined) out.updatedFrom = old.metadata?.resourceVersion ?? '';
+  return out;
+}
+
+function findingsOf(tenant: string, outcome: ReservationOutcome, mode: Finding['mode']): Finding[] {
+  if (outcome.ok) return [];
+  if (outcome.exceeded) return [finding(tenant, outcome.exceeded, mode)];
+  const { inFlight, limit } = outcome.tooMany;
+  return [{
+    mode,
+    rule: 'reservations',
+    message: `tenant ${tenant} has ${inFlight} quota reservations waiting to be observed (limit ${limit}); retry when earlier creates have settled`,
+  }];
 }
 
 export const tenantQuota: PolicyModule = { name: QUOTA_MODULE, type: 'validate', evaluate };

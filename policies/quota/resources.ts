@@ -64,6 +64,12 @@ export interface Charge extends ResourceAmounts {
   'limits.memory': number;
 }
 
+/** Whether two amounts agree on every resource either names (a missing one is 0). */
+export function sameAmounts(a: ResourceAmounts, b: ResourceAmounts): boolean {
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if ((a[k] ?? 0) !== (b[k] ?? 0)) return false;
+  return true;
+}
+
 /** The built-in ResourceQuota's short names, accepted in Tenant hard limits as it accepts them. */
 const ALIASES: Readonly<Record<string, QuotaResource>> = { cpu: REQUESTS_CPU, memory: REQUESTS_MEMORY, pods: COUNT_PODS };
 

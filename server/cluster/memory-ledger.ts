@@ -1,43 +1,46 @@
-// QuotaLedger for one process (snapshot mode, replay, tests). Check-and-commit runs without an
-// await in between, so on Node's single thread two reviews can never both take the last unit.
-import { applyReservation } from '../../policies/quota/reservation.js';
-import { usageByTenant } from '../../policies/quota/usage.js';
-import type { ClusterView, ModuleSettings, QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
+// QuotaLedger for one process (snapshot mode, replay, tests): usage = observed + reserved, both kept
+// in memory over the SnapshotView's store. An admitted review is applied to the store right after
+// (the apiserver would have persisted it), so its reservation is observed, and released, at once.
+// Check-and-record runs without an await in between, so on Node's single thread two reviews can
+// never both take the last unit.
+import type { QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
+import { ObservedUsage, type ObservedView } from './observed-usage.js';
+import { DEFAULT_MAX_RESERVATIONS, DEFAULT_RESERVATION_TTL_MS, ReservationBook, usageWith, type ReservationEvents } from './reservation-book.js';
+import { checkReservation } from './reservation-check.js';
 
-// The live ledger (tenant-ledger.ts) imports these from here; applyReservation is the whole check,
-// decreases included.
-export { applyReservation, exceededBy } from '../../policies/quota/reservation.js';
-
-export function addAmounts(a: ResourceAmounts, b: ResourceAmounts): ResourceAmounts {
-  const out: ResourceAmounts = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
-  return out;
+export interface LedgerOptions {
+  /** How long a reservation waits for its object before it expires (SPEC 6.4: 2 minutes). */
+  ttlMs?: number;
+  /** Reservations a tenant may have waiting at once; more are denied, not stored. */
+  maxReservations?: number;
+  now?: () => number;
+  /** The clock for pods past their deletion grace; a clock that says undefined charges them until gone. */
+  observedClock?: () => number | undefined;
+  events?: ReservationEvents;
 }
 
 export class MemoryLedger implements QuotaLedger {
-  private readonly usage = new Map<string, ResourceAmounts>();
+  readonly observed: ObservedUsage;
+  readonly book: ReservationBook;
+  private readonly ttlMs: number;
+  private readonly maxReservations: number;
+  private readonly now: () => number;
+
+  constructor(view: ObservedView, opts: LedgerOptions = {}) {
+    this.now = opts.now ?? Date.now;
+    this.ttlMs = opts.ttlMs ?? DEFAULT_RESERVATION_TTL_MS;
+    this.maxReservations = opts.maxReservations ?? DEFAULT_MAX_RESERVATIONS;
+    this.observed = new ObservedUsage(view, { now: opts.observedClock ?? this.now });
+    this.book = new ReservationBook(view.store, this.now, opts.events);
+  }
 
   async reserve(r: Reservation, opts: { dryRun: boolean; signal: AbortSignal }): Promise<ReservationOutcome> {
-    const outcome = applyReservation(this.usage.get(r.tenant) ?? {}, r);
-    if (outcome.ok && !opts.dryRun) this.usage.set(r.tenant, outcome.used);
+    const { outcome, entry } = checkReservation(this, r, [], { maxReservations: this.maxReservations, now: this.now(), ttlMs: this.ttlMs });
+    if (entry && !opts.dryRun) this.book.add(entry);
     return outcome;
   }
 
   used(tenant: string): ResourceAmounts {
-    return this.usage.get(tenant) ?? {};
-  }
-
-  /** Reconcile: replace a tenant's usage with what the existing objects add up to. */
-  setUsed(tenant: string, amounts: ResourceAmounts): void {
-    this.usage.set(tenant, { ...amounts });
-  }
-
-  /**
-   * Recomputes every tenant's usage from the view (snapshot mode: after loading the state, so that
-   * what already exists is charged, and whenever the state is known to have drifted).
-   */
-  reconcile(view: ClusterView, settings: ModuleSettings, nowMs?: number): void {
-    this.usage.clear();
-    for (const [tenant, used] of usageByTenant(view, settings, nowMs)) this.usage.set(tenant, used);
+    return usageWith(this.observed.tenantUsage(tenant), this.book.reserved(tenant));
   }
 }

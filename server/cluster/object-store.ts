@@ -23,6 +23,7 @@ export const VIEW_KINDS: ReadonlySet<string> = new Set<ViewKind>([
   'VirtualMachineInstanceMigration',
   'VirtualMachineInstancetype',
   'VirtualMachineClusterInstancetype',
+  'ControllerRevision',
   'KubeVirt',
   'PersistentVolumeClaim',
   'StorageClass',
@@ -31,6 +32,23 @@ export const VIEW_KINDS: ReadonlySet<string> = new Set<ViewKind>([
 ]);
 
 const EMPTY: readonly KubeObject[] = Object.freeze([]);
+
+/** One change to the store: the object as it now is (undefined once removed) and as it was before. */
+export interface StoreChange {
+  kind: ViewKind;
+  /** '' for cluster-scoped kinds. */
+  namespace: string;
+  name: string;
+  object: KubeObject | undefined;
+  previous: KubeObject | undefined;
+}
+
+export type StoreListener = (change: StoreChange) => void;
+
+/** A Tenant's status changes with every quota reservation; only its spec moves namespaces between tenants. */
+function sameSpec(a: KubeObject | undefined, b: KubeObject | undefined): boolean {
+  return a !== undefined && b !== undefined && (a.spec === b.spec || JSON.stringify(a.spec) === JSON.stringify(b.spec));
+}
 
 export function isViewKind(kind: unknown): kind is ViewKind {
   return typeof kind === 'string' && VIEW_KINDS.has(kind);
@@ -41,12 +59,18 @@ export class ObjectStore {
   /** list() results are cached per namespace until that namespace's objects of the kind change. */
   private readonly listCache = new Map<string, readonly KubeObject[]>();
   private tenantIndex: TenantIndex | undefined;
+  private readonly listeners: StoreListener[] = [];
 
   constructor(private defaultTenant: TenantSpec) {}
 
   setDefaultTenant(spec: TenantSpec): void {
     this.defaultTenant = spec;
     this.tenantIndex = undefined;
+  }
+
+  /** Called synchronously after every change (the quota's observed usage follows the store this way). */
+  subscribe(listener: StoreListener): void {
+    this.listeners.push(listener);
   }
 
   private scope(kind: ViewKind, namespace: string | undefined): string {
@@ -82,21 +106,19 @@ export class ObjectStore {
     if (!byNs) this.kinds.set(kind, (byNs = new Map()));
     let objs = byNs.get(scope);
     if (!objs) byNs.set(scope, (objs = new Map()));
+    const previous = objs.get(name);
     objs.set(name, obj);
-    this.changed(kind, scope);
+    this.changed(kind, scope, kind !== 'Tenant' || !sameSpec(previous, obj));
+    this.notify({ kind, namespace: scope, name, object: obj, previous });
   }
 
   remove(kind: ViewKind, namespace: string | undefined, name: string): void {
     const scope = this.scope(kind, namespace);
     const objs = this.kinds.get(kind)?.get(scope);
-    if (objs?.delete(name)) this.changed(kind, scope);
-  }
-
-  /** Drops every object of a kind (a relist replaces them). */
-  clear(kind: ViewKind): void {
-    this.kinds.delete(kind);
-    for (const key of [...this.listCache.keys()]) if (key.startsWith(`${kind}/`)) this.listCache.delete(key);
-    if (kind === 'Tenant' || kind === 'Namespace') this.tenantIndex = undefined;
+    const previous = objs?.get(name);
+    if (previous === undefined || !objs!.delete(name)) return;
+    this.changed(kind, scope, true);
+    this.notify({ kind, namespace: scope, name, object: undefined, previous });
   }
 
   count(kind: ViewKind): number {
@@ -105,9 +127,13 @@ export class ObjectStore {
     return n;
   }
 
-  private changed(kind: ViewKind, scope: string): void {
+  private changed(kind: ViewKind, scope: string, tenancy: boolean): void {
     this.listCache.delete(`${kind}/${scope}`);
-    if (kind === 'Tenant' || kind === 'Namespace') this.tenantIndex = undefined;
+    if (tenancy && (kind === 'Tenant' || kind === 'Namespace')) this.tenantIndex = undefined;
+  }
+
+  private notify(change: StoreChange): void {
+    for (const listener of this.listeners) listener(change);
   }
 
   /** Rebuilt lazily after a Tenant or Namespace change, so reviews look tenants up in O(1). */

@@ -268,7 +268,7 @@ function projectNamespace(obj: KubeObject): KubeObject {
 }
 
 function projectTenant(obj: KubeObject): KubeObject {
-  return withParts(fullMeta(obj.metadata as Json | undefined), obj.spec, pick(record(obj.status), ['used', 'conditions']));
+  return withParts(fullMeta(obj.metadata as Json | undefined), obj.spec, pick(record(obj.status), ['used', 'reserved', 'reservations', 'conditions']));
 }
 
 /**
@@ -366,6 +366,20 @@ function projectCdiConfig(obj: KubeObject): KubeObject {
   return withParts(baseMeta(obj.metadata as Json | undefined), undefined, pick(record(obj.status), ['filesystemOverhead']));
 }
 
+/**
+ * An instancetype or preference revision: the copy KubeVirt stored (data.object, served as `data`),
+ * kept with the identity and spec that size a VM; revisions are immutable, so this never changes.
+ */
+function projectControllerRevision(obj: KubeObject): KubeObject {
+  const data = record(obj.data);
+  const dataMeta = record(data?.metadata);
+  const stored: Json = { metadata: pick(dataMeta, ['name', 'uid', 'generation']) ?? {} };
+  if (typeof data?.apiVersion === 'string') stored.apiVersion = data.apiVersion;
+  if (typeof data?.kind === 'string') stored.kind = data.kind;
+  if (data?.spec !== undefined) stored.spec = data.spec;
+  return deepFreeze({ metadata: fullMeta(obj.metadata as Json | undefined), data: stored });
+}
+
 /** The projection the view keeps (and listLive returns) for an object of a kind. */
 export function project(kind: ViewKind, obj: KubeObject): KubeObject {
   switch (kind) {
@@ -385,6 +399,8 @@ export function project(kind: ViewKind, obj: KubeObject): KubeObject {
       return projectNamespace(obj);
     case 'Tenant':
       return projectTenant(obj);
+    case 'ControllerRevision':
+      return projectControllerRevision(obj);
     default:
       return projectKubeVirt(kind, obj);
   }

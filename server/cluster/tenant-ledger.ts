@@ -1,108 +1,20 @@
-// QuotaLedger over the Tenant's status.used (SPEC 6.4): the check and the commit are one optimistic
-// write, as the built-in ResourceQuota admission does: read the Tenant, check used + increase
-// against hard (applyReservation, which also applies what the request frees), replace /status with the read resourceVersion as precondition; a 409 means another
-// replica committed in between, so re-read and check again (bounded). Reservations that arrive
-// while a write is in flight are committed together in the next write, so one replica makes one
-// write at a time per tenant however many creates race, and replicas contend only with each other.
+// QuotaLedger for the live cluster (SPEC 6.4): usage = observed (this replica's informer cache) +
+// reserved (every replica's reservations, shared in the Tenant's status.reservations). The check and
+// the record are one optimistic write, as the built-in ResourceQuota admission does: read the
+// Tenant, merge its reservations into this replica's book, check, replace /status with the read
+// resourceVersion as precondition; a 409 means another replica wrote in between, so read and check
+// again (bounded). Reservations that arrive while a write is in flight are written together in the
+// next one, so a replica makes one write at a time per tenant however many creates race.
+// A reservation ends when this replica's view observes its object, or at its TTL; no review frees.
 import { context, type Context } from '@opentelemetry/api';
-import { formatMilli, formatUnits, parseMilli, parseUnits } from '../../policies/quantity.js';
-import { isCpu } from '../../policies/quota/resources.js';
-import type { ClusterView, KubeObject, QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
-import { KubeApiError, type KubeClient } from './kube-client.js';
-import { applyReservation } from './memory-ledger.js';
-
-export const TENANT_API = '/apis/tenantguard.io/v1alpha1/tenants';
-
-export class TenantStatusConflictError extends Error {
-  override readonly name = 'TenantStatusConflictError';
-}
-
-export interface StatusWriteOptions {
-  /** Write attempts before giving up under contention (each 409 costs one). */
-  maxAttempts: number;
-  /** Base of the jittered backoff between attempts: attempt n waits up to n * backoffMs. */
-  backoffMs: number;
-  /** Bound on each API call. */
-  requestTimeoutMs: number;
-}
-
-export const DEFAULT_STATUS_WRITE: StatusWriteOptions = { maxAttempts: 8, backoffMs: 10, requestTimeoutMs: 2000 };
-
-export function tenantPath(name: string): string {
-  return `${TENANT_API}/${encodeURIComponent(name)}`;
-}
-
-/** status.used as canonical amounts; a value that is not a quantity throws naming the field. */
-export function parseUsed(tenant: string, used: unknown): ResourceAmounts {
-  const out: ResourceAmounts = {};
-  if (used === undefined || used === null) return out;
-  if (typeof used !== 'object' || Array.isArray(used)) throw new Error(`Tenant "${tenant}": status.used is not a map of quantities`);
-  for (const [resource, raw] of Object.entries(used as Record<string, unknown>)) {
-    if (typeof raw !== 'string' && typeof raw !== 'number') throw new Error(`Tenant "${tenant}": status.used["${resource}"] is not a quantity`);
-    try {
-      out[resource] = isCpu(resource) ? parseMilli(raw) : parseUnits(raw);
-    } catch (err) {
-      throw new Error(`Tenant "${tenant}": status.used["${resource}"]: ${(err as Error).message}`);
-    }
-  }
-  return out;
-}
-
-/** Canonical amounts as Kubernetes quantity strings (what `kubectl get tenants -o yaml` shows). */
-export function formatUsed(amounts: ResourceAmounts): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const resource of Object.keys(amounts).sort()) {
-    const v = amounts[resource]!;
-    out[resource] = isCpu(resource) ? formatMilli(v) : formatUnits(v);
-  }
-  return out;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * Reads the Tenant and replaces its status with what `mutate` returns (undefined: nothing to
- * write), with the read resourceVersion as precondition; on 409 reads and asks `mutate` again.
- * Returns the Tenant as written, or undefined when `mutate` declined.
- */
-export async function updateTenantStatus(
-  client: KubeClient,
-  name: string,
-  mutate: (tenant: KubeObject) => Record<string, unknown> | undefined,
-  opts: StatusWriteOptions = DEFAULT_STATUS_WRITE,
-): Promise<KubeObject | undefined> {
-  for (let attempt = 1; ; attempt++) {
-    let tenant: KubeObject;
-    try {
-      tenant = await client.request('GET', tenantPath(name), {
-        signal: AbortSignal.timeout(opts.requestTimeoutMs),
-        operation: 'get tenant',
-      });
-    } catch (err) {
-      if (err instanceof KubeApiError && err.status === 404) throw new Error(`Tenant "${name}" not found`);
-      throw err;
-    }
-    const status = mutate(tenant);
-    if (status === undefined) return undefined;
-    try {
-      return await client.request('PUT', `${tenantPath(name)}/status`, {
-        body: { ...tenant, status },
-        signal: AbortSignal.timeout(opts.requestTimeoutMs),
-        operation: 'update tenant status',
-      });
-    } catch (err) {
-      if (!(err instanceof KubeApiError && err.status === 409)) throw err;
-      if (attempt >= opts.maxAttempts) {
-        throw new TenantStatusConflictError(
-          `Tenant "${name}": status update still conflicting after ${attempt} attempts (other writers keep changing it)`,
-        );
-      }
-      await sleep(Math.random() * attempt * opts.backoffMs);
-    }
-  }
-}
+import type { QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
+import type { KubeClient } from './kube-client.js';
+import { ObservedUsage, type ObservedView } from './observed-usage.js';
+import { DEFAULT_MAX_RESERVATIONS, DEFAULT_RESERVATION_TTL_MS, ReservationBook, usageWith, type ReservationEntry } from './reservation-book.js';
+import { checkReservation } from './reservation-check.js';
+import type { LedgerOptions } from './memory-ledger.js';
+import { mergeStatus, nextReservations, reservedTotal } from './tenant-reservations.js';
+import { DEFAULT_STATUS_WRITE, updateTenantStatus, type StatusWriteOptions } from './tenant-status.js';
 
 interface Pending {
   reservation: Reservation;
@@ -118,43 +30,48 @@ interface TenantQueue {
   running: boolean;
 }
 
-export interface TenantLedgerOptions extends Partial<StatusWriteOptions> {
-  /** How long a committed request uid is remembered, so an apiserver retry is not charged twice. */
-  dedupeTtlMs?: number;
-  /**
-   * Usage to start from when a Tenant has no status.used yet (a new Tenant over existing objects);
-   * the reconciler's recomputation from the view. Without it a new Tenant starts from zero.
-   */
-  initialUsed?: (tenant: string) => ResourceAmounts;
-  now?: () => number;
+export interface TenantLedgerOptions extends LedgerOptions, Partial<StatusWriteOptions> {
+  /** How long an entry another replica may still be waiting to observe stays in the status once observed. */
+  observedGraceMs?: number;
 }
 
+export const DEFAULT_OBSERVED_GRACE_MS = 10_000;
+
 export class TenantStatusLedger implements QuotaLedger {
+  readonly observed: ObservedUsage;
+  readonly book: ReservationBook;
   private readonly write: StatusWriteOptions;
-  private readonly dedupeTtlMs: number;
-  private readonly now: () => number;
+  private readonly ttlMs: number;
+  private readonly maxReservations: number;
+  readonly observedGraceMs: number;
+  readonly now: () => number;
   private readonly queues = new Map<string, TenantQueue>();
-  /** uid -> expiry; insertion order is expiry order, so pruning pops from the front. */
-  private readonly committed = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<ReservationOutcome>>();
-  private readonly parsed = new WeakMap<object, ResourceAmounts>();
 
   constructor(
     private readonly client: KubeClient,
-    private readonly view: ClusterView,
-    private readonly opts: TenantLedgerOptions = {},
+    view: ObservedView,
+    opts: TenantLedgerOptions = {},
   ) {
     this.write = { ...DEFAULT_STATUS_WRITE, ...opts };
-    this.dedupeTtlMs = opts.dedupeTtlMs ?? 5 * 60_000;
+    this.ttlMs = opts.ttlMs ?? DEFAULT_RESERVATION_TTL_MS;
+    this.maxReservations = opts.maxReservations ?? DEFAULT_MAX_RESERVATIONS;
+    this.observedGraceMs = opts.observedGraceMs ?? DEFAULT_OBSERVED_GRACE_MS;
     this.now = opts.now ?? Date.now;
+    this.observed = new ObservedUsage(view, { now: opts.observedClock ?? this.now });
+    this.book = new ReservationBook(view.store, this.now, opts.events);
+    // Other replicas' reservations count here as soon as the Tenant watch shows them.
+    view.store.subscribe((change) => {
+      if (change.kind === 'Tenant' && change.object !== undefined && change.object.status !== change.previous?.status) {
+        mergeStatus(this.book, change.name, change.object.status);
+      }
+    });
   }
 
   reserve(r: Reservation, opts: { dryRun: boolean; signal: AbortSignal }): Promise<ReservationOutcome> {
-    const changes = (amounts: ResourceAmounts | undefined) => Object.values(amounts ?? {}).some((v) => v > 0);
-    if (!changes(r.increase) && !changes(r.decrease)) return Promise.resolve({ ok: true, used: this.used(r.tenant) });
-    if (opts.dryRun) return this.check(r);
-    this.prune();
-    if (this.committed.has(r.uid)) return Promise.resolve({ ok: true, used: this.used(r.tenant) });
+    if (!Object.values(r.increase).some((v) => v > 0)) return Promise.resolve({ ok: true, used: this.used(r.tenant) });
+    if (opts.dryRun) return Promise.resolve(this.check(r, []).outcome);
+    if (this.book.has(r.uid)) return Promise.resolve({ ok: true, used: this.used(r.tenant) });
     const running = this.inflight.get(r.uid);
     if (running) return running;
     const promise = new Promise<ReservationOutcome>((resolve, reject) => {
@@ -164,37 +81,12 @@ export class TenantStatusLedger implements QuotaLedger {
     return promise;
   }
 
-  /** status.used of the Tenant as the informer last saw it. */
   used(tenant: string): ResourceAmounts {
-    const used: unknown = this.view.get('Tenant', undefined, tenant)?.status?.used;
-    if (used === null || typeof used !== 'object') return {};
-    let amounts = this.parsed.get(used);
-    if (!amounts) {
-      try {
-        amounts = parseUsed(tenant, used);
-      } catch {
-        // A hand-edited bad value: reported by reserve() and repaired by the reconciler.
-        amounts = {};
-      }
-      this.parsed.set(used, amounts);
-    }
-    return amounts;
+    return usageWith(this.observed.tenantUsage(tenant), this.book.reserved(tenant));
   }
 
-  private usedOf(tenant: KubeObject, name: string): ResourceAmounts {
-    const used: unknown = tenant.status?.used;
-    if (used === undefined && this.opts.initialUsed) return this.opts.initialUsed(name);
-    return parseUsed(name, used);
-  }
-
-  /** dryRun: the same check against a fresh read, and no write. */
-  private async check(r: Reservation): Promise<ReservationOutcome> {
-    let outcome: ReservationOutcome | undefined;
-    await updateTenantStatus(this.client, r.tenant, (tenant) => {
-      outcome = applyReservation(this.usedOf(tenant, r.tenant), r);
-      return undefined;
-    }, this.write);
-    return outcome!;
+  private check(r: Reservation, pending: readonly ReservationEntry[]) {
+    return checkReservation(this, r, pending, { maxReservations: this.maxReservations, now: this.now(), ttlMs: this.ttlMs });
   }
 
   private enqueue(p: Pending): void {
@@ -226,37 +118,27 @@ export class TenantStatusLedger implements QuotaLedger {
     };
     let batch = all;
     let outcomes: ReservationOutcome[] = [];
+    let accepted: ReservationEntry[] = [];
     try {
-      await updateTenantStatus(this.client, tenant, (obj) => {
+      await updateTenantStatus(this.client, tenant, (fresh) => {
         // A review that gave up (its time budget ran out) must not be charged by a later attempt.
         batch = batch.filter((p) => !abandoned(p));
-        let used = this.usedOf(obj, tenant);
-        const before = used;
+        mergeStatus(this.book, tenant, fresh.status);
+        accepted = [];
         outcomes = batch.map((p) => {
-          const outcome = applyReservation(used, p.reservation);
-          if (outcome.ok) used = outcome.used;
+          const { outcome, entry } = this.check(p.reservation, accepted);
+          if (entry) accepted.push(entry);
           return outcome;
         });
-        if (used === before) return undefined;
-        return { ...(obj.status as Record<string, unknown> | undefined), used: formatUsed(used) };
+        if (accepted.length === 0) return undefined;
+        const reservations = nextReservations(this.book, tenant, fresh.status, accepted, this.now(), this.observedGraceMs);
+        return { ...(fresh.status as Record<string, unknown> | undefined), reservations, reserved: reservedTotal(tenant, reservations) };
       }, this.write);
     } catch (err) {
       for (const p of batch) p.reject(err);
       return;
     }
-    const expires = this.now() + this.dedupeTtlMs;
-    batch.forEach((p, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome.ok) this.committed.set(p.reservation.uid, expires);
-      p.resolve(outcome);
-    });
-  }
-
-  private prune(): void {
-    const now = this.now();
-    for (const [uid, expires] of this.committed) {
-      if (expires > now) break;
-      this.committed.delete(uid);
-    }
+    for (const entry of accepted) this.book.add(entry);
+    batch.forEach((p, i) => p.resolve(outcomes[i]!));
   }
 }

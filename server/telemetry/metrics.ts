@@ -1,7 +1,7 @@
 // Prometheus metrics (SPEC 8), on a registry of their own so that tests and several app instances
 // in one process never share series. Review and policy series are hot-path families (hot-metrics.ts)
 // whose per-combination records are cached, so a review builds no label objects and hashes nothing.
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ModuleOutcome } from '../../policies/engine.js';
 import type { ResourceAmounts } from '../../policies/types.js';
 import { HotCounter, HotHistogram, type HotCounterSeries, type HotHistogramSeries } from './hot-metrics.js';
@@ -40,6 +40,11 @@ export class Metrics {
   private readonly policyResults: HotCounter;
   private readonly quotaUsed: Gauge<'tenant' | 'resource'>;
   private readonly quotaHard: Gauge<'tenant' | 'resource'>;
+  private readonly quotaReserved: Gauge<'tenant' | 'resource'>;
+  private readonly reservations: Gauge<'tenant'>;
+  private readonly reservationsExpired: Counter<'tenant'>;
+  private readonly reservationRelease: Histogram;
+  private readonly reconciles: Counter<'outcome'>;
   private readonly certExpiry: Gauge;
   private readonly reloads: Counter<'result'>;
   private readonly cacheSynced: Gauge<'kind'>;
@@ -87,6 +92,37 @@ export class Metrics {
       labelNames: ['tenant', 'resource'],
       registers,
     });
+    this.quotaReserved = new Gauge({
+      name: 'tenantguard_quota_reserved',
+      help: 'Tenant quota reserved by admitted changes not yet observed in the cluster, in base units.',
+      labelNames: ['tenant', 'resource'],
+      registers,
+    });
+    this.reservations = new Gauge({
+      name: 'tenantguard_quota_reservations',
+      help: 'Quota reservations waiting for their object to be observed, per tenant.',
+      labelNames: ['tenant'],
+      registers,
+    });
+    this.reservationsExpired = new Counter({
+      name: 'tenantguard_quota_reservations_expired_total',
+      help: 'Reservations made here whose object was never observed before the TTL (refused later in the chain, or never persisted).',
+      labelNames: ['tenant'],
+      registers,
+    });
+    this.reservationRelease = new Histogram({
+      name: 'tenantguard_quota_reservation_release_seconds',
+      help: 'Time from a reservation to the cluster view observing its object.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.reconciles = new Counter({
+      name: 'tenantguard_quota_reconcile_total',
+      help: 'Per-tenant outcomes of the periodic quota reconcile: unchanged, updated, repaired, skipped, failed.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    for (const outcome of ['unchanged', 'updated', 'repaired', 'skipped', 'failed']) this.reconciles.inc({ outcome }, 0);
     this.certExpiry = new Gauge({
       name: 'tenantguard_cert_expiry_timestamp_seconds',
       help: 'Unix time at which the serving certificate expires.',
@@ -166,12 +202,33 @@ export class Metrics {
     this.setQuota(this.quotaHard, tenant, amounts);
   }
 
+  setQuotaReserved(tenant: string, amounts: ResourceAmounts, count: number): void {
+    this.setQuota(this.quotaReserved, tenant, amounts);
+    this.reservations.set({ tenant }, count);
+    // The series exists from the start, so that rate() sees the first expiry.
+    this.reservationsExpired.inc({ tenant }, 0);
+  }
+
+  countReservationExpired(tenant: string): void {
+    this.reservationsExpired.inc({ tenant });
+  }
+
+  observeReservationReleased(seconds: number): void {
+    this.reservationRelease.observe(seconds);
+  }
+
+  countReconcile(outcome: string): void {
+    this.reconciles.inc({ outcome });
+  }
+
   /** Drops a deleted tenant's quota series. */
   forgetTenant(tenant: string): void {
     for (const resource of this.quotaResources.get(tenant) ?? []) {
       this.quotaUsed.remove({ tenant, resource });
       this.quotaHard.remove({ tenant, resource });
+      this.quotaReserved.remove({ tenant, resource });
     }
+    this.reservations.remove({ tenant });
     this.quotaResources.delete(tenant);
   }
 

@@ -76,7 +76,7 @@ function inputFor(view: SnapshotView, object: KubeObject): PolicyInput {
     tenant: view.tenantOf('team-a'),
     view,
     settings: { kubevirtServiceAccounts: ['system:serviceaccount:kubevirt:kubevirt-controller'] },
-    ledger: new MemoryLedger(),
+    ledger: new MemoryLedger(view),
   };
 }
 
@@ -96,7 +96,7 @@ export async function runPodSecurityBench(iterations = 20_000): Promise<BenchRow
   const engine = new PolicyEngine(
     [secureDefaultsModule, podSecurityModule],
     { exemptions: { namespaces: [], usernames: [], groups: [] }, modules: {}, settings: { kubevirtServiceAccounts: [] } },
-    { view: tenantOnly, ledger: new MemoryLedger() },
+    { view: tenantOnly, ledger: new MemoryLedger(tenantOnly) },
   );
   rows.push(await measureAsync('engine.review both, pod needing every default', iterations, () => engine.review(request(insecure), 'both')));
   rows.push(await measureAsync('engine.review both, pod already secure', iterations, () => engine.review(request(secure), 'both')));

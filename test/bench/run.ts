@@ -16,6 +16,8 @@ const benches: Array<{ name: string; args: string[] }> = [
   { name: 'in-process pod-security and secure-defaults', args: [`${here}pod-security-bench.ts`, values.iterations!] },
   { name: 'in-process tenant-quota decision vs cluster size', args: [`${here}quota-bench.ts`, values.iterations!] },
   { name: 'memory per cached Pod projection', args: ['--expose-gc', `${here}cluster-memory-bench.ts`] },
+  { name: 'worst-case reviews: huge pods, a crowded NetworkPolicy namespace', args: [`${here}worst-case-bench.ts`, '30'] },
+  { name: 'memory to load a 35 MB state file', args: [`${here}snapshot-load-bench.ts`, '35'] },
   { name: 'end-to-end HTTPS vs a no-op Fastify TLS route', args: [`${here}http-bench.ts`, '--duration', values.duration!, '--json', `${out}http.json`] },
 ];
 

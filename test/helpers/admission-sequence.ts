@@ -56,7 +56,6 @@ export async function admissionSequence(t: Test, state: KubeObject[], spec: Tena
     ],
   });
   t.teardown(() => fx.close());
-  fx.ledger.reconcile(fx.view, SETTINGS);
   async function post(path: string, request: AdmissionRequest) {
     const res = await fx.request(path, { body: JSON.stringify(admissionReview(request)) });
     if (res.status !== 200) throw new Error(`${path}: HTTP ${res.status} ${res.text}`);

@@ -25,6 +25,7 @@ export const CORE_RESOURCES: readonly ResourceDef[] = [
   { group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false, status: true },
   { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, status: true },
   { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, status: false },
+  { group: 'apps', version: 'v1', kind: 'ControllerRevision', plural: 'controllerrevisions', namespaced: true, status: false },
   { group: '', version: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims', namespaced: true, status: true },
   { group: 'storage.k8s.io', version: 'v1', kind: 'StorageClass', plural: 'storageclasses', namespaced: false, status: false },
 ];
@@ -49,7 +50,17 @@ export const KUBEVIRT_RESOURCES: readonly ResourceDef[] = [
   { group: 'instancetype.kubevirt.io', version: 'v1beta1', kind: 'VirtualMachineClusterInstancetype', plural: 'virtualmachineclusterinstancetypes', namespaced: false, status: false },
 ];
 
+/** What self-managed certificates touch (certs/self-managed.ts): Secrets, Leases, webhook configurations. */
+export const CERTIFICATE_RESOURCES: readonly ResourceDef[] = [
+  { group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true, status: false },
+  { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', namespaced: true, status: false },
+  { group: 'admissionregistration.k8s.io', version: 'v1', kind: 'MutatingWebhookConfiguration', plural: 'mutatingwebhookconfigurations', namespaced: false, status: false },
+  { group: 'admissionregistration.k8s.io', version: 'v1', kind: 'ValidatingWebhookConfiguration', plural: 'validatingwebhookconfigurations', namespaced: false, status: false },
+];
+
 export interface FakeApiServerOptions {
+  /** Serve Secrets, Leases and webhook configurations (default false). */
+  certificates?: boolean;
   /** Serve the KubeVirt groups (default true). */
   kubevirt?: boolean;
   /** Serve CDI's groups (default false). */
@@ -84,6 +95,7 @@ interface Watcher {
   def: ResourceDef;
   namespace: string | undefined;
   res: ServerResponse;
+  selected: (o: KubeObject) => boolean;
 }
 
 class HttpError extends Error {
@@ -128,6 +140,8 @@ export class FakeApiServer {
   expiredWatches = 0;
   /** Writes refused with 409 Conflict for a stale resourceVersion. */
   conflicts = 0;
+  /** Watch events reach watchers this late (a real apiserver's watch lags its writes). */
+  watchDelayMs = 0;
   /** Returning a response short-circuits normal handling (fault injection). */
   intercept: ((req: RecordedRequest) => InterceptedResponse | undefined) | undefined;
 
@@ -149,6 +163,7 @@ export class FakeApiServer {
       ...(opts.tenants === false ? [] : [TENANT_RESOURCE]),
       ...(opts.kubevirt === false ? [] : KUBEVIRT_RESOURCES),
       ...(opts.cdi === true ? CDI_RESOURCES : []),
+      ...(opts.certificates === true ? CERTIFICATE_RESOURCES : []),
     ];
     for (const def of this.resources) this.objects.set(def, new Map());
   }
@@ -271,7 +286,8 @@ export class FakeApiServer {
     const def = this.defOf(obj.apiVersion, obj.kind);
     const ns = def.namespaced ? (obj.metadata?.namespace ?? 'default') : undefined;
     const existing = this.objects.get(def)!.get(this.key(ns, obj.metadata?.name ?? ''));
-    if (!existing) return this.createObject(def, ns, structuredClone(obj), false);
+    // A uid the caller set is kept: kube-apiserver assigns it before admission and stores that one.
+    if (!existing) return this.createObject(def, ns, structuredClone(obj), false, obj.metadata?.uid);
     const next = structuredClone(obj);
     next.metadata = { ...existing.metadata, ...next.metadata, resourceVersion: existing.metadata!.resourceVersion };
     return this.store(def, ns, next, 'MODIFIED');
@@ -366,7 +382,7 @@ export class FakeApiServer {
     if (name === undefined) {
       if (req.method === 'GET') {
         const watch = req.query.get('watch');
-        if (watch === 'true' || watch === '1') return this.watch(def, namespace, req.query.get('resourceVersion') ?? '', res);
+        if (watch === 'true' || watch === '1') return this.watch(def, namespace, req.query.get('resourceVersion') ?? '', res, selectorOf(req.query));
         return this.send(res, 200, this.list(def, namespace, req.query));
       }
       if (req.method === 'POST') {
@@ -463,7 +479,7 @@ export class FakeApiServer {
     return next;
   }
 
-  private createObject(def: ResourceDef, namespace: string | undefined, obj: KubeObject, dryRun: boolean): KubeObject {
+  private createObject(def: ResourceDef, namespace: string | undefined, obj: KubeObject, dryRun: boolean, uid?: string): KubeObject {
     obj.apiVersion = apiVersionOf(def);
     obj.kind = def.kind;
     obj.metadata ??= {};
@@ -476,7 +492,7 @@ export class FakeApiServer {
     if (this.objects.get(def)!.has(this.key(namespace, obj.metadata.name))) {
       throw new HttpError(409, 'AlreadyExists', `${def.plural}${def.group ? `.${def.group}` : ''} "${obj.metadata.name}" already exists`);
     }
-    obj.metadata.uid = randomUUID();
+    obj.metadata.uid = uid ?? randomUUID();
     obj.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     if (dryRun) return obj;
     return this.store(def, namespace, obj, 'ADDED');
@@ -502,19 +518,19 @@ export class FakeApiServer {
 
   private emit(event: WatchEvent): void {
     this.history.push(event);
+    const line = `${JSON.stringify({ type: event.type, object: event.object })}\n`;
     for (const w of this.watchers) {
-      if (w.def === event.def && (w.namespace === undefined || w.namespace === event.object.metadata?.namespace)) {
-        w.res.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
+      if (w.def === event.def && (w.namespace === undefined || w.namespace === event.object.metadata?.namespace) && w.selected(event.object)) {
+        if (this.watchDelayMs > 0) setTimeout(() => w.res.writable && w.res.write(line), this.watchDelayMs);
+        else w.res.write(line);
       }
     }
   }
 
   private list(def: ResourceDef, namespace: string | undefined, query: URLSearchParams): Record<string, unknown> {
-    for (const unsupported of ['labelSelector', 'fieldSelector']) {
-      if (query.get(unsupported)) throw new HttpError(400, 'BadRequest', `the fake apiserver does not implement ${unsupported}`);
-    }
+    const selected = selectorOf(query);
     const all = [...this.objects.get(def)!.entries()]
-      .filter(([, o]) => namespace === undefined || o.metadata?.namespace === namespace)
+      .filter(([, o]) => (namespace === undefined || o.metadata?.namespace === namespace) && selected(o))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     // continue token: the key after which the next page starts, plus the list's resourceVersion.
     let listRv = String(this.rv);
@@ -544,9 +560,9 @@ export class FakeApiServer {
     return { apiVersion: apiVersionOf(def), kind: `${def.kind}List`, metadata, items: page.map(([, o]) => o) };
   }
 
-  private watch(def: ResourceDef, namespace: string | undefined, resourceVersion: string, res: ServerResponse): void {
+  private watch(def: ResourceDef, namespace: string | undefined, resourceVersion: string, res: ServerResponse, selected: (o: KubeObject) => boolean): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-    const matches = (o: KubeObject) => namespace === undefined || o.metadata?.namespace === namespace;
+    const matches = (o: KubeObject) => (namespace === undefined || o.metadata?.namespace === namespace) && selected(o);
     const from = Number(resourceVersion || '0');
     if (resourceVersion === '' || resourceVersion === '0') {
       // Real apiserver semantics: a watch without a resourceVersion starts with the current state.
@@ -561,7 +577,7 @@ export class FakeApiServer {
         if (e.rv > from && e.def === def && matches(e.object)) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
       }
     }
-    const watcher: Watcher = { def, namespace, res };
+    const watcher: Watcher = { def, namespace, res, selected };
     this.watchers.add(watcher);
     res.on('close', () => this.watchers.delete(watcher));
   }
@@ -594,4 +610,30 @@ export class FakeApiServer {
     }
     return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group === '' ? version : `${group}/${version}`, resources };
   }
+}
+
+/**
+ * The labelSelector of a list or watch, in the string form clients send: comma-separated
+ * requirements "key", "!key", "key=value", "key==value", "key!=value" (set-based "in"/"notin" are
+ * refused as not implemented). A fieldSelector is refused too.
+ */
+function selectorOf(query: URLSearchParams): (o: KubeObject) => boolean {
+  if (query.get('fieldSelector')) throw new HttpError(400, 'BadRequest', 'the fake apiserver does not implement fieldSelector');
+  const raw = query.get('labelSelector');
+  if (!raw) return () => true;
+  const tests = raw.split(',').map((req): ((labels: Record<string, string>) => boolean) => {
+    const r = req.trim();
+    if (/\s(in|notin)\s/.test(r)) throw new HttpError(400, 'BadRequest', `the fake apiserver does not implement set-based selectors: ${r}`);
+    const m = /^([^!=]+)(!=|==|=)(.*)$/.exec(r);
+    if (m) {
+      const [, key, op, value] = m as unknown as [string, string, string, string];
+      return op === '!=' ? (l) => l[key.trim()] !== value.trim() : (l) => l[key.trim()] === value.trim();
+    }
+    if (r.startsWith('!')) return (l) => !(r.slice(1) in l);
+    return (l) => r in l;
+  });
+  return (o) => {
+    const labels = o.metadata?.labels ?? {};
+    return tests.every((test) => test(labels));
+  };
 }

@@ -96,7 +96,7 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
   const pki = await testPki();
   const view = new SnapshotView(opts.defaultTenant ?? {});
   for (const obj of opts.state ?? []) view.add(structuredClone(obj));
-  const ledger = new MemoryLedger();
+  const ledger = new MemoryLedger(view);
   const logs: Array<Record<string, any>> = [];
   const logger = createLogger({ level: 'info', destination: { write: (line: string) => void logs.push(JSON.parse(line)) } });
   const tracing = createTracing({ serviceName: 'tenantguard-test', exporter: opts.spanExporter, env: opts.tracingEnv ?? {} });
@@ -118,7 +118,13 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
     readiness: opts.readiness ?? (() => ({ ready: true, reasons: [] })),
     ...(opts.applyAdmitted === false
       ? {}
-      : { onAdmitted: (req: AdmissionRequest, d) => view.apply(req, d.patchedObject ?? req.object ?? undefined) }),
+      : {
+          // As serve's snapshot mode: only the validating webhook's verdict is stored (a later
+          // validator may still refuse what /mutate admitted).
+          onAdmitted: (req: AdmissionRequest, d) => {
+            if (d.patchedObject === undefined) view.apply(req, req.object ?? undefined);
+          },
+        }),
     serveMetrics: opts.serveMetrics ?? true,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });

@@ -323,6 +323,7 @@ const SYSCTLS_1_29 = [
   'net.ipv4.tcp_keepalive_probes',
 ];
 const SYSCTLS_1_32 = [...SYSCTLS_1_29, 'net.ipv4.tcp_rmem', 'net.ipv4.tcp_wmem'];
+const SYSCTLS_1_37 = [...SYSCTLS_1_32, 'net.ipv4.tcp_slow_start_after_idle', 'net.ipv4.tcp_notsent_lowat'];
 
 function sysctls(allowed: readonly string[]): CheckFn {
   const safe: ReadonlySet<string> = new Set(allowed);
@@ -403,6 +404,7 @@ export const BASELINE_CHECKS: readonly Check[] = [
       { minVersion: 27, check: sysctls(SYSCTLS_1_27) },
       { minVersion: 29, check: sysctls(SYSCTLS_1_29) },
       { minVersion: 32, check: sysctls(SYSCTLS_1_32) },
+      { minVersion: 37, check: sysctls(SYSCTLS_1_37) },
     ],
   },
   { id: 'windowsHostProcess', control: 'HostProcess', level: 'baseline', versions: [{ minVersion: 0, check: hostProcess }] },

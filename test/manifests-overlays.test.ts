@@ -1,0 +1,83 @@
+// What each overlay changes, checked on what `kubectl kustomize` builds: cert-manager issues the
+// Secret the Deployment mounts and injects the CA; mtls names a mounted client CA to the server;
+// monitoring scrapes the metrics port and ships the dashboard.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { CA_INJECTION_ANNOTATION, renderManifests } from '../manifests/render.js';
+import type { KubeObject } from '../policies/types.js';
+import { parseConfigText } from '../server/config-load.js';
+import { findNamed, kustomizeBuild, MANIFESTS_DIR, parseDocs } from './helpers/manifests.js';
+
+const WEBHOOK_KINDS = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'];
+type Container = { name: string; env?: Array<{ name: string; value: string }>; volumeMounts: Array<{ name: string; mountPath: string }>; livenessProbe: any; readinessProbe: any; ports: Array<{ name: string }> };
+
+function container(docs: KubeObject[]): Container {
+  return findNamed(docs, 'Deployment', 'tenantguard').spec.template.spec.containers[0];
+}
+function volume(docs: KubeObject[], name: string): any {
+  return findNamed(docs, 'Deployment', 'tenantguard').spec.template.spec.volumes.find((v: { name: string }) => v.name === name);
+}
+
+t.test('cert-manager: the serving Certificate fills the Secret the Deployment mounts, and its CA is injected', async (t) => {
+  const docs = await kustomizeBuild('overlays/cert-manager');
+  const serving = findNamed(docs, 'Certificate', 'tenantguard-serving');
+  t.equal(serving.spec.secretName, volume(docs, 'tls').secret.secretName, 'the mounted Secret');
+  for (const kind of WEBHOOK_KINDS) {
+    const config = docs.find((d) => d.kind === kind)!;
+    t.equal(config.metadata?.annotations?.[CA_INJECTION_ANNOTATION], `${serving.metadata?.namespace}/${serving.metadata?.name}`, `${kind}: injected from the serving Certificate`);
+    for (const hook of config.webhooks as Array<{ name: string; clientConfig: { caBundle?: string; service: { name: string; namespace: string } } }>) {
+      t.equal(hook.clientConfig.caBundle, undefined, `${hook.name}: no placeholder for the injector to replace`);
+      const { name, namespace } = hook.clientConfig.service;
+      t.ok(serving.spec.dnsNames.includes(`${name}.${namespace}.svc`), `${hook.name}: the certificate covers the name the apiserver calls`);
+    }
+  }
+  t.ok(serving.spec.usages.includes('server auth'));
+  // The chain: a self-signed bootstrap Issuer signs the CA Certificate; the CA Issuer signs the serving one.
+  const ca = findNamed(docs, 'Certificate', 'tenantguard-ca');
+  t.equal(ca.spec.isCA, true);
+  t.ok(findNamed(docs, 'Issuer', ca.spec.issuerRef.name).spec.selfSigned, 'the CA is signed by the bootstrap Issuer');
+  t.equal(findNamed(docs, 'Issuer', serving.spec.issuerRef.name).spec.ca.secretName, ca.spec.secretName, 'the serving certificate is signed by the CA');
+  t.ok(parseInt(ca.spec.duration, 10) > parseInt(serving.spec.duration, 10), 'the CA (hours) outlives the serving certificate');
+});
+
+t.test('cert-manager: rendering leaves the injected configurations alone', async (t) => {
+  const docs = parseDocs(await renderManifests(Buffer.from('unused').toString('base64'), join(MANIFESTS_DIR, 'overlays/cert-manager')), 'cert-manager');
+  for (const config of docs.filter((d) => WEBHOOK_KINDS.includes(d.kind!))) {
+    t.ok((config.webhooks as Array<{ clientConfig: { caBundle?: string } }>).every((h) => h.clientConfig.caBundle === undefined), config.kind!);
+  }
+});
+
+t.test('mtls: the server config names a client CA the Deployment mounts', async (t) => {
+  const docs = await kustomizeBuild('overlays/mtls');
+  const c = container(docs);
+  const clientCA = c.env!.find((e) => e.name === 'TENANTGUARD_CLIENT_CA')!.value;
+  const mount = c.volumeMounts.find((m) => m.name === 'client-ca')!;
+  t.equal(clientCA, `${mount.mountPath}/ca.crt`, 'TENANTGUARD_CLIENT_CA is the ca.crt key of the mount');
+  t.equal(volume(docs, 'client-ca').secret.secretName, 'tenantguard-client-ca');
+  // The server reads TENANTGUARD_CLIENT_CA as tls.clientCAFile (server/config-load.ts); the test of
+  // mutual TLS itself, a client with and one without a certificate, is in test/cli-serve.test.ts.
+  const configText = (findNamed(docs, 'ConfigMap', 'tenantguard-config').data as Record<string, string>)['config.yaml']!;
+  t.ok(parseConfigText(configText, 'config.yaml').ok, 'the config is unchanged and valid');
+  for (const probe of [c.livenessProbe, c.readinessProbe]) {
+    t.same(probe.tcpSocket, { port: 'https' }, 'probes without a client certificate cannot do HTTPS: TCP only');
+    t.equal(probe.httpGet, undefined);
+  }
+  const base = container(await kustomizeBuild('base'));
+  t.equal(base.env!.some((e) => e.name === 'TENANTGUARD_CLIENT_CA'), false, 'the base has no client CA');
+});
+
+t.test('monitoring: the ServiceMonitor scrapes the Service metrics port; the dashboard ships as a ConfigMap', async (t) => {
+  const docs = await kustomizeBuild('overlays/monitoring');
+  const monitor = findNamed(docs, 'ServiceMonitor', 'tenantguard');
+  const service = findNamed(docs, 'Service', 'tenantguard');
+  for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels as Record<string, string>)) t.equal(service.metadata?.labels?.[k], v, `selects the Service by ${k}`);
+  t.same(monitor.spec.namespaceSelector.matchNames, [service.metadata?.namespace]);
+  const port = (service.spec.ports as Array<{ name: string; targetPort: string }>).find((p) => p.name === monitor.spec.endpoints[0].port)!;
+  t.ok(port, 'the endpoint names a Service port');
+  t.ok(container(docs).ports.some((p) => p.name === port.targetPort), 'which leads to the container metrics port');
+  const dashboard = findNamed(docs, 'ConfigMap', 'tenantguard-dashboard');
+  t.equal(dashboard.metadata?.labels?.grafana_dashboard, '1', 'the label the Grafana sidecar loads');
+  t.same(JSON.parse((dashboard.data as Record<string, string>)['tenantguard-dashboard.json']!), JSON.parse(readFileSync(join(MANIFESTS_DIR, 'components/monitoring/tenantguard-dashboard.json'), 'utf8')));
+  t.equal(findNamed(docs, 'PrometheusRule', 'tenantguard').metadata?.namespace, 'tenantguard');
+});
