@@ -23,7 +23,7 @@
 // volumeMode a StorageProfile picks when `storage` names none (taken as Filesystem, the larger).
 import { parseUnits } from '../quantity.js';
 import type { ClusterView } from '../types.js';
-import { cdiFallbackStorageClass, defaultStorageClass } from './storage-classes.js';
+import { cdiDefaultStorageClass, cdiFallbackStorageClass, defaultStorageClass } from './storage-classes.js';
 
 export type DiskSize = { storageClass: string; bytes: number } | { problem: string };
 
@@ -46,7 +46,7 @@ function filesystemOverhead(view: ClusterView, storageClass: string): number {
   const overhead = view.get('CDIConfig', undefined, 'config')?.status?.filesystemOverhead;
   if (overhead === undefined || overhead === null) return 0;
   // A class that does not exist is read as the default class (GetStorageClassByNameWithK8sFallback).
-  const target = view.get('StorageClass', undefined, storageClass) !== undefined ? storageClass : cdiFallbackStorageClass(view, 'archive');
+  const target = view.get('StorageClass', undefined, storageClass) !== undefined ? storageClass : cdiDefaultStorageClass(view);
   const perClass = target === '' ? undefined : overhead.storageClass?.[target];
   const value = Number.parseFloat(String(perClass ?? overhead.global ?? '0'));
   return Number.isFinite(value) && value >= 0 && value < 1 ? value : 0;

@@ -74,6 +74,11 @@ export function pvcStorageClass(pvc: KubeObject, view: ClusterView): string {
   return defaultStorageClass(view) ?? '';
 }
 
+/** The Kubernetes default class as CDI reads it (GetStorageClassByNameWithK8sFallback); '' for none. */
+export function cdiDefaultStorageClass(view: ClusterView): string {
+  return defaultsOf(view).cdiKubernetes ?? '';
+}
+
 /** The class CDI renders a DataVolume's `storage` form to when it names none; '' for none. */
 export function cdiFallbackStorageClass(view: ClusterView, contentType: unknown): string {
   const d = defaultsOf(view);
