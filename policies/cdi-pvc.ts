@@ -5,8 +5,9 @@
 // controller creates the PVC under the DataVolume's name with the DataVolume as its controller
 // (kubevirt/containerized-data-importer pkg/controller/datavolume/controller-base.go createPvcForDatavolume,
 // newPersistentVolumeClaim). A tenant's imitation fails the requester check and pays like any PVC.
-import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings } from './types.js';
+import { stampedOwner } from './creation-stamp.js';
 import { controllerRef } from './quota/owners.js';
+import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings } from './types.js';
 
 /**
  * The annotation tenantguard puts on a PVC when, at its CREATE, it is verified as CDI's PVC of a
@@ -30,10 +31,5 @@ export function cdiDataVolumeOf(request: AdmissionRequest, pvc: KubeObject, view
 
 /** The DataVolume of an existing PVC stamped as CDI's at its CREATE, while that DataVolume exists. */
 export function persistedDataVolumeOf(pvc: KubeObject, view: ClusterView): KubeObject | undefined {
-  const meta = pvc.metadata;
-  const stamp = meta?.annotations?.[CDI_PVC_STAMP];
-  if (stamp === undefined || stamp === '' || meta?.namespace === undefined) return undefined;
-  const ref = controllerRef(pvc);
-  const dv = ref?.kind === 'DataVolume' ? view.get('DataVolume', meta.namespace, ref.name) : undefined;
-  return dv?.metadata?.uid === stamp ? dv : undefined;
+  return stampedOwner(pvc, CDI_PVC_STAMP, 'DataVolume', view);
 }

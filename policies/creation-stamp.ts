@@ -6,7 +6,8 @@
 // The validating webhook sees the object after every mutating webhook, so a stamp some other
 // mutating webhook adds is judged too. Quota later trusts only the stamp plus an owner with the
 // stamped uid that still exists.
-import type { KubeObject, ModuleResult, PatchOp, PolicyInput, PolicyModule } from './types.js';
+import { controllerRef } from './quota/owners.js';
+import type { ClusterView, KubeObject, ModuleResult, PatchOp, PolicyInput, PolicyModule, ViewKind } from './types.js';
 
 export interface CreationStamp {
   /** Module name of the validating side; the mutating side is `<name>-mutate`. */
@@ -63,4 +64,17 @@ export function stampModules(s: CreationStamp): { mutate: PolicyModule; validate
     mutate: { name: `${s.name}-mutate`, type: 'mutate', evaluate: mutate },
     validate: { name: s.name, type: 'validate', evaluate: validate },
   };
+}
+
+/**
+ * The owner an existing object was stamped for at its CREATE: the `kind` its controller reference
+ * names, while it exists with the stamped uid; undefined for an object without a valid stamp.
+ */
+export function stampedOwner(obj: KubeObject, annotation: string, kind: ViewKind, view: ClusterView): KubeObject | undefined {
+  const meta = obj.metadata;
+  const stamp = meta?.annotations?.[annotation];
+  if (stamp === undefined || stamp === '' || meta?.namespace === undefined) return undefined;
+  const ref = controllerRef(obj);
+  const owner = ref?.kind === kind ? view.get(kind, meta.namespace, ref.name) : undefined;
+  return owner?.metadata?.uid === stamp ? owner : undefined;
 }
