@@ -7,7 +7,7 @@
 // newPersistentVolumeClaim). A tenant's imitation fails the requester check and pays like any PVC.
 import { stampedOwner } from './creation-stamp.js';
 import { controllerRef } from './quota/owners.js';
-import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings } from './types.js';
+import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings, OwnerReference } from './types.js';
 
 /**
  * The annotation tenantguard puts on a PVC when, at its CREATE, it is verified as CDI's PVC of a
@@ -17,16 +17,33 @@ export const CDI_PVC_STAMP = 'tenantguard.io/datavolume-of';
 
 const CDI_GROUP = 'cdi.kubevirt.io';
 
-/** The DataVolume whose genuine CDI-created PVC this is, or undefined for any other PVC. */
-export function cdiDataVolumeOf(request: AdmissionRequest, pvc: KubeObject, view: ClusterView, settings: ModuleSettings): KubeObject | undefined {
+/** The DataVolume a PVC names as its controller, when CDI's controller is the one creating it. */
+function dataVolumeClaimedByCdi(request: AdmissionRequest, pvc: KubeObject, settings: ModuleSettings): { namespace: string; owner: OwnerReference } | undefined {
   const username = request.userInfo.username;
   if (username === undefined || !(settings.cdiServiceAccounts ?? []).includes(username)) return undefined;
   const owner = controllerRef(pvc);
   if (owner === undefined || owner.kind !== 'DataVolume' || !owner.apiVersion?.startsWith(`${CDI_GROUP}/`)) return undefined;
   const namespace = request.namespace ?? pvc.metadata?.namespace;
-  if (!namespace) return undefined;
-  const dv = view.get('DataVolume', namespace, owner.name);
-  return dv?.metadata?.uid !== undefined && dv.metadata.uid === owner.uid ? dv : undefined;
+  return namespace ? { namespace, owner } : undefined;
+}
+
+/** The DataVolume whose genuine CDI-created PVC this is, or undefined for any other PVC. */
+export function cdiDataVolumeOf(request: AdmissionRequest, pvc: KubeObject, view: ClusterView, settings: ModuleSettings): KubeObject | undefined {
+  const claimed = dataVolumeClaimedByCdi(request, pvc, settings);
+  const dv = claimed && view.get('DataVolume', claimed.namespace, claimed.owner.name);
+  return dv?.metadata?.uid !== undefined && dv.metadata.uid === claimed?.owner.uid ? dv : undefined;
+}
+
+/**
+ * For a PVC CDI's controller creates for a DataVolume the view has not observed yet (its informer
+ * lags CDI's by moments): why it must be retried. Admitted unverified, it would stay unstamped and
+ * be charged beside its DataVolume for as long as both exist.
+ */
+export function unobservedDataVolume(request: AdmissionRequest, pvc: KubeObject, view: ClusterView, settings: ModuleSettings): string | undefined {
+  const claimed = dataVolumeClaimedByCdi(request, pvc, settings);
+  if (claimed === undefined || cdiDataVolumeOf(request, pvc, view, settings) !== undefined) return undefined;
+  const { namespace, owner } = claimed;
+  return `DataVolume ${namespace}/${owner.name} (uid ${owner.uid}) is not in tenantguard's view yet; its PVC is admitted once it is (CDI retries)`;
 }
 
 /** The DataVolume of an existing PVC stamped as CDI's at its CREATE, while that DataVolume exists. */

@@ -25,6 +25,11 @@ export interface CreationStamp {
   onlyFor: string;
   /** Who sets it, for the refusal of an UPDATE: "when KubeVirt creates the pod". */
   setWhen: string;
+  /**
+   * Why a CREATE must wait: the owner's controller creates the object for an owner the view has
+   * not observed yet, so it can be neither verified nor stamped; refused, the controller retries.
+   */
+  unobservedOwner?(input: PolicyInput, obj: KubeObject): string | undefined;
 }
 
 const EMPTY: ModuleResult = Object.freeze({}) as ModuleResult;
@@ -50,6 +55,8 @@ export function stampModules(s: CreationStamp): { mutate: PolicyModule; validate
     const obj = input.object;
     const operation = input.request.operation;
     if (!isReview(input) || !obj || (operation !== 'CREATE' && operation !== 'UPDATE')) return EMPTY;
+    const waiting = operation === 'CREATE' ? s.unobservedOwner?.(input, obj) : undefined;
+    if (waiting !== undefined) return { findings: [{ mode: 'enforce', rule: s.name.replace(/-/g, ' '), message: waiting }] };
     const stamp = stampOf(obj);
     if (stamp === undefined) return EMPTY;
     if (operation === 'UPDATE') {

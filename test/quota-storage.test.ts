@@ -166,8 +166,9 @@ t.test('a forged "CDI" PVC is charged: the stamp is refused, and an imitation pa
   t.match(imitation.message, 'exceeded quota: tenant-a, requested: requests.storage=10Gi');
 
   const wrongUid = await seq.send('CREATE', pvc('disk', '10Gi', { meta: { ownerReferences: owner('cdi.kubevirt.io/v1beta1', 'DataVolume', 'disk', 'other') } }), { user: CDI_SA });
-  t.equal(wrongUid.allowed, false, 'CDI\'s identity with an owner that is not this DataVolume: charged in full');
-  t.equal(wrongUid.object?.metadata?.annotations?.[CDI_PVC_STAMP], undefined, 'and not stamped');
+  t.equal(wrongUid.allowed, false, 'CDI\'s identity with an owner that is not this DataVolume: not stamped, not admitted');
+  t.equal(wrongUid.object?.metadata?.annotations?.[CDI_PVC_STAMP], undefined);
+  t.match(wrongUid.message, "[datavolume-stamp] DataVolume team-a/disk (uid other) is not in tenantguard's view yet; its PVC is admitted once it is (CDI retries)");
 
   const genuine = await seq.send('CREATE', pvc('disk', String(TEN_GI_INFLATED), { meta: { ownerReferences: dvOwner } }), { user: CDI_SA });
   t.equal(genuine.allowed, true, genuine.message);
@@ -241,4 +242,19 @@ t.test('DataVolume sizes CDI infers: a clone takes its source PVC\'s size; what 
   const vmDenied = await seq.send('CREATE', vm);
   t.equal(vmDenied.allowed, false);
   t.match(vmDenied.message, 'spec.dataVolumeTemplates[0].spec.storage: the size is not given and the source PVC team-a/missing does not exist', 'a VM template too');
+});
+
+t.test('CDI\'s PVC for a DataVolume the view has not observed yet is refused until it has, then stamped and absorbed', async (t) => {
+  const seq = await admissionSequence(t, STORAGE_STATE, { quota: { hard: { 'requests.storage': '100Gi' } } });
+  const dvOwner = owner('cdi.kubevirt.io/v1beta1', 'DataVolume', 'late', 'uid-dv-late');
+  const claim = pvc('late', String(TEN_GI_INFLATED), { storageClassName: 'standard', meta: { ownerReferences: dvOwner } });
+  const early = await seq.send('CREATE', claim, { user: CDI_SA });
+  t.equal(early.allowed, false, 'not admitted unverified: it would be charged beside its DataVolume for good');
+  t.match(early.message, 'DataVolume team-a/late (uid uid-dv-late) is not in tenantguard\'s view yet');
+  t.equal(seq.used()['requests.storage'] ?? 0, 0, 'nothing reserved');
+  t.equal((await seq.send('CREATE', dataVolume('late', DISK_A))).allowed, true, 'the DataVolume arrives');
+  const retried = await seq.send('CREATE', claim, { user: CDI_SA });
+  t.equal(retried.allowed, true, retried.message);
+  t.equal(retried.object?.metadata?.annotations?.[CDI_PVC_STAMP], 'uid-dv-late');
+  t.equal(seq.used()['requests.storage'], TEN_GI_INFLATED, 'one disk');
 });
