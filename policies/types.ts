@@ -205,7 +205,8 @@ export type ViewKind =
   | 'PersistentVolumeClaim'
   | 'StorageClass'
   | 'DataVolume'
-  | 'CDIConfig';
+  | 'CDIConfig'
+  | 'VolumeSnapshot';
 
 /**
  * Read-only view of the cluster. Snapshot (a directory) and live (informers) implement it.

@@ -64,6 +64,17 @@ t.test('a StorageClass keeps its name, age and default-class annotations; CDICon
   t.same(config, { metadata: { name: 'config', uid: 'c', resourceVersion: '2' }, status: { filesystemOverhead: { global: '0.055', storageClass: { fast: '0.1' } } } });
 });
 
+t.test('a VolumeSnapshot keeps only its restore size', async (t) => {
+  t.same(
+    project('VolumeSnapshot', {
+      metadata: { name: 'snap', namespace: 'team-a', uid: 's', resourceVersion: '3' },
+      spec: { source: { persistentVolumeClaimName: 'disk' }, volumeSnapshotClassName: 'csi' },
+      status: { readyToUse: true, restoreSize: '10Gi', boundVolumeSnapshotContentName: 'content-1' },
+    }),
+    { metadata: { name: 'snap', namespace: 'team-a', uid: 's', resourceVersion: '3' }, status: { restoreSize: '10Gi' } },
+  );
+});
+
 t.test('without CDI: PVCs and StorageClasses are watched, CDI\'s groups never asked for', async (t) => {
   const c = await liveCluster({ kubevirt: false });
   t.teardown(() => c.close());

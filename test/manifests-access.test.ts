@@ -38,6 +38,7 @@ const VIEW_RESOURCES: Record<ViewKind, [group: string, resource: string]> = {
   StorageClass: ['storage.k8s.io', 'storageclasses'],
   DataVolume: ['cdi.kubevirt.io', 'datavolumes'],
   CDIConfig: ['cdi.kubevirt.io', 'cdiconfigs'],
+  VolumeSnapshot: ['snapshot.storage.k8s.io', 'volumesnapshots'],
 };
 
 /** "group/resource" -> granted verbs. */

@@ -200,7 +200,7 @@ t.test('default storage class: the newest default (GA or beta annotation) when u
   t.same(seq.observed(), used, 'the reconcile resolves the classes the same way');
 });
 
-t.test('DataVolume sizes CDI infers: a clone takes its source PVC\'s size; what cannot be known is denied, saying why', async (t) => {
+t.test('DataVolume sizes CDI infers: a clone takes its source PVC\'s or snapshot\'s size; what cannot be known is denied, saying why', async (t) => {
   const source = (name: string, annotations: Record<string, string>, capacity?: string): KubeObject => ({
     ...pvc(name, '5Gi', { storageClassName: 'standard', meta: { annotations } }),
     status: { phase: 'Bound', ...(capacity ? { capacity: { storage: capacity } } : {}) },
@@ -212,6 +212,7 @@ t.test('DataVolume sizes CDI infers: a clone takes its source PVC\'s size; what 
       source('plain', {}, '5Gi'),
       source('golden', { 'cdi.kubevirt.io/storage.contentType': 'kubevirt' }, '5Gi'),
       source('measured', { 'cdi.kubevirt.io/storage.contentType': 'kubevirt', 'cdi.Kubervirt.io/virtualSize': String(3 * Gi), 'cdi.Kubervirt.io/sourceCapacity': '5Gi' }, '5Gi'),
+      { apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshot', metadata: { name: 'snap', namespace: NS }, status: { readyToUse: true, restoreSize: '7Gi' } },
     ],
     { quota: { hard: { 'requests.storage': '1Ti' } } },
   );
@@ -231,11 +232,20 @@ t.test('DataVolume sizes CDI infers: a clone takes its source PVC\'s size; what 
     golden.message,
     '[tenant-quota] tenant quota: spec.storage: the size is not given and CDI measures the disk image in source PVC team-a/golden only while cloning; give spec.storage.resources.requests.storage',
   );
-  const snapshot = await seq.send('CREATE', dataVolume('s1', { source: { snapshot: { namespace: NS, name: 'snap' } }, storage: {} }));
-  t.equal(snapshot.allowed, false);
+  const before = seq.used()['requests.storage']!;
+  const restored = await seq.send('CREATE', dataVolume('s1', { source: { snapshot: { namespace: NS, name: 'snap' } }, storage: {} }));
+  t.equal(restored.allowed, true, restored.message);
+  t.equal(seq.used()['requests.storage']! - before, 7 * Gi, 'a snapshot clone: its restoreSize, as written (snapshot-clone-controller detectCloneSize)');
+  const noSnapshot = await seq.send('CREATE', dataVolume('s2', { source: { snapshot: { namespace: NS, name: 'gone' } }, storage: {} }));
+  t.equal(noSnapshot.allowed, false);
   t.equal(
-    snapshot.message,
-    '[tenant-quota] tenant quota: spec.storage.resources.requests.storage: must be given: the size CDI would take from a VolumeSnapshot cannot be known at admission',
+    noSnapshot.message,
+    '[tenant-quota] tenant quota: spec.storage: the size is not given and VolumeSnapshot team-a/gone does not exist; give spec.storage.resources.requests.storage',
+  );
+  const dataSource = await seq.send('CREATE', dataVolume('d1', { sourceRef: { kind: 'DataSource', name: 'fedora' }, storage: {} }));
+  t.equal(
+    dataSource.message,
+    '[tenant-quota] tenant quota: spec.storage.resources.requests.storage: must be given: the size CDI would take from a DataSource cannot be known at admission',
   );
   const vm = structuredClone(vmWithDisks);
   vm.spec.dataVolumeTemplates[0].spec = { source: { pvc: { namespace: NS, name: 'missing' } }, storage: {} };

@@ -16,8 +16,10 @@
 //   pod unless that pod already recorded the virtual size on the source (annotations
 //   cdi.Kubervirt.io/virtualSize and sourceCapacity, matching its capacity); any other source gives
 //   its status.capacity. The size is then inflated as above.
-// - No size otherwise (a snapshot, a DataSource, an import): not knowable at admission (the view
-//   holds no VolumeSnapshots or DataSources, and CDI itself requires a size for imports): a clear
+// - No size, cloning a VolumeSnapshot (`source.snapshot`): its status.restoreSize, as written
+//   (snapshot-clone-controller.go detectCloneSize).
+// - No size otherwise (a DataSource, an import), or a source that cannot be read: not knowable at
+//   admission (the view holds no DataSources, and CDI itself requires a size for imports): a clear
 //   problem, which denies the DataVolume or VM at its CREATE.
 // Not modelled: a StorageProfile's minimum supported PVC size (GetEffectiveVolumeSize) and a
 // volumeMode a StorageProfile picks when `storage` names none (taken as Filesystem, the larger).
@@ -81,6 +83,18 @@ function cloneSourceSize(view: ClusterView, source: any, namespace: string, wher
   return quantity(capacity, `PVC ${ns}/${name} status.capacity.storage`);
 }
 
+/** detectCloneSize of a snapshot clone: the snapshot's restore size. */
+function snapshotRestoreSize(view: ClusterView, source: any, namespace: string, where: string): number | string {
+  const ns = typeof source?.namespace === 'string' && source.namespace !== '' ? source.namespace : namespace;
+  const name = source?.name;
+  if (typeof name !== 'string' || name === '') return `${where}.source.snapshot.name: must name the VolumeSnapshot to restore`;
+  const snapshot = view.get('VolumeSnapshot', ns, name);
+  if (snapshot === undefined) return `${where}: the size is not given and VolumeSnapshot ${ns}/${name} does not exist; give ${where}.resources.requests.storage`;
+  const size = snapshot.status?.restoreSize;
+  if (size === undefined || size === null) return `${where}: the size is not given and VolumeSnapshot ${ns}/${name} has no restoreSize yet; give ${where}.resources.requests.storage`;
+  return quantity(size, `VolumeSnapshot ${ns}/${name} status.restoreSize`);
+}
+
 /** The class and size of the PVC CDI will create for a DataVolume spec in `namespace`. */
 export function dataVolumeDisk(dvSpec: any, namespace: string, view: ClusterView, where: string): DiskSize {
   const pvcForm = dvSpec?.pvc !== undefined && dvSpec?.pvc !== null;
@@ -100,6 +114,10 @@ export function dataVolumeDisk(dvSpec: any, namespace: string, view: ClusterView
     const size = cloneSourceSize(view, source.pvc, namespace, field);
     return typeof size === 'string' ? { problem: size } : { storageClass, bytes: inflatedSize(view, size, storageClass, claim.volumeMode) };
   }
-  const from = source?.snapshot ? 'a VolumeSnapshot' : dvSpec?.sourceRef ? 'a DataSource' : 'its source';
+  if (source?.snapshot !== undefined && source?.snapshot !== null) {
+    const size = snapshotRestoreSize(view, source.snapshot, namespace, field);
+    return typeof size === 'string' ? { problem: size } : { storageClass, bytes: size };
+  }
+  const from = dvSpec?.sourceRef ? 'a DataSource' : 'its source';
   return { problem: `${field}.resources.requests.storage: must be given: the size CDI would take from ${from} cannot be known at admission` };
 }

@@ -28,6 +28,8 @@ const OPTIONAL: Record<string, readonly ViewKind[]> = {
   'pool.kubevirt.io': ['VirtualMachinePool'],
   'instancetype.kubevirt.io': ['VirtualMachineInstancetype', 'VirtualMachineClusterInstancetype'],
   'cdi.kubevirt.io': ['DataVolume', 'CDIConfig'],
+  // The restore size a DataVolume cloned from a snapshot takes (CSI snapshots, where installed).
+  'snapshot.storage.k8s.io': ['VolumeSnapshot'],
 };
 
 /** Served by every conformant apiserver: no discovery needed. */

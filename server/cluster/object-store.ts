@@ -29,6 +29,7 @@ export const VIEW_KINDS: ReadonlySet<string> = new Set<ViewKind>([
   'StorageClass',
   'DataVolume',
   'CDIConfig',
+  'VolumeSnapshot',
 ]);
 
 const EMPTY: readonly KubeObject[] = Object.freeze([]);

@@ -380,6 +380,11 @@ function projectControllerRevision(obj: KubeObject): KubeObject {
   return deepFreeze({ metadata: fullMeta(obj.metadata as Json | undefined), data: stored });
 }
 
+/** A VolumeSnapshot: only the size a PVC restored from it gets. */
+function projectVolumeSnapshot(obj: KubeObject): KubeObject {
+  return withParts(baseMeta(obj.metadata as Json | undefined), undefined, pick(record(obj.status), ['restoreSize']));
+}
+
 /** The projection the view keeps (and listLive returns) for an object of a kind. */
 export function project(kind: ViewKind, obj: KubeObject): KubeObject {
   switch (kind) {
@@ -391,6 +396,8 @@ export function project(kind: ViewKind, obj: KubeObject): KubeObject {
       return projectDataVolume(obj);
     case 'CDIConfig':
       return projectCdiConfig(obj);
+    case 'VolumeSnapshot':
+      return projectVolumeSnapshot(obj);
     case 'Pod':
       return projectPod(obj);
     case 'NetworkPolicy':
