@@ -170,8 +170,8 @@ export class ObservedUsage {
     if (kind === 'PersistentVolumeClaim' || kind === 'DataVolume') {
       this.recharge(kind, namespace, name, index);
       // The disk chain (policies/quota/storage-charge.ts): a DataVolume pays until its PVC (of its
-      // name) exists, a VM for each template until its DataVolume does. A PVC a sizeless clone reads
-      // as its source is left to repair().
+      // name) exists, a VM for each template until its DataVolume does. The source PVC or
+      // VolumeSnapshot a sizeless clone was sized from is left to repair().
       if (kind === 'PersistentVolumeClaim') this.recharge('DataVolume', namespace, name, index);
       else for (const obj of [change.object, change.previous]) {
         const owner = obj === undefined ? undefined : controllerRef(obj);
