@@ -1,9 +1,7 @@
 // The fixed module order (SPEC 5): mutators first, then validators; tenant-quota is last because
 // it reserves quota, which only an otherwise admitted request may do. vm-security and
 // network-policy follow pod-security. launcher-stamp marks KubeVirt's verified launcher pods at
-// CREATE (mutate) and refuses a forged mark (validate) before quota relies on it; datavolume-stamp
-// does the same for the PVCs CDI creates for DataVolumes.
-import { cdiPvcStampMutate, cdiPvcStampValidate } from './cdi-pvc-stamp.js';
+// CREATE (mutate) and refuses a forged mark (validate) before quota relies on it.
 import { launcherStampMutate, launcherStampValidate } from './launcher-stamp.js';
 import { podSecurityModule } from './pod-security/module.js';
 import { networkPolicy } from './network-policy.js';
@@ -15,11 +13,9 @@ import { tenantQuota } from './quota/module.js';
 export const MODULES: readonly PolicyModule[] = [
   secureDefaultsModule,
   launcherStampMutate,
-  cdiPvcStampMutate,
   podSecurityModule,
   vmSecurity,
   networkPolicy,
   launcherStampValidate,
-  cdiPvcStampValidate,
   tenantQuota,
 ];

@@ -22,7 +22,7 @@ export interface ServerConfig {
   modules: Record<string, ModulePolicy>;
   defaultTenant: TenantSpec;
   kubevirt: { serviceAccounts: string[] };
-  /** CDI's controller (it creates the PVC of each DataVolume, which is then not charged again). */
+  /** CDI's controller: the PVC it creates for a DataVolume is charged only what it adds to it. */
   cdi: { serviceAccounts: string[] };
   /** The quota ledger (SPEC 6.4): reservation lifetime and bound, and the reconcile period. */
   quota: { reservationTTLSeconds: number; maxReservationsPerTenant: number; reconcileIntervalSeconds: number };
@@ -43,12 +43,10 @@ export const DEFAULT_CONFIG: ServerConfig = {
   modules: {
     'secure-defaults': { failureMode: 'ignore', timeoutMs: 100, enabled: true },
     'launcher-stamp-mutate': { failureMode: 'fail', timeoutMs: 100, enabled: true },
-    'datavolume-stamp-mutate': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'pod-security': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'vm-security': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'network-policy': { failureMode: 'fail', timeoutMs: 1000, enabled: true },
     'launcher-stamp': { failureMode: 'fail', timeoutMs: 100, enabled: true },
-    'datavolume-stamp': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'tenant-quota': { failureMode: 'fail', timeoutMs: 2000, enabled: true },
   },
   defaultTenant: {

@@ -16,7 +16,6 @@ const claim: KubeObject = {
     resourceVersion: '7',
     labels: { app: 'db' },
     annotations: {
-      'tenantguard.io/datavolume-of': 'u-dv',
       'cdi.kubevirt.io/storage.contentType': 'kubevirt',
       'kubectl.kubernetes.io/last-applied-configuration': '{}',
       'pv.kubernetes.io/bind-completed': 'yes',
@@ -34,7 +33,7 @@ const claim: KubeObject = {
   status: { phase: 'Bound', capacity: { storage: '10Gi' }, allocatedResources: { storage: '12Gi' }, accessModes: ['ReadWriteOnce'], conditions: [] },
 };
 
-t.test('a PVC keeps what storage quota reads: class, size, capacity, the CDI stamp and controller; nothing else', async (t) => {
+t.test('a PVC keeps what storage quota reads: class, size, capacity, controller, CDI content type; nothing else', async (t) => {
   t.same(project('PersistentVolumeClaim', claim), {
     metadata: {
       name: 'disk',
@@ -42,7 +41,7 @@ t.test('a PVC keeps what storage quota reads: class, size, capacity, the CDI sta
       uid: 'u-pvc',
       resourceVersion: '7',
       ownerReferences: [{ apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataVolume', name: 'disk', uid: 'u-dv', controller: true }],
-      annotations: { 'tenantguard.io/datavolume-of': 'u-dv', 'cdi.kubevirt.io/storage.contentType': 'kubevirt' },
+      annotations: { 'cdi.kubevirt.io/storage.contentType': 'kubevirt' },
     },
     spec: { storageClassName: 'fast', volumeMode: 'Filesystem', resources: { requests: { storage: '10Gi' } } },
     status: { phase: 'Bound', capacity: { storage: '10Gi' }, allocatedResources: { storage: '12Gi' } },

@@ -321,7 +321,6 @@ t.test('mutation reaches Pods and pod templates, never an UPDATE of an immutable
   const { mutating } = await webhooks();
   const mutated: Array<[string, string, string, string]> = [
     ['', 'v1', 'pods', 'CREATE'],
-    ['', 'v1', 'persistentvolumeclaims', 'CREATE'],
     ['batch', 'v1', 'jobs', 'CREATE'],
     ['batch', 'v1', 'cronjobs', 'UPDATE'],
     ...['deployments', 'replicasets', 'statefulsets', 'daemonsets'].map((r): [string, string, string, string] => ['apps', 'v1', r, 'UPDATE']),
@@ -329,7 +328,6 @@ t.test('mutation reaches Pods and pod templates, never an UPDATE of an immutable
   for (const [g, v, r, op] of mutated) t.same(hooksFor(mutating, g, v, r, op), ['mutate.tenantguard.io', 'mutate-opt-in.tenantguard.io'], `${op} ${r}`);
   for (const [g, v, r, op] of [
     ['', 'v1', 'pods', 'UPDATE'],
-    ['', 'v1', 'persistentvolumeclaims', 'UPDATE'],
     ['batch', 'v1', 'jobs', 'UPDATE'],
     ['', 'v1', 'pods/ephemeralcontainers', 'UPDATE'],
     ['kubevirt.io', 'v1', 'virtualmachines', 'CREATE'],

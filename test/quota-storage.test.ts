@@ -2,7 +2,6 @@
 // would send the reviews: the user's VM, then KubeVirt creating its DataVolumes, then CDI creating
 // their PVCs. Expected sizes are CDI's arithmetic done by hand (see datavolume-size.ts).
 import t from 'tap';
-import { CDI_PVC_STAMP } from '../policies/cdi-pvc.js';
 import type { KubeObject } from '../policies/types.js';
 import { admissionSequence, CDI_SA, KUBEVIRT_SA, NS } from './helpers/admission-sequence.js';
 
@@ -90,7 +89,6 @@ t.test('a VM with two dataVolumeTemplates is charged its disks at CREATE, and ne
   for (const claim of pvcs) {
     const made = await seq.send('CREATE', claim, { user: CDI_SA });
     t.equal(made.allowed, true, `CDI creates PVC ${claim.metadata!.name}: ${made.message}`);
-    t.equal(made.object?.metadata?.annotations?.[CDI_PVC_STAMP], `uid-dv-${claim.metadata!.name}`, 'stamped as CDI\'s PVC of its DataVolume');
     t.same(storageOf(seq.used()), disks, `PVC ${claim.metadata!.name}: nothing more`);
   }
   t.same(storageOf(seq.observed()), disks, 'recomputed from the objects that now exist: the same, each disk once (paid by its PVC)');
@@ -151,32 +149,24 @@ t.test('a PVC expansion beyond quota is denied with the built-in quota\'s messag
   t.equal(seq.used().persistentvolumeclaims, 1, 'an expansion is the same claim');
 });
 
-t.test('a forged "CDI" PVC is charged: the stamp is refused, and an imitation pays in full', async (t) => {
+t.test('a forged "CDI" PVC is charged in full at its CREATE; only CDI\'s own, for that very DataVolume, is not', async (t) => {
   const dv = dataVolume('disk', DISK_A);
   const seq = await admissionSequence(t, [...STORAGE_STATE, dv], { quota: { hard: { 'requests.storage': '15Gi' } } });
   t.equal(seq.used()['requests.storage'], TEN_GI_INFLATED, 'the DataVolume pays its disk');
   const dvOwner = owner('cdi.kubevirt.io/v1beta1', 'DataVolume', 'disk', 'uid-dv-disk');
 
-  const stamped = await seq.send('CREATE', pvc('disk', '10Gi', { meta: { ownerReferences: dvOwner, annotations: { [CDI_PVC_STAMP]: 'uid-dv-disk' } } }));
-  t.equal(stamped.allowed, false, 'a tenant cannot bring the stamp');
-  t.match(stamped.message, `[datavolume-stamp] metadata.annotations["${CDI_PVC_STAMP}"]: only the PVCs CDI creates for the DataVolume of uid "uid-dv-disk" carry it`);
-
   const imitation = await seq.send('CREATE', pvc('disk', '10Gi', { meta: { ownerReferences: dvOwner } }));
   t.equal(imitation.allowed, false, 'owned by the DataVolume but not created by CDI: charged in full');
   t.match(imitation.message, 'exceeded quota: tenant-a, requested: requests.storage=10Gi');
-
   const wrongUid = await seq.send('CREATE', pvc('disk', '10Gi', { meta: { ownerReferences: owner('cdi.kubevirt.io/v1beta1', 'DataVolume', 'disk', 'other') } }), { user: CDI_SA });
-  t.equal(wrongUid.allowed, false, 'CDI\'s identity with an owner that is not this DataVolume: not stamped, not admitted');
-  t.equal(wrongUid.object?.metadata?.annotations?.[CDI_PVC_STAMP], undefined);
-  t.match(wrongUid.message, "[datavolume-stamp] DataVolume team-a/disk (uid other) is not in tenantguard's view yet; its PVC is admitted once it is (CDI retries)");
+  t.equal(wrongUid.allowed, false, 'CDI\'s identity, but an owner that is not this DataVolume: charged in full');
+  const wrongKind = await seq.send('CREATE', pvc('disk', '10Gi', { meta: { ownerReferences: owner('evil.example.com/v1', 'DataVolume', 'disk', 'uid-dv-disk') } }), { user: CDI_SA });
+  t.equal(wrongKind.allowed, false, 'an owner "DataVolume" of another API group: charged in full');
 
   const genuine = await seq.send('CREATE', pvc('disk', String(TEN_GI_INFLATED), { meta: { ownerReferences: dvOwner } }), { user: CDI_SA });
   t.equal(genuine.allowed, true, genuine.message);
-  const relabel = structuredClone(genuine.object!);
-  relabel.metadata!.annotations![CDI_PVC_STAMP] = 'uid-dv-other';
-  const changed = await seq.send('UPDATE', relabel, { old: genuine.object });
-  t.equal(changed.allowed, false, 'the stamp cannot be changed afterwards');
-  t.equal(seq.observed()['requests.storage'], TEN_GI_INFLATED, 'the genuine PVC and its DataVolume: one disk');
+  t.equal(seq.used()['requests.storage'], TEN_GI_INFLATED, 'the genuine PVC and its DataVolume: one disk');
+  t.same(seq.observed(), seq.used(), 'as the objects add up');
 });
 
 t.test('default storage class: the newest default (GA or beta annotation) when unset; "" is no class', async (t) => {
@@ -254,17 +244,27 @@ t.test('DataVolume sizes CDI infers: a clone takes its source PVC\'s or snapshot
   t.match(vmDenied.message, 'spec.dataVolumeTemplates[0].spec.storage: the size is not given and the source PVC team-a/missing does not exist', 'a VM template too');
 });
 
-t.test('CDI\'s PVC for a DataVolume the view has not observed yet is refused until it has, then stamped and absorbed', async (t) => {
+t.test('each disk is one name: a PVC made before its DataVolume, and a DataVolume CDI garbage-collected and KubeVirt made again, are paid once', async (t) => {
   const seq = await admissionSequence(t, STORAGE_STATE, { quota: { hard: { 'requests.storage': '100Gi' } } });
   const dvOwner = owner('cdi.kubevirt.io/v1beta1', 'DataVolume', 'late', 'uid-dv-late');
   const claim = pvc('late', String(TEN_GI_INFLATED), { storageClassName: 'standard', meta: { ownerReferences: dvOwner } });
-  const early = await seq.send('CREATE', claim, { user: CDI_SA });
-  t.equal(early.allowed, false, 'not admitted unverified: it would be charged beside its DataVolume for good');
-  t.match(early.message, 'DataVolume team-a/late (uid uid-dv-late) is not in tenantguard\'s view yet');
-  t.equal(seq.used()['requests.storage'] ?? 0, 0, 'nothing reserved');
-  t.equal((await seq.send('CREATE', dataVolume('late', DISK_A))).allowed, true, 'the DataVolume arrives');
-  const retried = await seq.send('CREATE', claim, { user: CDI_SA });
-  t.equal(retried.allowed, true, retried.message);
-  t.equal(retried.object?.metadata?.annotations?.[CDI_PVC_STAMP], 'uid-dv-late');
-  t.equal(seq.used()['requests.storage'], TEN_GI_INFLATED, 'one disk');
+  t.equal((await seq.send('CREATE', claim, { user: CDI_SA })).allowed, true, 'CDI\'s PVC before tenantguard saw its DataVolume: charged in full');
+  t.equal((await seq.send('CREATE', dataVolume('late', DISK_A))).allowed, true);
+  t.equal(seq.used()['requests.storage'], TEN_GI_INFLATED, 'the DataVolume of an existing PVC\'s name adds nothing');
+
+  t.equal((await seq.send('CREATE', vmWithDisks)).allowed, true);
+  const vmOwner = owner('kubevirt.io/v1', 'VirtualMachine', 'vm-disks', 'uid-vm-disks');
+  const root = dataVolume('vm-disks-root', DISK_A, { ownerReferences: vmOwner });
+  t.equal((await seq.send('CREATE', root, { user: KUBEVIRT_SA })).allowed, true);
+  const rootPvc = pvc('vm-disks-root', String(TEN_GI_INFLATED), { storageClassName: 'standard', meta: { ownerReferences: owner('cdi.kubevirt.io/v1beta1', 'DataVolume', 'vm-disks-root', 'uid-dv-vm-disks-root') } });
+  t.equal((await seq.send('CREATE', rootPvc, { user: CDI_SA })).allowed, true);
+  const oneEach = 2 * TEN_GI_INFLATED + 20 * Gi;
+  t.equal(seq.used()['requests.storage'], oneEach);
+
+  t.equal((await seq.send('DELETE', undefined, { old: root })).allowed, true, 'CDI garbage-collects the completed DataVolume');
+  t.equal(seq.used()['requests.storage'], oneEach, 'its PVC stays, and the VM does not pay for that template again');
+  const again = dataVolume('vm-disks-root', DISK_A, { uid: 'uid-dv-vm-disks-root-2', ownerReferences: vmOwner });
+  t.equal((await seq.send('CREATE', again, { user: KUBEVIRT_SA })).allowed, true, 'KubeVirt makes it again; CDI will adopt the PVC');
+  t.equal(seq.used()['requests.storage'], oneEach);
+  t.same(seq.observed(), seq.used(), 'as the objects add up');
 });

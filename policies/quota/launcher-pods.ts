@@ -10,8 +10,8 @@
 // owner references and the VMI's status.activePods are not evidence later: a tenant can label its
 // own pod and point it at its own VMI, and KubeVirt then adopts it and lists it as active.
 import type { ClusterView, KubeObject } from '../types.js';
-import { stampedOwner } from '../creation-stamp.js';
 import { LAUNCHER_STAMP } from '../virt-launcher.js';
+import { controllerRef } from './owners.js';
 import { podCharge, podHoldsCompute } from './pod-charge.js';
 import { COUNT_PODS, zeroCharge, type Charge } from './resources.js';
 
@@ -19,8 +19,13 @@ export const MIGRATION_JOB_LABEL = 'kubevirt.io/migrationJobUID';
 
 /** The VMI of an existing pod stamped as its launcher at CREATE, or undefined. */
 export function persistedLauncherVmi(pod: KubeObject, view: ClusterView): KubeObject | undefined {
+  const meta = pod.metadata;
+  const stamp = meta?.annotations?.[LAUNCHER_STAMP];
+  if (stamp === undefined || stamp === '' || meta?.namespace === undefined) return undefined;
   // The stamp holds the VMI's uid; KubeVirt names the VMI in the pod's controller reference.
-  return stampedOwner(pod, LAUNCHER_STAMP, 'VirtualMachineInstance', view);
+  const ref = controllerRef(pod);
+  const vmi = ref?.kind === 'VirtualMachineInstance' ? view.get('VirtualMachineInstance', meta.namespace, ref.name) : undefined;
+  return vmi?.metadata?.uid === stamp ? vmi : undefined;
 }
 
 /** The running launcher pod a migration target replaces: another stamped pod of the VMI that it lists as active. */

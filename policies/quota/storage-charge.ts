@@ -1,22 +1,26 @@
 // What storage costs (SPEC 6.6): PVCs as the built-in quota charges them, DataVolumes and a VM's
-// dataVolumeTemplates as the PVC CDI will create for them. Each disk is paid once along the chain
-// a VM's disk goes through, always by the last link that exists:
+// dataVolumeTemplates as the PVC CDI will create for them. What a tenant really holds is its PVCs;
+// a DataVolume or a VM's template is a PVC to come, charged ahead of it. A PVC's name is unique in
+// its namespace and CDI's PVC for a DataVolume bears the DataVolume's name (creating it, or adopting
+// one that exists: containerized-data-importer controller-base.go), so each disk is one name along
 //
 //   VM dataVolumeTemplate  ->  DataVolume (KubeVirt creates it)  ->  PVC (CDI creates it)
 //
-// - A VM pays for each template whose DataVolume does not exist yet (one whose verified controller
-//   is this VM, by uid; owners.ts). Stopping the VM changes nothing: disks persist.
-// - A DataVolume pays its disk (datavolume-size.ts) until its PVC exists: a PVC of its name
-//   stamped at CREATE as CDI's PVC of this DataVolume uid (cdi-pvc.ts, cdi-pvc-stamp.ts).
-// - A PVC pays its claim. At the CREATE of the next link, it pays only what it adds over what the
-//   previous link pays now (chargeBeyond): the DataVolume a VM owns, over that VM's template of
-//   that name; CDI's own PVC of a DataVolume, over that DataVolume. So a VM's disks are charged
-//   when the VM is created (the user's action) and never again, and a PVC bigger than foreseen (a
-//   StorageProfile minimum) pays the difference. Nothing is freed by a review: when the DataVolume
-//   or PVC appears, the ledger observes the same total moving to it.
-// A PVC nobody verified (a tenant's imitation of CDI's, or CDI's populator scratch PVCs, which the
-// built-in quota charges too) pays in full.
-import { cdiDataVolumeOf, persistedDataVolumeOf } from '../cdi-pvc.js';
+// and is paid once, by the last link that exists:
+// - A PVC pays its claim, always.
+// - A DataVolume pays its disk (datavolume-size.ts) while no PVC of its name exists.
+// - A VM pays each template while neither a DataVolume of that name it controls (verified by uid,
+//   owners.ts) nor a PVC of that name exists. Stopping the VM changes nothing: disks persist.
+// At the CREATE of the next link, the new object pays only what it adds over what the previous
+// link pays now (chargeBeyond): the DataVolume a VM controls, over that VM's template of its name;
+// the PVC CDI's controller creates for a DataVolume (cdi-pvc.ts: verified controller and
+// requester), over that DataVolume. So a VM's disks are charged when the VM is created (the user's
+// action) and never again, and a PVC bigger than foreseen (a StorageProfile minimum) pays the
+// difference. Anyone else's PVC pays in full at its CREATE (a tenant's imitation of CDI's, CDI's
+// populator scratch PVCs, which the built-in quota charges too); once it exists the DataVolume of
+// its name stops paying, since CDI can only bind or adopt that PVC. Nothing is freed by a review:
+// the ledger observes the same total move from one link to the next.
+import { cdiDataVolumeOf } from '../cdi-pvc.js';
 import { parseUnits } from '../quantity.js';
 import type { AdmissionRequest, KubeObject, ModuleSettings } from '../types.js';
 import { dataVolumeDisk, type DiskSize } from './datavolume-size.js';
@@ -72,10 +76,6 @@ export function pvcStorageBytes(pvc: KubeObject): number {
   return allocated === undefined || allocated === null ? bytes : Math.max(bytes, parsed(allocated, 'status.allocatedResources.storage'));
 }
 
-function pvcGross(pvc: KubeObject, ctx: StorageChargeContext): Charge {
-  return claimCharge(pvcStorageClass(pvc, ctx.view), pvcStorageBytes(pvc));
-}
-
 function diskCharge(disk: DiskSize, ctx: StorageChargeContext): Charge {
   if ('problem' in disk) {
     ctx.onUnknownSize?.(disk.problem);
@@ -85,62 +85,45 @@ function diskCharge(disk: DiskSize, ctx: StorageChargeContext): Charge {
   return claimCharge(disk.storageClass, disk.bytes);
 }
 
-/** The disk of a DataVolume, whoever pays for it. */
-function dataVolumeGross(dv: KubeObject, ctx: StorageChargeContext): Charge {
-  return diskCharge(dataVolumeDisk(dv.spec, ctx.namespace, ctx.view, 'spec'), ctx);
-}
-
-/** Whether the PVC CDI made for this DataVolume exists (so it pays instead). */
-function hasOwnPvc(dv: KubeObject, ctx: StorageChargeContext): boolean {
-  const name = dv.metadata?.name;
-  const pvc = name === undefined ? undefined : ctx.view.get('PersistentVolumeClaim', ctx.namespace, name);
-  return pvc !== undefined && persistedDataVolumeOf(pvc, ctx.view) === dv;
+function pvcExists(name: unknown, ctx: StorageChargeContext): boolean {
+  return typeof name === 'string' && ctx.view.get('PersistentVolumeClaim', ctx.namespace, name) !== undefined;
 }
 
 /** What a DataVolume pays now, in the view as it is. */
 function dataVolumeNow(dv: KubeObject, ctx: StorageChargeContext): Charge {
-  return hasOwnPvc(dv, ctx) ? zeroCharge() : dataVolumeGross(dv, ctx);
+  return pvcExists(dv.metadata?.name, ctx) ? zeroCharge() : diskCharge(dataVolumeDisk(dv.spec, ctx.namespace, ctx.view, 'spec'), ctx);
 }
 
-/** The template of `name` in a VM's spec.dataVolumeTemplates, if any. */
-function templateNamed(vm: KubeObject, name: string): any {
-  const templates = vm.spec?.dataVolumeTemplates;
-  return Array.isArray(templates) ? templates.find((t) => t?.metadata?.name === name) : undefined;
-}
-
-function templateCharge(template: any, index: number, ctx: StorageChargeContext): Charge {
+/** What a VM pays now for its template at `index`, in the view as it is. */
+function templateNow(vm: KubeObject, index: number, ctx: StorageChargeContext): Charge {
+  const template = vm.spec.dataVolumeTemplates[index];
+  const name = template?.metadata?.name;
+  if (pvcExists(name, ctx)) return zeroCharge();
+  const dv = typeof name === 'string' ? ctx.view.get('DataVolume', ctx.namespace, name) : undefined;
+  const uid = vm.metadata?.uid;
+  if (dv !== undefined && uid !== undefined && verifiedController(dv, 'VirtualMachine', ctx.view, ctx.namespace)?.metadata?.uid === uid) return zeroCharge();
   return diskCharge(dataVolumeDisk(template?.spec, ctx.namespace, ctx.view, `spec.dataVolumeTemplates[${index}].spec`), ctx);
 }
 
 export function persistentVolumeClaimCharge(pvc: KubeObject, ctx: StorageChargeContext): Charge {
-  const gross = pvcGross(pvc, ctx);
-  if (ctx.creating === undefined) return gross;
-  const dv = cdiDataVolumeOf(ctx.creating.request, pvc, ctx.view, ctx.creating.settings);
-  return dv === undefined ? gross : chargeBeyond(gross, dataVolumeNow(dv, { ...ctx, onUnknownSize: undefined }));
+  const gross = claimCharge(pvcStorageClass(pvc, ctx.view), pvcStorageBytes(pvc));
+  const dv = ctx.creating && cdiDataVolumeOf(ctx.creating.request, pvc, ctx.view, ctx.creating.settings);
+  return dv ? chargeBeyond(gross, dataVolumeNow(dv, { ...ctx, onUnknownSize: undefined })) : gross;
 }
 
 export function dataVolumeCharge(dv: KubeObject, ctx: StorageChargeContext): Charge {
-  if (ctx.creating === undefined) return dataVolumeNow(dv, ctx);
-  const gross = dataVolumeGross(dv, ctx);
+  const now = dataVolumeNow(dv, ctx);
+  if (ctx.creating === undefined) return now;
   const vm = verifiedController(dv, 'VirtualMachine', ctx.view, ctx.namespace);
-  const name = dv.metadata?.name;
-  const template = vm === undefined || name === undefined ? undefined : templateNamed(vm, name);
-  if (template === undefined) return gross;
-  const index = (vm!.spec.dataVolumeTemplates as unknown[]).indexOf(template);
-  return chargeBeyond(gross, templateCharge(template, index, { ...ctx, onUnknownSize: undefined }));
+  const templates: unknown[] = Array.isArray(vm?.spec?.dataVolumeTemplates) ? vm!.spec.dataVolumeTemplates : [];
+  const index = templates.findIndex((t: any) => t?.metadata?.name === dv.metadata?.name);
+  return index < 0 ? now : chargeBeyond(now, templateNow(vm!, index, { ...ctx, onUnknownSize: undefined }));
 }
 
-/** What a VM pays for its dataVolumeTemplates: each whose DataVolume (owned by this VM) does not exist yet. */
+/** What a VM pays for its dataVolumeTemplates now. */
 export function dataVolumeTemplatesCharge(vm: KubeObject, ctx: StorageChargeContext): Charge {
   const total = zeroCharge();
   const templates = vm.spec?.dataVolumeTemplates;
-  if (!Array.isArray(templates)) return total;
-  const uid = vm.metadata?.uid;
-  templates.forEach((template, index) => {
-    const name = template?.metadata?.name;
-    const dv = typeof name === 'string' ? ctx.view.get('DataVolume', ctx.namespace, name) : undefined;
-    if (dv !== undefined && uid !== undefined && verifiedController(dv, 'VirtualMachine', ctx.view, ctx.namespace)?.metadata?.uid === uid) return;
-    addCharge(total, templateCharge(template, index, ctx));
-  });
+  if (Array.isArray(templates)) for (let i = 0; i < templates.length; i++) addCharge(total, templateNow(vm, i, ctx));
   return total;
 }

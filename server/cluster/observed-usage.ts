@@ -169,20 +169,28 @@ export class ObservedUsage {
     }
     if (kind === 'PersistentVolumeClaim' || kind === 'DataVolume') {
       this.recharge(kind, namespace, name, index);
-      // The disk chain (policies/quota/storage-charge.ts): a DataVolume pays until its PVC (of its
-      // name) exists, a VM for each template until its DataVolume does. The source PVC or
-      // VolumeSnapshot a sizeless clone was sized from is left to repair().
-      if (kind === 'PersistentVolumeClaim') this.recharge('DataVolume', namespace, name, index);
-      else for (const obj of [change.object, change.previous]) {
-        const owner = obj === undefined ? undefined : controllerRef(obj);
-        if (owner?.kind === 'VirtualMachine') this.recharge('VirtualMachine', namespace, owner.name, index);
+      // The disk chain (policies/quota/storage-charge.ts): a DataVolume pays until a PVC of its name
+      // exists, a VM for each template until its DataVolume or a PVC of that name does. Which VM
+      // names a template is not indexed: a PVC appearing or going recharges the namespace's VMs.
+      // The source PVC or VolumeSnapshot a sizeless clone was sized from is left to repair().
+      if (kind === 'PersistentVolumeClaim') {
+        this.recharge('DataVolume', namespace, name, index);
+        if ((change.object === undefined) !== (change.previous === undefined)) {
+          for (const vm of this.view.list('VirtualMachine', namespace)) this.recharge('VirtualMachine', namespace, vm.metadata?.name ?? '', index);
+        }
+      } else {
+        for (const obj of [change.object, change.previous]) {
+          const owner = obj === undefined ? undefined : controllerRef(obj);
+          if (owner?.kind === 'VirtualMachine') this.recharge('VirtualMachine', namespace, owner.name, index);
+        }
       }
       return;
     }
     if (!KUBEVIRT_KINDS.has(kind) && kind !== 'Pod') return;
     if (CHARGED.has(kind)) this.recharge(kind as ChargedKind, namespace, name, index);
     for (const k of CHARGED_KINDS) {
-      if (k === 'Pod') continue;
+      // Pods are recharged below (KubeVirt's only); no disk's charge depends on a KubeVirt object.
+      if (k === 'Pod' || k === 'PersistentVolumeClaim' || k === 'DataVolume') continue;
       for (const obj of this.view.list(k, namespace)) this.recharge(k, namespace, obj.metadata?.name ?? '', index);
     }
     for (const pod of [...(this.kubevirtPods.get(namespace) ?? [])]) this.recharge('Pod', namespace, pod, index);

@@ -4,7 +4,6 @@
 // those parts are kept once (interned) and referenced by every pod that has them.
 import type { KubeObject, ObjectMeta, OwnerReference, ViewKind } from '../../policies/types.js';
 import { LAUNCHER_STAMP } from '../../policies/virt-launcher.js';
-import { CDI_PVC_STAMP } from '../../policies/cdi-pvc.js';
 
 type Json = Record<string, unknown>;
 
@@ -302,11 +301,10 @@ function storageOnly(list: unknown): Json | undefined {
 
 /**
  * What storage quota reads of a PVC (policies/quota/storage-*.ts): the claimed size and class, the
- * CDI stamp, the controller, and what CDI's clone sizing reads of a source PVC (content type,
- * volume mode, capacity, the virtual size its size-detection pod recorded).
+ * controller, and what CDI's clone sizing reads of a source PVC (content type, volume mode,
+ * capacity, the virtual size its size-detection pod recorded).
  */
 const PVC_ANNOTATIONS = [
-  CDI_PVC_STAMP,
   'volume.beta.kubernetes.io/storage-class',
   'cdi.kubevirt.io/storage.contentType',
   'cdi.Kubervirt.io/virtualSize',
