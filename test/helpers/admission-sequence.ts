@@ -20,8 +20,28 @@ const RESOURCES: Record<string, { group: string; version: string; resource: stri
   Pod: { group: '', version: 'v1', resource: 'pods' },
   PersistentVolumeClaim: { group: '', version: 'v1', resource: 'persistentvolumeclaims' },
   VirtualMachine: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachines' },
+  VirtualMachineInstance: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachineinstances' },
+  VirtualMachineInstanceReplicaSet: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachineinstancereplicasets' },
+  VirtualMachinePool: { group: 'pool.kubevirt.io', version: 'v1beta1', resource: 'virtualmachinepools' },
   DataVolume: { group: 'cdi.kubevirt.io', version: 'v1beta1', resource: 'datavolumes' },
 };
+
+/** The AdmissionRequest the apiserver sends for `operation` on `object` (or on `old`, for a DELETE) in NS. */
+export function reviewRequest(uid: string, operation: AdmissionRequest['operation'], object: KubeObject | undefined, opts: { old?: KubeObject; user?: string } = {}): AdmissionRequest {
+  const subject = (object ?? opts.old)!;
+  const resource = RESOURCES[subject.kind!]!;
+  return {
+    uid,
+    kind: { group: resource.group, version: resource.version, kind: subject.kind! },
+    resource,
+    name: subject.metadata?.name,
+    namespace: NS,
+    operation,
+    userInfo: { username: opts.user ?? 'alice', groups: ['system:authenticated'] },
+    object: object ?? null,
+    oldObject: opts.old ?? null,
+  };
+}
 
 export interface Outcome {
   allowed: boolean;
@@ -66,19 +86,7 @@ export async function admissionSequence(t: Test, state: KubeObject[], spec: Tena
     used: () => fx.ledger.used(TENANT),
     observed: () => usageByTenant(fx.view, SETTINGS).get(TENANT) ?? {},
     async send(operation, object, opts = {}) {
-      const subject = (object ?? opts.old)!;
-      const resource = RESOURCES[subject.kind!]!;
-      const request: AdmissionRequest = {
-        uid: `seq-${++uids}`,
-        kind: { group: resource.group, version: resource.version, kind: subject.kind! },
-        resource,
-        name: subject.metadata?.name,
-        namespace: NS,
-        operation,
-        userInfo: { username: opts.user ?? 'alice', groups: ['system:authenticated'] },
-        object: object ?? null,
-        oldObject: opts.old ?? null,
-      };
+      const request = reviewRequest(`seq-${++uids}`, operation, object, opts);
       let final = object;
       // The mutating webhook sees creates only (manifests/webhook-mutating.yaml).
       if (object && operation === 'CREATE') {
