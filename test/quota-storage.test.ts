@@ -237,6 +237,15 @@ t.test('DataVolume sizes CDI infers: a clone takes its source PVC\'s or snapshot
     dataSource.message,
     '[tenant-quota] tenant quota: spec.storage.resources.requests.storage: must be given: the size CDI would take from a DataSource cannot be known at admission',
   );
+  const plain = seq.fx.view.get('PersistentVolumeClaim', NS, 'plain')!;
+  t.equal((await seq.send('DELETE', undefined, { old: plain })).allowed, true, 'the clone source goes before CDI made the clone');
+  seq.fx.ledger.observed.repairNamespace(NS);
+  t.same(
+    seq.fx.ledger.observed.notices('tenant-a'),
+    ['DataVolume team-a/c1: spec.storage: the size is not given and the source PVC team-a/plain does not exist; give spec.storage.resources.requests.storage'],
+    'counted without its size, and reported on the Tenant (ChargeIncomplete)',
+  );
+
   const vm = structuredClone(vmWithDisks);
   vm.spec.dataVolumeTemplates[0].spec = { source: { pvc: { namespace: NS, name: 'missing' } }, storage: {} };
   const vmDenied = await seq.send('CREATE', vm);

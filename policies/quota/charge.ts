@@ -7,8 +7,7 @@ import { virtLauncherVmiOf } from '../virt-launcher.js';
 import type { AdmissionRequest, GroupVersionKind, GroupVersionResource, KubeObject, ModuleSettings, ViewKind } from '../types.js';
 import { launcherPodCharge, persistedLauncherVmi } from './launcher-pods.js';
 import { podCharge, type PodDefaults } from './pod-charge.js';
-import type { Charge } from './resources.js';
-import { addCharge } from './resources.js';
+import { addCharge, type Charge } from './resources.js';
 import { isScale, scaleCharge, scaledKindOf } from './scale.js';
 import { dataVolumeCharge, dataVolumeTemplatesCharge, persistentVolumeClaimCharge, type StorageChargeContext } from './storage-charge.js';
 import {

@@ -1,7 +1,8 @@
 // The resources tenant-quota accounts (SPEC 6.4), their units, and the arithmetic on amounts.
 // Every charge carries the six fixed keys so that objects keep one shape; hugepages, whose names
 // carry the page size (the built-in quota's requests.hugepages-<size>), and storage, whose
-// per-class names carry the class, are added only where charged. No arithmetic here ever yields a negative amount: a charge is clamped at 0 per resource.
+// per-class names carry the class, are added only where charged. No arithmetic here ever yields a
+// negative amount: a charge is clamped at 0 per resource.
 import { formatMilli, formatUnits, parseMilli, parseUnits } from '../quantity.js';
 import type { ResourceAmounts } from '../types.js';
 

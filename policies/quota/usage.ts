@@ -2,8 +2,8 @@
 // for creates that later failed, and everything freed without a review, are repaired.
 //
 //   tenantUsage(view, namespaces, settings, vmCharging, nowMs?) -> ResourceAmounts
-//     Sums chargeOf over every Pod, VirtualMachine, VirtualMachineInstance, replica set, pool, PVC and DataVolume in
-//     `namespaces`, each object once; O(objects in those namespaces). `settings` is the shared
+//     Sums chargeOf over every Pod, VirtualMachine, VirtualMachineInstance, replica set, pool, PVC
+//     and DataVolume in `namespaces`, each object once; O(objects in those namespaces). `settings` is the shared
 //     entry-point contract's; the reconcile has no requester, so it recognises KubeVirt's pods by
 //     their VMI's status (launcher-pods.ts), not by user. `nowMs` is the caller's clock: with it, pods
 //     past their deletion grace stop costing, as in the built-in quota; without it they cost until gone.

@@ -249,6 +249,8 @@ export class ObservedUsage {
       kubevirt: this.kubevirt,
       podDefaults: podDefaultsOf(quota?.defaultRequests),
       onProblem: (problem) => this.notes.set(objectKey, problem),
+      // A disk whose size cannot be known (a clone's source gone) is counted without it, and reported.
+      onUnknownSize: (problem) => this.notes.set(objectKey, problem),
       ...(now === undefined ? {} : { nowMs: now }),
     };
   }
