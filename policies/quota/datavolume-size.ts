@@ -34,7 +34,8 @@ const CONTENT_TYPE = 'cdi.kubevirt.io/storage.contentType';
 const VIRTUAL_SIZE = 'cdi.Kubervirt.io/virtualSize';
 const SOURCE_CAPACITY = 'cdi.Kubervirt.io/sourceCapacity';
 
-function quantity(value: unknown, where: string): number {
+/** A quantity in units, or an error naming where it was read. */
+export function quantity(value: unknown, where: string): number {
   try {
     return parseUnits(value as string);
   } catch (err) {
@@ -105,8 +106,8 @@ export function dataVolumeDisk(dvSpec: any, namespace: string, view: ClusterView
   const storageClass =
     typeof named === 'string' ? named : ((pvcForm ? defaultStorageClass(view) : cdiFallbackStorageClass(view, dvSpec?.contentType)) ?? '');
   const requested = claim.resources?.requests?.storage;
-  if (requested !== undefined && requested !== null && quantity(requested, `${field}.resources.requests.storage`) > 0) {
-    const bytes = quantity(requested, `${field}.resources.requests.storage`);
+  const bytes = requested === undefined || requested === null ? 0 : quantity(requested, `${field}.resources.requests.storage`);
+  if (bytes > 0) {
     return { storageClass, bytes: pvcForm ? bytes : inflatedSize(view, bytes, storageClass, claim.volumeMode) };
   }
   const source = dvSpec?.source;

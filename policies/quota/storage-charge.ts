@@ -21,9 +21,8 @@
 // its name stops paying, since CDI can only bind or adopt that PVC. Nothing is freed by a review:
 // the ledger observes the same total move from one link to the next.
 import { cdiDataVolumeOf } from '../cdi-pvc.js';
-import { parseUnits } from '../quantity.js';
 import type { AdmissionRequest, KubeObject, ModuleSettings } from '../types.js';
-import { dataVolumeDisk, type DiskSize } from './datavolume-size.js';
+import { dataVolumeDisk, quantity, type DiskSize } from './datavolume-size.js';
 import { verifiedController } from './owners.js';
 import {
   COUNT_PVCS,
@@ -56,14 +55,6 @@ export function claimCharge(storageClass: string, bytes: number): Charge {
   return charge;
 }
 
-function parsed(value: unknown, where: string): number {
-  try {
-    return parseUnits(value as string);
-  } catch (err) {
-    throw new Error(`${where}: ${(err as Error).message}`);
-  }
-}
-
 /**
  * The built-in quota's PVC storage usage (pvcEvaluator.getStorageUsage): spec.resources.requests
  * .storage, or status.allocatedResources.storage when larger (an expansion under way); whole bytes.
@@ -71,9 +62,9 @@ function parsed(value: unknown, where: string): number {
 export function pvcStorageBytes(pvc: KubeObject): number {
   const requested = pvc.spec?.resources?.requests?.storage;
   if (requested === undefined || requested === null) return 0;
-  const bytes = parsed(requested, 'spec.resources.requests.storage');
+  const bytes = quantity(requested, 'spec.resources.requests.storage');
   const allocated = pvc.status?.allocatedResources?.storage;
-  return allocated === undefined || allocated === null ? bytes : Math.max(bytes, parsed(allocated, 'status.allocatedResources.storage'));
+  return allocated === undefined || allocated === null ? bytes : Math.max(bytes, quantity(allocated, 'status.allocatedResources.storage'));
 }
 
 function diskCharge(disk: DiskSize, ctx: StorageChargeContext): Charge {
