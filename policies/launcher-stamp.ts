@@ -16,7 +16,7 @@
 // exempt user), which could carry a stamp nobody checked. Such a stamp still absorbs the pod only
 // while a VMI with that uid exists and is named as the pod's controller; the README says to audit
 // namespaces a Tenant takes over.
-import { LAUNCHER_STAMP, virtLauncherVmiOf } from './virt-launcher.js';
+import { LAUNCHER_STAMP, virtLauncherVmiOf } from './kube/virt-launcher.js';
 import type { KubeObject, ModuleResult, PatchOp, PolicyInput, PolicyModule } from './types.js';
 
 export const LAUNCHER_STAMP_MODULE = 'launcher-stamp';

@@ -2,7 +2,7 @@
 // charged; kinds not listed cost nothing here (workload controllers are charged at their Pods,
 // VirtualMachineInstanceMigrations at the target pod). A `scale` subresource review of a replica set
 // or pool is charged as that object at the Scale's replicas (scale.ts).
-import { virtLauncherVmiOf } from '../virt-launcher.js';
+import { virtLauncherVmiOf } from '../kube/virt-launcher.js';
 import type { AdmissionRequest, GroupVersionKind, GroupVersionResource, KubeObject, ModuleSettings, ViewKind } from '../types.js';
 import { launcherPodCharge, persistedLauncherVmi } from './launcher-pods.js';
 import { podCharge, type PodDefaults } from './pod-charge.js';

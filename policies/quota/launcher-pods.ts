@@ -10,7 +10,7 @@
 // owner references and the VMI's status.activePods are not evidence later: a tenant can label its
 // own pod and point it at its own VMI, and KubeVirt then adopts it and lists it as active.
 import type { ClusterView, KubeObject } from '../types.js';
-import { LAUNCHER_STAMP } from '../virt-launcher.js';
+import { LAUNCHER_STAMP } from '../kube/virt-launcher.js';
 import { controllerRef } from './owners.js';
 import { podCharge, podHoldsCompute } from './pod-charge.js';
 import { COUNT_PODS, zeroCharge, type Charge } from './resources.js';
