@@ -32,7 +32,7 @@ export const CHARGED_KINDS: readonly ChargedKind[] = [
 export interface ChargeContext extends VmChargeContext {
   /**
    * The admission request, when judging one. A pod being created is KubeVirt's launcher pod when
-   * the four signs of policies/virt-launcher.ts hold; a pod that exists only by the stamp it got
+   * the four signs of policies/kube/virt-launcher.ts hold; a pod that exists only by the stamp it got
    * then (launcher-pods.ts).
    */
   admission?: { request: AdmissionRequest; settings: ModuleSettings; creating: boolean };

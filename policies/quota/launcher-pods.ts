@@ -3,7 +3,7 @@
 // it adds over the source pod it replaces (max(0, target - source) per resource: 0 unless a hotplug
 // grew the VMI). The migration target carries kubevirt.io/migrationJobUID (v1.MigrationJobLabel).
 //
-// Genuine is decided once, at the pod's CREATE, by the four signs of policies/virt-launcher.ts,
+// Genuine is decided once, at the pod's CREATE, by the four signs of policies/kube/virt-launcher.ts,
 // and remembered in the stamp tenantguard's mutating side puts on the pod then
 // (policies/launcher-stamp.ts). Afterwards — the reconcile, an UPDATE or DELETE by anyone — a pod
 // is a launcher pod only by that stamp and a VMI with the stamped uid that still exists. Labels,
