@@ -16,11 +16,10 @@ import { parseDuration } from '../certs/certificate-settings.js';
 import { CertExpiryWarning } from '../certs/expiry-warning.js';
 import { selfManagedCertificates, type SelfManagedCertificates } from '../certs/self-managed.js';
 import { buildApp, type AdmissionApp, type DrainSignal, type Readiness } from './app.js';
-import { kubeconfigConfigured } from './cluster/kube-client.js';
 import type { ServerConfig } from './config.js';
 import { configFileOf, engineConfigOf, loadConfig, type ConfigFlags } from './config-load.js';
 import { changedFields, watchConfig, type ConfigWatcher } from './config-watch.js';
-import { setupCluster, type ClusterSetup, type StateSetup, type ViewMode } from './setup/cluster-setup.js';
+import { setupCluster, viewModeOf, type ClusterSetup, type StateSetup, type ViewMode } from './setup/cluster-setup.js';
 import { SetupError } from './setup/setup-error.js';
 import { gracefulShutdown } from './shutdown.js';
 import { createLogger, type Logger } from './telemetry/logging.js';
@@ -152,7 +151,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   const logger = createLogger({ level: config.logLevel, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
   const metrics = new Metrics();
-  const selfManage = config.certificates.selfManage && config.state === undefined && kubeconfigConfigured(config.kubeconfig, env);
+  const selfManage = config.certificates.selfManage && viewModeOf({ state: config.state, kubeconfig: config.kubeconfig, env, command: 'serve' }) === 'live';
   if (config.certificates.selfManage && !selfManage) logger.warn('certificates.selfManage needs the live cluster (a kubeconfig, no --state); using the configured certificate files');
   let certManager: SelfManagedCertificates | undefined;
   try {

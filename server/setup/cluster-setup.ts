@@ -75,17 +75,17 @@ export interface LiveSetup extends SetupBase {
 export type ClusterSetup = StateSetup | LiveSetup;
 
 /** The view the rule picks; replay judges fixtures reproducibly, so never against the live cluster. */
-export function viewModeOf(input: SetupInput): ViewMode {
-  if (input.state !== undefined) return 'snapshot';
-  if (input.for.command !== 'replay' && kubeconfigConfigured(input.kubeconfig, input.env)) return 'live';
+export function viewModeOf(source: Pick<SetupInput, 'state' | 'kubeconfig' | 'env'> & { command: SetupFor['command'] }): ViewMode {
+  if (source.state !== undefined) return 'snapshot';
+  if (source.command !== 'replay' && kubeconfigConfigured(source.kubeconfig, source.env)) return 'live';
   return 'embedded';
 }
 
 export function setupCluster(input: SetupInput<{ command: 'replay' }>): Promise<StateSetup>;
 export function setupCluster(input: SetupInput): Promise<ClusterSetup>;
 export async function setupCluster(input: SetupInput): Promise<ClusterSetup> {
-  const mode = viewModeOf(input);
   const target = input.for;
+  const mode = viewModeOf({ ...input, command: target.command });
   if (mode === 'live') return target.command === 'serve' ? watchedCluster(input, target.telemetry) : clusterReadOnce(input, target);
   const dir = input.state ?? embeddedStateDir();
   if (target.command === 'serve') return servedState(dir, mode, input, target.telemetry);
