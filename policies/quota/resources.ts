@@ -2,7 +2,7 @@
 // Every charge carries the six fixed keys so that objects keep one shape; hugepages, whose names
 // carry the page size (the built-in quota's requests.hugepages-<size>), are added only where
 // charged. No arithmetic here ever yields a negative amount: a charge is clamped at 0 per resource.
-import { formatMilli, formatUnits, parseMilli, parseUnits } from '../quantity.js';
+import { formatMilli, formatUnits, parseMilli, parseUnits } from '../kube/quantity.js';
 import type { ResourceAmounts } from '../types.js';
 
 export const COUNT_PODS = 'count/pods';
