@@ -1,6 +1,6 @@
 // The launcher stamp (SPEC 6.4 "Trust": a pod is absorbed as a virt-launcher pod only as decided at
 // its CREATE, whatever it is later relabelled or adopted into). At the CREATE of a pod that shows all
-// four signs (policies/virt-launcher.ts: the label, one controller reference to a VMI that exists
+// four signs (policies/kube/virt-launcher.ts: the label, one controller reference to a VMI that exists
 // with that uid, and KubeVirt's controller as the requester) the mutating side stamps it with
 // tenantguard.io/launcher-of=<VMI uid>. Quota trusts, for every pod that already exists, only that
 // stamp plus a VMI with the stamped uid (policies/quota/launcher-pods.ts).
@@ -16,7 +16,7 @@
 // exempt user), which could carry a stamp nobody checked. Such a stamp still absorbs the pod only
 // while a VMI with that uid exists and is named as the pod's controller; the README says to audit
 // namespaces a Tenant takes over.
-import { LAUNCHER_STAMP, virtLauncherVmiOf } from './virt-launcher.js';
+import { LAUNCHER_STAMP, virtLauncherVmiOf } from './kube/virt-launcher.js';
 import type { KubeObject, ModuleResult, PatchOp, PolicyInput, PolicyModule } from './types.js';
 
 export const LAUNCHER_STAMP_MODULE = 'launcher-stamp';

@@ -4,7 +4,7 @@
 // instancetype a VM refers to (KubeVirt copies its cpu, gpus, hostDevices and annotations into the
 // VMI). An UPDATE is denied only for violations it introduces: one already in oldObject must not
 // block e.g. stopping the VM.
-import { kubevirtKindOf, vmiTemplateOf, type InstancetypeMatcher, type VmiSpec, type VmiTemplate } from './kubevirt-templates.js';
+import { kubevirtKindOf, vmiTemplateOf, type InstancetypeMatcher, type VmiSpec, type VmiTemplate } from './kube/kubevirt-templates.js';
 import type { ClusterView, Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, TenantSpec } from './types.js';
 
 export const HOOK_SIDECARS_ANNOTATION = 'hooks.kubevirt.io/hookSidecars';

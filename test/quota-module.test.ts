@@ -6,7 +6,7 @@ import { tenantQuota } from '../policies/quota/module.js';
 import { usageByTenant } from '../policies/quota/usage.js';
 import { MODULES } from '../policies/registry.js';
 import type { AdmissionRequest, GroupVersionKind, KubeObject, Operation } from '../policies/types.js';
-import { LAUNCHER_STAMP } from '../policies/virt-launcher.js';
+import { LAUNCHER_STAMP } from '../policies/kube/virt-launcher.js';
 import { MemoryLedger } from '../server/cluster/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 

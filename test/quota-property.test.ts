@@ -14,7 +14,7 @@ import { tenantQuota } from '../policies/quota/module.js';
 import { podCharge } from '../policies/quota/pod-charge.js';
 import { tenantUsage } from '../policies/quota/usage.js';
 import type { AdmissionRequest, KubeObject, Operation } from '../policies/types.js';
-import { LAUNCHER_STAMP } from '../policies/virt-launcher.js';
+import { LAUNCHER_STAMP } from '../policies/kube/virt-launcher.js';
 import { MemoryLedger } from '../server/cluster/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import fjp from 'fast-json-patch';

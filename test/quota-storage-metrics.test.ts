@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { Agent, request } from 'undici';
 import { parse } from 'yaml';
-import { startServer } from '../server/serve.js';
+import { startServer } from '../server/webhook-server.js';
 
 const VM = new URL('./fixtures/examples/12-vm-with-disks-charged-at-create.yaml', import.meta.url);
 

@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap';
 import { MODULES } from '../policies/registry.js';
 import type { AdmissionRequest, KubeObject, TenantSpec } from '../policies/types.js';
-import { LAUNCHER_STAMP } from '../policies/virt-launcher.js';
+import { LAUNCHER_STAMP } from '../policies/kube/virt-launcher.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
 import { reviewRequest } from './helpers/admission-sequence.js';
 import { admissionReview, startFixture, type Fixture } from './helpers/https-fixture.js';

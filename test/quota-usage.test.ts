@@ -1,7 +1,7 @@
 import t from 'tap';
 import { tenantUsage, usageByTenant } from '../policies/quota/usage.js';
 import type { KubeObject } from '../policies/types.js';
-import { LAUNCHER_STAMP } from '../policies/virt-launcher.js';
+import { LAUNCHER_STAMP } from '../policies/kube/virt-launcher.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 
 const Mi = 1024 * 1024;

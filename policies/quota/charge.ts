@@ -3,7 +3,7 @@
 // VirtualMachineInstanceMigrations at the target pod). Storage (PVCs, DataVolumes, a VM's
 // dataVolumeTemplates) is charged by storage-charge.ts. A `scale` subresource review of a replica set
 // or pool is charged as that object at the Scale's replicas (scale.ts).
-import { virtLauncherVmiOf } from '../virt-launcher.js';
+import { virtLauncherVmiOf } from '../kube/virt-launcher.js';
 import type { AdmissionRequest, GroupVersionKind, GroupVersionResource, KubeObject, ModuleSettings, ViewKind } from '../types.js';
 import { launcherPodCharge, persistedLauncherVmi } from './launcher-pods.js';
 import { podCharge, type PodDefaults } from './pod-charge.js';
@@ -42,7 +42,7 @@ export const CHARGED_KINDS: readonly ChargedKind[] = [
 export interface ChargeContext extends VmChargeContext {
   /**
    * The admission request, when judging one. A pod being created is KubeVirt's launcher pod when
-   * the four signs of policies/virt-launcher.ts hold; a pod that exists only by the stamp it got
+   * the four signs of policies/kube/virt-launcher.ts hold; a pod that exists only by the stamp it got
    * then (launcher-pods.ts).
    */
   admission?: { request: AdmissionRequest; settings: ModuleSettings; creating: boolean };

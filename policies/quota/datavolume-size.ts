@@ -23,7 +23,7 @@
 //   problem, which denies the DataVolume or VM at its CREATE.
 // Not modelled: a StorageProfile's minimum supported PVC size (GetEffectiveVolumeSize) and a
 // volumeMode a StorageProfile picks when `storage` names none (taken as Filesystem, the larger).
-import { parseUnits } from '../quantity.js';
+import { parseUnits } from '../kube/quantity.js';
 import type { ClusterView } from '../types.js';
 import { cdiDefaultStorageClass, cdiFallbackStorageClass, defaultStorageClass } from './storage-classes.js';
 

@@ -33,7 +33,7 @@
 // each), network binding plugin memory, auto memory/CPU limits from namespace ResourceQuotas and
 // the emulator-thread even-parity annotation. Where the VMI sets no limits the effective limits are
 // charged instead (SPEC 6.4): CPU = vCPUs + IO threads, memory = the memory request.
-import { parseMilli, parseUnits } from '../quantity.js';
+import { parseMilli, parseUnits } from '../kube/quantity.js';
 import type { ClusterView, KubeObject } from '../types.js';
 import { overheadTermsFor, V1_9_OVERHEAD_TERMS, type OverheadTerms } from './kubevirt-versions.js';
 

@@ -3,14 +3,14 @@
 // it adds over the source pod it replaces (max(0, target - source) per resource: 0 unless a hotplug
 // grew the VMI). The migration target carries kubevirt.io/migrationJobUID (v1.MigrationJobLabel).
 //
-// Genuine is decided once, at the pod's CREATE, by the four signs of policies/virt-launcher.ts,
+// Genuine is decided once, at the pod's CREATE, by the four signs of policies/kube/virt-launcher.ts,
 // and remembered in the stamp tenantguard's mutating side puts on the pod then
 // (policies/launcher-stamp.ts). Afterwards — the reconcile, an UPDATE or DELETE by anyone — a pod
 // is a launcher pod only by that stamp and a VMI with the stamped uid that still exists. Labels,
 // owner references and the VMI's status.activePods are not evidence later: a tenant can label its
 // own pod and point it at its own VMI, and KubeVirt then adopts it and lists it as active.
 import type { ClusterView, KubeObject } from '../types.js';
-import { LAUNCHER_STAMP } from '../virt-launcher.js';
+import { LAUNCHER_STAMP } from '../kube/virt-launcher.js';
 import { controllerRef } from './owners.js';
 import { podCharge, podHoldsCompute } from './pod-charge.js';
 import { COUNT_PODS, zeroCharge, type Charge } from './resources.js';

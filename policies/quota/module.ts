@@ -9,7 +9,7 @@
 // is reserved when it fits and only warned about when it does not; CDI's own PVCs of DataVolumes
 // likewise. A DataVolume or VM whose disk size cannot be known at admission is denied, saying why.
 import type { Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, ReservationOutcome, ReservedObject, ResourceAmounts } from '../types.js';
-import { cdiDataVolumeOf } from '../cdi-pvc.js';
+import { cdiDataVolumeOf } from '../kube/cdi-pvc.js';
 import { chargedKindOf, chargeOf, launcherVmiOf, type ChargeContext, type ChargedKind } from './charge.js';
 import { DEFAULT_KUBEVIRT_CONFIG, kubevirtConfigOf } from './kubevirt-launcher-resources.js';
 import { missingResourcesMessage, podDefaultsOf } from './pod-constraints.js';

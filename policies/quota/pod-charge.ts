@@ -6,7 +6,7 @@
 // requests.hugepages-<size> (the built-in quota's name; pkg/quota/v1/evaluator/core/pods.go
 // podComputeUsageHelper counts them by the same pod-requests rule). The Tenant's
 // quota.defaultRequests stand in for the cpu or memory request a container leaves out.
-import { parseMilli, parseUnits } from '../quantity.js';
+import { parseMilli, parseUnits } from '../kube/quantity.js';
 import type { KubeObject } from '../types.js';
 import { COUNT_PODS, LIMITS_CPU, LIMITS_MEMORY, REQUESTS_CPU, REQUESTS_MEMORY, hugepagesQuotaName, zeroCharge, type Charge } from './resources.js';
 

@@ -7,7 +7,7 @@
 // missing request (and are charged in its place, pod-charge.ts).
 // Unlike the built-in quota, a pod without limits is not refused where limits.* are constrained:
 // it adds nothing to limits.* (README, tenant-quota), as SPEC 6.4 asks refusal for requests only.
-import { parseMilli, parseUnits } from '../quantity.js';
+import { parseMilli, parseUnits } from '../kube/quantity.js';
 import type { KubeObject, ResourceAmounts, TenantSpec } from '../types.js';
 import type { PodDefaults } from './pod-charge.js';
 import { REQUESTS_CPU, REQUESTS_MEMORY } from './resources.js';

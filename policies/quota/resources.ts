@@ -3,7 +3,7 @@
 // carry the page size (the built-in quota's requests.hugepages-<size>), and storage, whose
 // per-class names carry the class, are added only where charged. No arithmetic here ever yields a
 // negative amount: a charge is clamped at 0 per resource.
-import { formatMilli, formatUnits, parseMilli, parseUnits } from '../quantity.js';
+import { formatMilli, formatUnits, parseMilli, parseUnits } from '../kube/quantity.js';
 import type { ResourceAmounts } from '../types.js';
 
 export const COUNT_PODS = 'count/pods';

@@ -13,14 +13,14 @@
 //   owners.ts) nor a PVC of that name exists. Stopping the VM changes nothing: disks persist.
 // At the CREATE of the next link, the new object pays only what it adds over what the previous
 // link pays now (chargeBeyond): the DataVolume a VM controls, over that VM's template of its name;
-// the PVC CDI's controller creates for a DataVolume (cdi-pvc.ts: verified controller and
+// the PVC CDI's controller creates for a DataVolume (kube/cdi-pvc.ts: verified controller and
 // requester), over that DataVolume. So a VM's disks are charged when the VM is created (the user's
 // action) and never again, and a PVC bigger than foreseen (a StorageProfile minimum) pays the
 // difference. Anyone else's PVC pays in full at its CREATE (a tenant's imitation of CDI's, CDI's
 // populator scratch PVCs, which the built-in quota charges too); once it exists the DataVolume of
 // its name stops paying, since CDI can only bind or adopt that PVC. Nothing is freed by a review:
 // the ledger observes the same total move from one link to the next.
-import { cdiDataVolumeOf } from '../cdi-pvc.js';
+import { cdiDataVolumeOf } from '../kube/cdi-pvc.js';
 import type { AdmissionRequest, KubeObject, ModuleSettings } from '../types.js';
 import { dataVolumeDisk, quantity, type DiskSize } from './datavolume-size.js';
 import { verifiedController } from './owners.js';

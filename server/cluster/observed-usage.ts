@@ -14,7 +14,7 @@ import { kubevirtConfigOf, type KubeVirtResourceConfig } from '../../policies/qu
 import { controllerRef } from '../../policies/quota/owners.js';
 import { podDefaultsOf } from '../../policies/quota/pod-constraints.js';
 import { addCharge, sameAmounts, zeroCharge, type Charge } from '../../policies/quota/resources.js';
-import type { TenantIndex } from '../../policies/tenants.js';
+import type { TenantIndex } from '../../policies/kube/tenants.js';
 import type { ClusterView, KubeObject, ViewKind } from '../../policies/types.js';
 import type { ObjectStore, StoreChange } from './object-store.js';
 

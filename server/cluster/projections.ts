@@ -3,7 +3,7 @@
 // share structure: replicas of one workload have identical resources, labels and controller, so
 // those parts are kept once (interned) and referenced by every pod that has them.
 import type { KubeObject, ObjectMeta, OwnerReference, ViewKind } from '../../policies/types.js';
-import { LAUNCHER_STAMP } from '../../policies/virt-launcher.js';
+import { LAUNCHER_STAMP } from '../../policies/kube/virt-launcher.js';
 
 type Json = Record<string, unknown>;
 

@@ -6,8 +6,8 @@
 // controller (kubevirt/containerized-data-importer pkg/controller/datavolume/controller-base.go
 // createPvcForDatavolume, newPersistentVolumeClaim). A tenant's imitation fails the requester check
 // and pays in full.
-import { controllerRef } from './quota/owners.js';
-import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings } from './types.js';
+import { controllerRef } from '../quota/owners.js';
+import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings } from '../types.js';
 
 const CDI_GROUP = 'cdi.kubevirt.io';
 

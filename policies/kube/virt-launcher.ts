@@ -4,7 +4,7 @@
 // controller ownerReference to a VMI that exists in the namespace with that uid, and a request
 // made by KubeVirt's controller. A user-made imitation fails at least the last two and is judged
 // like any pod.
-import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings, OwnerReference } from './types.js';
+import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings, OwnerReference } from '../types.js';
 
 /**
  * The annotation tenantguard puts on a pod when, at its CREATE, it is verified as the launcher pod of
