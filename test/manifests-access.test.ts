@@ -289,7 +289,6 @@ const JUDGED: Array<[string, string, string, string]> = [
   ['', 'v1', 'persistentvolumeclaims', 'CREATE'],
   ['', 'v1', 'persistentvolumeclaims', 'UPDATE'],
   ['cdi.kubevirt.io', 'v1beta1', 'datavolumes', 'CREATE'],
-  ['cdi.kubevirt.io', 'v1beta1', 'datavolumes', 'UPDATE'],
 ];
 
 t.test('every kind SPEC 5 covers is validated by the failurePolicy Fail webhook', async (t) => {
