@@ -201,7 +201,12 @@ export type ViewKind =
   | 'VirtualMachineInstancetype'
   | 'VirtualMachineClusterInstancetype'
   | 'ControllerRevision'
-  | 'KubeVirt';
+  | 'KubeVirt'
+  | 'PersistentVolumeClaim'
+  | 'StorageClass'
+  | 'DataVolume'
+  | 'CDIConfig'
+  | 'VolumeSnapshot';
 
 /**
  * Read-only view of the cluster. Snapshot (a directory) and live (informers) implement it.
@@ -225,6 +230,11 @@ export interface ClusterView {
 export interface ModuleSettings {
   /** Usernames of KubeVirt's controllers (virt-controller creates virt-launcher pods). */
   kubevirtServiceAccounts: string[];
+  /**
+   * Usernames of CDI's controller (cdi-deployment creates the PVC of a DataVolume). Absent: no
+   * PVC is ever taken for CDI's own.
+   */
+  cdiServiceAccounts?: string[];
 }
 
 export interface PolicyInput {

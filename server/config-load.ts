@@ -162,7 +162,7 @@ const filePath = { type: 'string', minLength: 1 };
 export const serverConfigSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['listen', 'tls', 'metrics', 'logLevel', 'bodyLimitBytes', 'namespace', 'exemptions', 'modules', 'defaultTenant', 'kubevirt', 'quota', 'shutdownGraceMs'],
+  required: ['listen', 'tls', 'metrics', 'logLevel', 'bodyLimitBytes', 'namespace', 'exemptions', 'modules', 'defaultTenant', 'kubevirt', 'cdi', 'quota', 'shutdownGraceMs'],
   properties: {
     listen: {
       type: 'object',
@@ -195,6 +195,12 @@ export const serverConfigSchema = {
     },
     defaultTenant: { type: 'object', additionalProperties: false, properties: tenantSettingsProperties },
     kubevirt: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['serviceAccounts'],
+      properties: { serviceAccounts: stringList },
+    },
+    cdi: {
       type: 'object',
       additionalProperties: false,
       required: ['serviceAccounts'],
@@ -443,7 +449,7 @@ export function engineConfigOf(config: ServerConfig): EngineConfig {
   return {
     exemptions: config.exemptions,
     modules: config.modules,
-    settings: { kubevirtServiceAccounts: config.kubevirt.serviceAccounts },
+    settings: { kubevirtServiceAccounts: config.kubevirt.serviceAccounts, cdiServiceAccounts: config.cdi.serviceAccounts },
   };
 }
 

@@ -22,6 +22,8 @@ export interface ServerConfig {
   modules: Record<string, ModulePolicy>;
   defaultTenant: TenantSpec;
   kubevirt: { serviceAccounts: string[] };
+  /** CDI's controller: the PVC it creates for a DataVolume is charged only what it adds to it. */
+  cdi: { serviceAccounts: string[] };
   /** The quota ledger (SPEC 6.4): reservation lifetime and bound, and the reconcile period. */
   quota: { reservationTTLSeconds: number; maxReservationsPerTenant: number; reconcileIntervalSeconds: number };
   /** Longest a SIGTERM waits for in-flight reviews before closing what is left. */
@@ -53,6 +55,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
     vmSecurity: { mode: 'enforce', allowHostDevices: [], allowHookSidecars: false, allowDedicatedCpu: false },
   },
   kubevirt: { serviceAccounts: ['system:serviceaccount:kubevirt:kubevirt-controller'] },
+  // CDI's operator deploys cdi-deployment under the cdi-sa service account in its install namespace
+  // (kubevirt/containerized-data-importer pkg/operator/resources/cluster/controller.go).
+  cdi: { serviceAccounts: ['system:serviceaccount:cdi:cdi-sa'] },
   quota: { reservationTTLSeconds: 120, maxReservationsPerTenant: 500, reconcileIntervalSeconds: 30 },
   shutdownGraceMs: 25_000,
   certificates: DEFAULT_CERTIFICATES,

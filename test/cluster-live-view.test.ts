@@ -164,7 +164,7 @@ t.test('a cluster without KubeVirt: its kinds are skipped and everything else wo
   c.api.apply(pod('team-a', 'web-1'));
   const view = await c.view();
   await view.waitForSync(AbortSignal.timeout(5000));
-  t.same(Object.keys(view.syncState()).sort(), ['Namespace', 'NetworkPolicy', 'Pod', 'Tenant']);
+  t.same(Object.keys(view.syncState()).sort(), ['Namespace', 'NetworkPolicy', 'PersistentVolumeClaim', 'Pod', 'StorageClass', 'Tenant']);
   t.equal(view.synced(), true);
   t.same(view.list('VirtualMachine', 'team-a'), []);
   t.equal(view.get('VirtualMachineInstance', 'team-a', 'vm-1'), undefined);

@@ -45,14 +45,17 @@ async function setup(t: Test, opts: Partial<ReconcilerOptions> = {}) {
   return { c, view, ledger, reconciler, clock, repaired, status, sync };
 }
 
-// 3 pods (one finished) + 2 VMs (one running, guest charging): what the objects add up to.
+// 3 pods (one finished) + 2 VMs (one running, guest charging): what the objects add up to; no
+// storage, which status.used shows as 0.
 const ACTUAL = {
   'count/pods': '4',
   'count/virtualmachines.kubevirt.io': '2',
   'limits.cpu': '2500m',
   'limits.memory': '1536Mi',
+  persistentvolumeclaims: '0',
   'requests.cpu': '2500m',
   'requests.memory': '1536Mi',
+  'requests.storage': '0',
 };
 
 t.test('a Tenant without status.used gets it computed from the objects at once', async (t) => {

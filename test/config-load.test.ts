@@ -168,11 +168,13 @@ t.test("the webhook's own namespace is always exempt, and the default one is not
 });
 
 t.test('engineConfigOf hands the engine exemptions, module policies and module settings', async (t) => {
-  const result = fromYaml("kubevirt: {serviceAccounts: ['system:serviceaccount:kv:virt-controller']}\nexemptions: {groups: [breakglass]}");
+  const result = fromYaml(
+    "kubevirt: {serviceAccounts: ['system:serviceaccount:kv:virt-controller']}\ncdi: {serviceAccounts: ['system:serviceaccount:storage:cdi-sa']}\nexemptions: {groups: [breakglass]}",
+  );
   t.ok(result.ok);
   if (!result.ok) return;
   const engine = engineConfigOf(result.config);
-  t.same(engine.settings, { kubevirtServiceAccounts: ['system:serviceaccount:kv:virt-controller'] });
+  t.same(engine.settings, { kubevirtServiceAccounts: ['system:serviceaccount:kv:virt-controller'], cdiServiceAccounts: ['system:serviceaccount:storage:cdi-sa'] });
   t.same(engine.exemptions.groups, ['breakglass']);
   t.equal(engine.modules, result.config.modules);
 });

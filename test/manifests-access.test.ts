@@ -34,6 +34,11 @@ const VIEW_RESOURCES: Record<ViewKind, [group: string, resource: string]> = {
   VirtualMachineInstancetype: ['instancetype.kubevirt.io', 'virtualmachineinstancetypes'],
   VirtualMachineClusterInstancetype: ['instancetype.kubevirt.io', 'virtualmachineclusterinstancetypes'],
   ControllerRevision: ['apps', 'controllerrevisions'],
+  PersistentVolumeClaim: ['', 'persistentvolumeclaims'],
+  StorageClass: ['storage.k8s.io', 'storageclasses'],
+  DataVolume: ['cdi.kubevirt.io', 'datavolumes'],
+  CDIConfig: ['cdi.kubevirt.io', 'cdiconfigs'],
+  VolumeSnapshot: ['snapshot.storage.k8s.io', 'volumesnapshots'],
 };
 
 /** "group/resource" -> granted verbs. */
@@ -247,9 +252,10 @@ t.test('never leases, events or anything tenantguard does not judge', async (t) 
   }
   const resources = new Set(all.flatMap((h) => h.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`)))));
   t.same([...resources].sort(), [
-    '/pods', '/pods/ephemeralcontainers', '/pods/resize',
+    '/persistentvolumeclaims', '/pods', '/pods/ephemeralcontainers', '/pods/resize',
     'apps/daemonsets', 'apps/deployments', 'apps/replicasets', 'apps/statefulsets',
     'batch/cronjobs', 'batch/jobs',
+    'cdi.kubevirt.io/datavolumes',
     'kubevirt.io/virtualmachineinstancemigrations', 'kubevirt.io/virtualmachineinstancereplicasets', 'kubevirt.io/virtualmachineinstancereplicasets/scale',
     'kubevirt.io/virtualmachineinstances', 'kubevirt.io/virtualmachines',
     'networking.k8s.io/networkpolicies',
@@ -280,6 +286,9 @@ const JUDGED: Array<[string, string, string, string]> = [
   ['pool.kubevirt.io', 'v1beta1', 'virtualmachinepools', 'UPDATE'],
   ['kubevirt.io', 'v1', 'virtualmachineinstancereplicasets/scale', 'UPDATE'],
   ['pool.kubevirt.io', 'v1beta1', 'virtualmachinepools/scale', 'UPDATE'],
+  ['', 'v1', 'persistentvolumeclaims', 'CREATE'],
+  ['', 'v1', 'persistentvolumeclaims', 'UPDATE'],
+  ['cdi.kubevirt.io', 'v1beta1', 'datavolumes', 'CREATE'],
 ];
 
 t.test('every kind SPEC 5 covers is validated by the failurePolicy Fail webhook', async (t) => {

@@ -3,7 +3,7 @@
 // and printer columns that show used against hard in `kubectl get tenants`.
 import { isDeepStrictEqual } from 'node:util';
 import t from 'tap';
-import { RESOURCES } from '../policies/quota/resources.js';
+import { parseHard, RESOURCES, STORAGE_RESOURCES } from '../policies/quota/resources.js';
 import type { KubeObject, LabelSelectorRequirement, Mode, PodSecurityLevel, TenantSpec } from '../policies/types.js';
 import { validateTenantSpec } from '../server/config-load.js';
 import { crdValidator, type Schema } from './helpers/crd-schema.js';
@@ -193,8 +193,18 @@ t.test('spec mirrors TenantSpec: the same sections, fields, required fields and 
   t.same([...p.quota.properties.vmCharging.enum].sort(), keysOf(VM_CHARGING), 'quota.vmCharging');
   t.same([...p.networkPolicy.properties.require.items.enum].sort(), keysOf(REQUIRE), 'networkPolicy.require');
   t.same([...p.namespaceSelector.properties.matchExpressions.items.properties.operator.enum].sort(), keysOf(OPERATORS), 'selector operators');
-  const accounted = [...RESOURCES, ...QUOTA_ALIASES, 'requests.hugepages-2Mi', 'requests.hugepages-1Gi'];
-  t.same(tenantErrors(tenant({ quota: { hard: Object.fromEntries(accounted.map((r) => [r, '1'])) } })), [], 'quota.hard: the resources tenant-quota accounts');
+  const accounted = [
+    ...RESOURCES,
+    ...QUOTA_ALIASES,
+    ...STORAGE_RESOURCES,
+    'requests.hugepages-2Mi',
+    'requests.hugepages-1Gi',
+    'gold.storageclass.storage.k8s.io/requests.storage',
+    'fast.ssd.storageclass.storage.k8s.io/persistentvolumeclaims',
+  ];
+  const hard = Object.fromEntries(accounted.map((r) => [r, '1']));
+  t.same(tenantErrors(tenant({ quota: { hard } })), [], 'quota.hard: the resources tenant-quota accounts');
+  t.equal(Object.keys(parseHard(hard)).length, accounted.length - QUOTA_ALIASES.length, 'tenant-quota accounts each of them');
 });
 
 const examples = ['tenant-restricted-with-quota.yaml', 'tenant-vm-hosting-guest-charging.yaml', 'tenant-audit-only-by-expression.yaml'];
@@ -232,6 +242,8 @@ const REFUSED_BY_BOTH: Array<[string, unknown, string]> = [
 /** Refused by the CRD only (server/config-load.ts's Tenant schema is looser; reported to the lead). */
 const REFUSED_BY_CRD: Array<[string, unknown, string]> = [
   ['a resource tenant-quota does not account', { quota: { hard: { 'requests.nvidia.com/gpu': '1' } } }, '/spec/quota/hard'],
+  ['a storage class name that is not one', { quota: { hard: { 'Gold.storageclass.storage.k8s.io/requests.storage': '1' } } }, '/spec/quota/hard'],
+  ['a storage resource the built-in quota does not name', { quota: { hard: { 'gold.storageclass.storage.k8s.io/limits.storage': '1' } } }, '/spec/quota/hard'],
   ['a negative quantity', { quota: { hard: { 'requests.cpu': '-1' } } }, '/spec/quota/hard/requests.cpu'],
   ['an empty namespaceSelector, which would claim every namespace', { namespaceSelector: {} }, '/spec/namespaceSelector'],
   ['a namespace listed twice', { namespaces: ['a', 'a'] }, '/spec/namespaces'],
@@ -333,13 +345,13 @@ t.test('printer columns are valid and each path leads to a field of the schema',
   t.notOk(schemaAt(root, parseJsonPath('.status.usd.count/pods')), 'a misspelt path leads nowhere');
 });
 
-t.test('kubectl get tenants shows used against hard for pods, VMs, CPU and memory', async (t) => {
+t.test('kubectl get tenants shows used against hard for pods, VMs, CPU, memory and storage', async (t) => {
   const [example] = readManifest('examples/tenant-restricted-with-quota.yaml');
   const shown = {
     ...example!,
     metadata: { ...example!.metadata, creationTimestamp: '2025-01-01T00:00:00Z' },
     status: {
-      used: { 'count/pods': '3', 'count/virtualmachines.kubevirt.io': '1', 'requests.cpu': '2500m', 'requests.memory': '4Gi', 'limits.cpu': '4', 'limits.memory': '8Gi' },
+      used: { 'count/pods': '3', 'count/virtualmachines.kubevirt.io': '1', 'requests.cpu': '2500m', 'requests.memory': '4Gi', 'limits.cpu': '4', 'limits.memory': '8Gi', 'requests.storage': '30Gi' },
       conditions: [{ ...conflict, type: 'Reconciled', status: 'False' }, conflict],
     },
   };
@@ -354,6 +366,8 @@ t.test('kubectl get tenants shows used against hard for pods, VMs, CPU and memor
     'CPU Hard': '10',
     'Memory Used': '4Gi',
     'Memory Hard': '20Gi',
+    'Storage Used': '30Gi',
+    'Storage Hard': '100Gi',
     'Pod Security': 'restricted',
     Conflict: 'True',
     Age: '2025-01-01T00:00:00Z',

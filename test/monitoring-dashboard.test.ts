@@ -82,7 +82,7 @@ t.test('every dashboard panel has data in a real Prometheus scraping a real tena
   api.apply(namespace('team-a', { tenant: 'tenant-a' }));
   api.apply(tenant('tenant-a', {
     namespaceSelector: { matchLabels: { tenant: 'tenant-a' } },
-    quota: { hard: { 'count/pods': '10', 'requests.cpu': '2', 'requests.memory': '4Gi' } },
+    quota: { hard: { 'count/pods': '10', 'requests.cpu': '2', 'requests.memory': '4Gi', 'requests.storage': '100Gi' } },
     podSecurity: { level: 'baseline', mode: 'enforce' },
   }));
   api.apply(pod('team-a', 'running', { cpu: '500m', memory: '1Gi' }));

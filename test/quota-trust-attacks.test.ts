@@ -6,6 +6,7 @@ import { MODULES } from '../policies/registry.js';
 import type { AdmissionRequest, KubeObject, TenantSpec } from '../policies/types.js';
 import { LAUNCHER_STAMP } from '../policies/kube/virt-launcher.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
+import { reviewRequest } from './helpers/admission-sequence.js';
 import { admissionReview, startFixture, type Fixture } from './helpers/https-fixture.js';
 
 const Mi = 1024 * 1024;
@@ -13,14 +14,6 @@ const Gi = 1024 * Mi;
 const NS = 'team-a';
 const KUBEVIRT = 'system:serviceaccount:kubevirt:kubevirt-controller';
 const SETTINGS = { kubevirtServiceAccounts: [KUBEVIRT] };
-
-const RESOURCES: Record<string, { group: string; version: string; resource: string }> = {
-  Pod: { group: '', version: 'v1', resource: 'pods' },
-  VirtualMachine: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachines' },
-  VirtualMachineInstance: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachineinstances' },
-  VirtualMachineInstanceReplicaSet: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachineinstancereplicasets' },
-  VirtualMachinePool: { group: 'pool.kubevirt.io', version: 'v1beta1', resource: 'virtualmachinepools' },
-};
 
 interface Env {
   fx: Fixture;
@@ -57,18 +50,7 @@ async function env(t: Test, state: KubeObject[], quota: TenantSpec['quota'], vmS
     fx,
     used: () => fx.ledger.used('tenant-a'),
     async send(operation, object, opts = {}) {
-      const subject = (object ?? opts.old)!;
-      const request: AdmissionRequest = {
-        uid: `attack-${++uids}`,
-        kind: { group: RESOURCES[subject.kind!]?.group ?? '', version: 'v1', kind: subject.kind! },
-        resource: RESOURCES[subject.kind!]!,
-        name: subject.metadata?.name,
-        namespace: NS,
-        operation,
-        userInfo: { username: opts.user ?? 'alice', groups: ['system:authenticated'] },
-        object: object ?? null,
-        oldObject: opts.old ?? null,
-      };
+      const request = reviewRequest(`attack-${++uids}`, operation, object, opts);
       let final = object;
       if (object) {
         const m = await post('/mutate', request);

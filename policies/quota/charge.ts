@@ -1,13 +1,15 @@
 // chargeOf: what one object costs a tenant, by kind. The one place that decides which kinds are
 // charged; kinds not listed cost nothing here (workload controllers are charged at their Pods,
-// VirtualMachineInstanceMigrations at the target pod). A `scale` subresource review of a replica set
+// VirtualMachineInstanceMigrations at the target pod). Storage (PVCs, DataVolumes, a VM's
+// dataVolumeTemplates) is charged by storage-charge.ts. A `scale` subresource review of a replica set
 // or pool is charged as that object at the Scale's replicas (scale.ts).
 import { virtLauncherVmiOf } from '../kube/virt-launcher.js';
 import type { AdmissionRequest, GroupVersionKind, GroupVersionResource, KubeObject, ModuleSettings, ViewKind } from '../types.js';
 import { launcherPodCharge, persistedLauncherVmi } from './launcher-pods.js';
 import { podCharge, type PodDefaults } from './pod-charge.js';
-import type { Charge } from './resources.js';
+import { addCharge, type Charge } from './resources.js';
 import { isScale, scaleCharge, scaledKindOf } from './scale.js';
+import { dataVolumeCharge, dataVolumeTemplatesCharge, persistentVolumeClaimCharge, type StorageChargeContext } from './storage-charge.js';
 import {
   poolCharge,
   replicaSetCharge,
@@ -18,7 +20,13 @@ import {
 
 export type ChargedKind = Extract<
   ViewKind,
-  'Pod' | 'VirtualMachine' | 'VirtualMachineInstance' | 'VirtualMachineInstanceReplicaSet' | 'VirtualMachinePool'
+  | 'Pod'
+  | 'VirtualMachine'
+  | 'VirtualMachineInstance'
+  | 'VirtualMachineInstanceReplicaSet'
+  | 'VirtualMachinePool'
+  | 'PersistentVolumeClaim'
+  | 'DataVolume'
 >;
 
 export const CHARGED_KINDS: readonly ChargedKind[] = [
@@ -27,6 +35,8 @@ export const CHARGED_KINDS: readonly ChargedKind[] = [
   'VirtualMachineInstance',
   'VirtualMachineInstanceReplicaSet',
   'VirtualMachinePool',
+  'PersistentVolumeClaim',
+  'DataVolume',
 ];
 
 export interface ChargeContext extends VmChargeContext {
@@ -40,6 +50,13 @@ export interface ChargeContext extends VmChargeContext {
   nowMs?: number;
   /** The Tenant's quota.defaultRequests, charged for the requests a pod leaves out. */
   podDefaults?: PodDefaults;
+  /** Told each disk whose size cannot be known (storage-charge.ts). */
+  onUnknownSize?: (problem: string) => void;
+}
+
+function storageContext(ctx: ChargeContext): StorageChargeContext {
+  const admission = ctx.admission;
+  return admission?.creating ? { ...ctx, creating: { request: admission.request, settings: admission.settings } } : ctx;
 }
 
 /** The VMI whose genuine virt-launcher pod this is, or undefined for any other pod. */
@@ -59,7 +76,9 @@ export function chargedKindOf(gvk: GroupVersionKind, resource?: GroupVersionReso
   if (subResource === 'scale') return resource === undefined ? undefined : scaledKindOf(resource.group, resource.resource, subResource);
   switch (gvk.group) {
     case '':
-      return gvk.kind === 'Pod' ? 'Pod' : undefined;
+      return gvk.kind === 'Pod' || gvk.kind === 'PersistentVolumeClaim' ? gvk.kind : undefined;
+    case 'cdi.kubevirt.io':
+      return gvk.kind === 'DataVolume' ? 'DataVolume' : undefined;
     case 'kubevirt.io':
       return gvk.kind === 'VirtualMachine' || gvk.kind === 'VirtualMachineInstance' || gvk.kind === 'VirtualMachineInstanceReplicaSet'
         ? gvk.kind
@@ -78,12 +97,16 @@ export function chargeOf(kind: ChargedKind, obj: KubeObject, ctx: ChargeContext)
       return vmi ? launcherPodCharge(obj, vmi, ctx.view, ctx.nowMs) : podCharge(obj, ctx.nowMs, ctx.podDefaults);
     }
     case 'VirtualMachine':
-      return virtualMachineCharge(obj, ctx);
+      return addCharge(virtualMachineCharge(obj, ctx), dataVolumeTemplatesCharge(obj, ctx));
     case 'VirtualMachineInstance':
       return virtualMachineInstanceCharge(obj, ctx);
     case 'VirtualMachineInstanceReplicaSet':
       return isScale(obj) ? scaleCharge(kind, obj, ctx) : replicaSetCharge(obj, ctx);
     case 'VirtualMachinePool':
       return isScale(obj) ? scaleCharge(kind, obj, ctx) : poolCharge(obj, ctx);
+    case 'PersistentVolumeClaim':
+      return persistentVolumeClaimCharge(obj, storageContext(ctx));
+    case 'DataVolume':
+      return dataVolumeCharge(obj, storageContext(ctx));
   }
 }

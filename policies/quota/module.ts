@@ -6,8 +6,10 @@
 // scale-down, a delete) is never handed to the ledger: a review is a claim that anyone can send, and
 // the apiserver sends a pod's DELETE several times; usage falls when the view observes the object
 // gone or smaller. KubeVirt's own virt-launcher pods are never denied: a migration target's growth
-// is reserved when it fits and only warned about when it does not.
+// is reserved when it fits and only warned about when it does not; CDI's own PVCs of DataVolumes
+// likewise. A DataVolume or VM whose disk size cannot be known at admission is denied, saying why.
 import type { Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, ReservationOutcome, ReservedObject, ResourceAmounts } from '../types.js';
+import { cdiDataVolumeOf } from '../kube/cdi-pvc.js';
 import { chargedKindOf, chargeOf, launcherVmiOf, type ChargeContext, type ChargedKind } from './charge.js';
 import { DEFAULT_KUBEVIRT_CONFIG, kubevirtConfigOf } from './kubevirt-launcher-resources.js';
 import { missingResourcesMessage, podDefaultsOf } from './pod-constraints.js';
@@ -60,13 +62,24 @@ function evaluate(input: PolicyInput): ModuleResult {
     const missing = missingResourcesMessage(name, input.object, hard, ctx.podDefaults);
     if (missing !== undefined) return { findings: [{ mode: 'enforce', rule: 'must specify', message: missing }] };
   }
-  const prev = operation === 'CREATE' || !input.oldObject ? zeroCharge() : chargeOf(kind, input.oldObject, ctx);
-  const next = operation === 'DELETE' || !input.object ? zeroCharge() : chargeOf(kind, input.object, ctx);
+  // A disk whose size cannot be known (storage-charge.ts) is refused when the change brings it.
+  const unknownBefore = new Set<string>();
+  const unknownAfter: string[] = [];
+  const prev =
+    operation === 'CREATE' || !input.oldObject ? zeroCharge() : chargeOf(kind, input.oldObject, { ...ctx, onUnknownSize: (p) => unknownBefore.add(p) });
+  const next = operation === 'DELETE' || !input.object ? zeroCharge() : chargeOf(kind, input.object, { ...ctx, onUnknownSize: (p) => unknownAfter.push(p) });
+  const unknown = unknownAfter.filter((p) => !unknownBefore.has(p));
+  if (unknown.length > 0) return { findings: [{ mode: 'enforce', rule: 'storage size', message: `tenant quota: ${unknown.join('; ')}` }] };
   const { increase, decrease } = chargeDelta(prev, next);
   // A decrease is only reported: the ledger sees it when the view observes the smaller object.
   if (Object.keys(increase).length === 0) return Object.keys(decrease).length === 0 ? {} : { annotation: chargeSummary(increase, decrease) };
 
-  const neverDenied = kind === 'Pod' && input.object !== undefined && launcherVmiOf(input.object, ctx) !== undefined;
+  // KubeVirt's launcher pods and CDI's PVCs of DataVolumes, which were paid for before, are never denied.
+  const object = input.object;
+  const neverDenied =
+    object !== undefined &&
+    ((kind === 'Pod' && launcherVmiOf(object, ctx) !== undefined) ||
+      (kind === 'PersistentVolumeClaim' && operation === 'CREATE' && cdiDataVolumeOf(request, object, view, input.settings) !== undefined));
   const mode: Finding['mode'] = neverDenied ? 'warn' : 'enforce';
   const early = exceededBy(ledger.used(name), { increase, hard });
   if (early.length > 0) return { findings: [finding(name, early, mode)] };

@@ -1,7 +1,8 @@
 // The resources tenant-quota accounts (SPEC 6.4), their units, and the arithmetic on amounts.
 // Every charge carries the six fixed keys so that objects keep one shape; hugepages, whose names
-// carry the page size (the built-in quota's requests.hugepages-<size>), are added only where
-// charged. No arithmetic here ever yields a negative amount: a charge is clamped at 0 per resource.
+// carry the page size (the built-in quota's requests.hugepages-<size>), and storage, whose
+// per-class names carry the class, are added only where charged. No arithmetic here ever yields a
+// negative amount: a charge is clamped at 0 per resource.
 import { formatMilli, formatUnits, parseMilli, parseUnits } from '../kube/quantity.js';
 import type { ResourceAmounts } from '../types.js';
 
@@ -23,6 +24,34 @@ const HUGEPAGES_PREFIX = 'hugepages-';
 export function hugepagesQuotaName(resourceName: string): string | undefined {
   return resourceName.startsWith(HUGEPAGES_PREFIX) && resourceName.length > HUGEPAGES_PREFIX.length
     ? `${REQUESTS_HUGEPAGES_PREFIX}${resourceName.slice(HUGEPAGES_PREFIX.length)}`
+    : undefined;
+}
+
+/** Storage (SPEC 6.6), as the built-in quota names it (k8s.io/api core/v1 ResourceRequestsStorage, ResourcePersistentVolumeClaims). */
+export const REQUESTS_STORAGE = 'requests.storage';
+export const COUNT_PVCS = 'persistentvolumeclaims';
+export const STORAGE_RESOURCES = [REQUESTS_STORAGE, COUNT_PVCS] as const;
+/**
+ * The built-in quota's per-class names: `<class>.storageclass.storage.k8s.io/<resource>`
+ * (kubernetes pkg/quota/v1/evaluator/core/persistent_volume_claims.go storageClassSuffix).
+ */
+export const STORAGE_CLASS_SUFFIX = '.storageclass.storage.k8s.io/';
+
+export function storageClassResource(storageClass: string, resource: (typeof STORAGE_RESOURCES)[number]): string {
+  return `${storageClass}${STORAGE_CLASS_SUFFIX}${resource}`;
+}
+
+/** A StorageClass name is a DNS subdomain (k8s.io/apimachinery validation IsDNS1123Subdomain). */
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** `<class>.storageclass.storage.k8s.io/requests.storage|persistentvolumeclaims` with a valid class name. */
+function storageClassHardName(name: string): string | undefined {
+  const at = name.indexOf(STORAGE_CLASS_SUFFIX);
+  if (at <= 0) return undefined;
+  const storageClass = name.slice(0, at);
+  const resource = name.slice(at + STORAGE_CLASS_SUFFIX.length);
+  return (STORAGE_RESOURCES as readonly string[]).includes(resource) && storageClass.length <= 253 && DNS_SUBDOMAIN.test(storageClass)
+    ? name
     : undefined;
 }
 
@@ -54,6 +83,17 @@ export function zeroCharge(): Charge {
     'limits.cpu': 0,
     'limits.memory': 0,
   };
+}
+
+/**
+ * Usage as Tenant.status.used shows it: the fixed resources and storage always (so that `kubectl
+ * get tenants` has a value in every column), the per-size and per-class ones where used.
+ */
+export function usedForStatus(usage: ResourceAmounts): ResourceAmounts {
+  const out: ResourceAmounts = {};
+  for (const r of [...RESOURCES, ...STORAGE_RESOURCES]) out[r] = usage[r] ?? 0;
+  for (const [r, v] of Object.entries(usage)) if (v > 0) out[r] = v;
+  return out;
 }
 
 export function isCpu(resource: string): boolean {
@@ -114,10 +154,14 @@ export function parseHard(hard: Record<string, unknown> | undefined): Readonly<R
 function parseHardUncached(hard: Record<string, unknown>): ResourceAmounts {
   const out: ResourceAmounts = {};
   for (const [name, raw] of Object.entries(hard)) {
-    const resource = ALIASES[name] ?? (RESOURCES as readonly string[]).find((r) => r === name) ?? hugepagesHardName(name);
+    const resource =
+      ALIASES[name] ??
+      [...RESOURCES, ...STORAGE_RESOURCES].find((r) => r === name) ??
+      hugepagesHardName(name) ??
+      storageClassHardName(name);
     if (resource === undefined) {
       throw new Error(
-        `tenant quota: unsupported resource "${name}" in spec.quota.hard (supported: ${RESOURCES.join(', ')}, ${REQUESTS_HUGEPAGES_PREFIX}<size>, cpu, memory, pods)`,
+        `tenant quota: unsupported resource "${name}" in spec.quota.hard (supported: ${[...RESOURCES, ...STORAGE_RESOURCES].join(', ')}, ${REQUESTS_HUGEPAGES_PREFIX}<size>, <storage class>${STORAGE_CLASS_SUFFIX}requests.storage, <storage class>${STORAGE_CLASS_SUFFIX}persistentvolumeclaims, cpu, memory, pods)`,
       );
     }
     if (typeof raw !== 'string' && typeof raw !== 'number') {

@@ -2,8 +2,8 @@
 // for creates that later failed, and everything freed without a review, are repaired.
 //
 //   tenantUsage(view, namespaces, settings, vmCharging, nowMs?) -> ResourceAmounts
-//     Sums chargeOf over every Pod, VirtualMachine, VirtualMachineInstance, replica set and pool in
-//     `namespaces`, each object once; O(objects in those namespaces). `settings` is the shared
+//     Sums chargeOf over every Pod, VirtualMachine, VirtualMachineInstance, replica set, pool, PVC
+//     and DataVolume in `namespaces`, each object once; O(objects in those namespaces). `settings` is the shared
 //     entry-point contract's; the reconcile has no requester, so it recognises KubeVirt's pods by
 //     their VMI's status (launcher-pods.ts), not by user. `nowMs` is the caller's clock: with it, pods
 //     past their deletion grace stop costing, as in the built-in quota; without it they cost until gone.
@@ -35,8 +35,11 @@ export function tenantUsage(
     const ctx: ChargeContext = { view, namespace, vmCharging, kubevirt, nowMs, podDefaults, onProblem: onProblem && ((p) => onProblem(`${namespace}: ${p}`)) };
     for (const kind of CHARGED_KINDS) {
       for (const obj of view.list(kind, namespace)) {
+        // A disk whose size cannot be known is counted without its size, and reported.
+        const onUnknownSize =
+          onProblem && (kind === 'VirtualMachine' || kind === 'DataVolume') ? (p: string) => onProblem(`${namespace}: ${kind} ${obj.metadata?.name ?? '?'}: ${p}`) : undefined;
         try {
-          addCharge(total, chargeOf(kind, obj, ctx));
+          addCharge(total, chargeOf(kind, obj, onUnknownSize ? { ...ctx, onUnknownSize } : ctx));
         } catch (err) {
           throw new Error(`${kind} ${namespace}/${obj.metadata?.name ?? '?'}: ${(err as Error).message}`);
         }

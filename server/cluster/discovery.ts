@@ -1,5 +1,5 @@
 // Which of the kinds the cluster view keeps this apiserver serves (SPEC 7): the core kinds always,
-// Tenant once its CRD is installed, and the KubeVirt kinds only where KubeVirt is installed, each
+// Tenant once its CRD is installed, and the KubeVirt and CDI kinds only where installed, each
 // at its group's preferred version (pool.kubevirt.io and instancetype.kubevirt.io moved versions
 // across KubeVirt releases; the apiserver says which one it serves).
 import type { ViewKind } from '../../policies/types.js';
@@ -27,6 +27,9 @@ const OPTIONAL: Record<string, readonly ViewKind[]> = {
   ],
   'pool.kubevirt.io': ['VirtualMachinePool'],
   'instancetype.kubevirt.io': ['VirtualMachineInstancetype', 'VirtualMachineClusterInstancetype'],
+  'cdi.kubevirt.io': ['DataVolume', 'CDIConfig'],
+  // The restore size a DataVolume cloned from a snapshot takes (CSI snapshots, where installed).
+  'snapshot.storage.k8s.io': ['VolumeSnapshot'],
 };
 
 /** Served by every conformant apiserver: no discovery needed. */
@@ -34,6 +37,8 @@ export const CORE_RESOURCES: readonly ApiResource[] = [
   { kind: 'Namespace', group: '', version: 'v1', plural: 'namespaces', namespaced: false },
   { kind: 'Pod', group: '', version: 'v1', plural: 'pods', namespaced: true },
   { kind: 'NetworkPolicy', group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespaced: true },
+  { kind: 'PersistentVolumeClaim', group: '', version: 'v1', plural: 'persistentvolumeclaims', namespaced: true },
+  { kind: 'StorageClass', group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses', namespaced: false },
 ];
 
 /**

@@ -7,6 +7,8 @@ export const CLUSTER_SCOPED: ReadonlySet<ViewKind> = new Set<ViewKind>([
   'Namespace',
   'Tenant',
   'VirtualMachineClusterInstancetype',
+  'StorageClass',
+  'CDIConfig',
 ]);
 
 export const VIEW_KINDS: ReadonlySet<string> = new Set<ViewKind>([
@@ -23,6 +25,11 @@ export const VIEW_KINDS: ReadonlySet<string> = new Set<ViewKind>([
   'VirtualMachineClusterInstancetype',
   'ControllerRevision',
   'KubeVirt',
+  'PersistentVolumeClaim',
+  'StorageClass',
+  'DataVolume',
+  'CDIConfig',
+  'VolumeSnapshot',
 ]);
 
 const EMPTY: readonly KubeObject[] = Object.freeze([]);

@@ -5,11 +5,13 @@
 // An object's charge can depend on others: a VM's on its VMI, a launcher pod's on its VMI and the
 // pod it replaces in a migration. A change to any KubeVirt object or KubeVirt pod therefore
 // recharges that namespace's KubeVirt objects and pods (few next to its plain pods); a change to the
-// KubeVirt CR, a cluster instancetype or the Tenant/Namespace mapping recharges everything, lazily.
+// KubeVirt CR, a cluster instancetype, a StorageClass, CDI's config or the Tenant/Namespace
+// mapping recharges everything, lazily. A PVC or DataVolume recharges the links of its disk chain.
 // What time alone changes (a pod past its deletion grace) and anything the dependencies above miss
 // is repaired by repair(), which the reconcile runs every period: drift lasts at most one period.
 import { CHARGED_KINDS, chargeOf, type ChargedKind, type ChargeContext } from '../../policies/quota/charge.js';
 import { kubevirtConfigOf, type KubeVirtResourceConfig } from '../../policies/quota/kubevirt-launcher-resources.js';
+import { controllerRef } from '../../policies/quota/owners.js';
 import { podDefaultsOf } from '../../policies/quota/pod-constraints.js';
 import { addCharge, sameAmounts, zeroCharge, type Charge } from '../../policies/quota/resources.js';
 import type { TenantIndex } from '../../policies/kube/tenants.js';
@@ -26,8 +28,8 @@ const KUBEVIRT_KINDS: ReadonlySet<ViewKind> = new Set<ViewKind>([
   'ControllerRevision',
 ]);
 
-/** Cluster-wide inputs of every VM's charge. */
-const CLUSTER_INPUTS: ReadonlySet<ViewKind> = new Set<ViewKind>(['KubeVirt', 'VirtualMachineClusterInstancetype']);
+/** Cluster-wide inputs of every VM's charge, and of every disk's (the default class, CDI's overhead). */
+const CLUSTER_INPUTS: ReadonlySet<ViewKind> = new Set<ViewKind>(['KubeVirt', 'VirtualMachineClusterInstancetype', 'StorageClass', 'CDIConfig']);
 
 const CHARGED: ReadonlySet<ViewKind> = new Set<ViewKind>(CHARGED_KINDS);
 
@@ -165,10 +167,30 @@ export class ObservedUsage {
       this.recharge('Pod', namespace, name, index);
       return;
     }
+    if (kind === 'PersistentVolumeClaim' || kind === 'DataVolume') {
+      this.recharge(kind, namespace, name, index);
+      // The disk chain (policies/quota/storage-charge.ts): a DataVolume pays until a PVC of its name
+      // exists, a VM for each template until its DataVolume or a PVC of that name does. Which VM
+      // names a template is not indexed: a PVC appearing or going recharges the namespace's VMs.
+      // The source PVC or VolumeSnapshot a sizeless clone was sized from is left to repair().
+      if (kind === 'PersistentVolumeClaim') {
+        this.recharge('DataVolume', namespace, name, index);
+        if ((change.object === undefined) !== (change.previous === undefined)) {
+          for (const vm of this.view.list('VirtualMachine', namespace)) this.recharge('VirtualMachine', namespace, vm.metadata?.name ?? '', index);
+        }
+      } else {
+        for (const obj of [change.object, change.previous]) {
+          const owner = obj === undefined ? undefined : controllerRef(obj);
+          if (owner?.kind === 'VirtualMachine') this.recharge('VirtualMachine', namespace, owner.name, index);
+        }
+      }
+      return;
+    }
     if (!KUBEVIRT_KINDS.has(kind) && kind !== 'Pod') return;
     if (CHARGED.has(kind)) this.recharge(kind as ChargedKind, namespace, name, index);
     for (const k of CHARGED_KINDS) {
-      if (k === 'Pod') continue;
+      // Pods are recharged below (KubeVirt's only); no disk's charge depends on a KubeVirt object.
+      if (k === 'Pod' || k === 'PersistentVolumeClaim' || k === 'DataVolume') continue;
       for (const obj of this.view.list(k, namespace)) this.recharge(k, namespace, obj.metadata?.name ?? '', index);
     }
     for (const pod of [...(this.kubevirtPods.get(namespace) ?? [])]) this.recharge('Pod', namespace, pod, index);
@@ -227,6 +249,8 @@ export class ObservedUsage {
       kubevirt: this.kubevirt,
       podDefaults: podDefaultsOf(quota?.defaultRequests),
       onProblem: (problem) => this.notes.set(objectKey, problem),
+      // A disk whose size cannot be known (a clone's source gone) is counted without it, and reported.
+      onUnknownSize: (problem) => this.notes.set(objectKey, problem),
       ...(now === undefined ? {} : { nowMs: now }),
     };
   }

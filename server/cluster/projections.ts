@@ -288,6 +288,82 @@ function projectKubeVirt(kind: ViewKind, obj: KubeObject): KubeObject {
   return withParts(fullMeta(obj.metadata as Json | undefined), obj.spec, keys ? pick(record(obj.status), keys) : undefined);
 }
 
+/** The named annotations of an object, when it has any of them. */
+function annotationsNamed(meta: Json | undefined, names: readonly string[]): Record<string, string> | undefined {
+  return pick(record(meta?.annotations), names) as Record<string, string> | undefined;
+}
+
+/** A resource list reduced to its `storage` entry. */
+function storageOnly(list: unknown): Json | undefined {
+  const storage = record(list)?.storage;
+  return storage === undefined ? undefined : { storage };
+}
+
+/**
+ * What storage quota reads of a PVC (policies/quota/storage-*.ts): the claimed size and class, the
+ * controller, and what CDI's clone sizing reads of a source PVC (content type, volume mode,
+ * capacity, the virtual size its size-detection pod recorded).
+ */
+const PVC_ANNOTATIONS = [
+  'volume.beta.kubernetes.io/storage-class',
+  'cdi.kubevirt.io/storage.contentType',
+  'cdi.Kubervirt.io/virtualSize',
+  'cdi.Kubervirt.io/sourceCapacity',
+];
+
+function projectPersistentVolumeClaim(obj: KubeObject): KubeObject {
+  const meta = obj.metadata as Json | undefined;
+  const metadata = baseMeta(meta);
+  const controller = controllerOf(meta);
+  if (controller) metadata.ownerReferences = controller;
+  const annotations = annotationsNamed(meta, PVC_ANNOTATIONS);
+  if (annotations) metadata.annotations = annotations;
+  const src = record(obj.spec) ?? {};
+  const spec: Json = {};
+  if (src.storageClassName !== undefined) spec.storageClassName = src.storageClassName;
+  if (src.volumeMode !== undefined) spec.volumeMode = src.volumeMode;
+  const requests = storageOnly(record(src.resources)?.requests);
+  if (requests) spec.resources = { requests };
+  const st = record(obj.status);
+  const status: Json = {};
+  if (typeof st?.phase === 'string') status.phase = st.phase;
+  const capacity = storageOnly(st?.capacity);
+  if (capacity) status.capacity = capacity;
+  const allocated = storageOnly(st?.allocatedResources);
+  if (allocated) status.allocatedResources = allocated;
+  return withParts(metadata, spec, Object.keys(status).length > 0 ? status : undefined);
+}
+
+/** A StorageClass: only its name, creation time and default-class annotations matter to quota. */
+const STORAGE_CLASS_ANNOTATIONS = [
+  'storageclass.kubernetes.io/is-default-class',
+  'storageclass.beta.kubernetes.io/is-default-class',
+  'storageclass.kubevirt.io/is-default-virt-class',
+];
+
+function projectStorageClass(obj: KubeObject): KubeObject {
+  const meta = obj.metadata as Json | undefined;
+  const metadata = baseMeta(meta);
+  if (typeof meta?.creationTimestamp === 'string') metadata.creationTimestamp = meta.creationTimestamp;
+  const annotations = annotationsNamed(meta, STORAGE_CLASS_ANNOTATIONS);
+  if (annotations) metadata.annotations = annotations;
+  return withParts(metadata, undefined, undefined);
+}
+
+/** A DataVolume: the spec decides its size; status is CDI's progress, which quota does not read. */
+function projectDataVolume(obj: KubeObject): KubeObject {
+  const meta = obj.metadata as Json | undefined;
+  const metadata = baseMeta(meta);
+  const controller = controllerOf(meta);
+  if (controller) metadata.ownerReferences = controller;
+  return withParts(metadata, obj.spec, undefined);
+}
+
+/** CDIConfig: only the filesystem overhead CDI inflates Filesystem-mode DataVolumes by. */
+function projectCdiConfig(obj: KubeObject): KubeObject {
+  return withParts(baseMeta(obj.metadata as Json | undefined), undefined, pick(record(obj.status), ['filesystemOverhead']));
+}
+
 /**
  * An instancetype or preference revision: the copy KubeVirt stored (data.object, served as `data`),
  * kept with the identity and spec that size a VM; revisions are immutable, so this never changes.
@@ -302,9 +378,24 @@ function projectControllerRevision(obj: KubeObject): KubeObject {
   return deepFreeze({ metadata: fullMeta(obj.metadata as Json | undefined), data: stored });
 }
 
+/** A VolumeSnapshot: only the size a PVC restored from it gets. */
+function projectVolumeSnapshot(obj: KubeObject): KubeObject {
+  return withParts(baseMeta(obj.metadata as Json | undefined), undefined, pick(record(obj.status), ['restoreSize']));
+}
+
 /** The projection the view keeps (and listLive returns) for an object of a kind. */
 export function project(kind: ViewKind, obj: KubeObject): KubeObject {
   switch (kind) {
+    case 'PersistentVolumeClaim':
+      return projectPersistentVolumeClaim(obj);
+    case 'StorageClass':
+      return projectStorageClass(obj);
+    case 'DataVolume':
+      return projectDataVolume(obj);
+    case 'CDIConfig':
+      return projectCdiConfig(obj);
+    case 'VolumeSnapshot':
+      return projectVolumeSnapshot(obj);
     case 'Pod':
       return projectPod(obj);
     case 'NetworkPolicy':

@@ -5,7 +5,7 @@
 // (tenant-conditions.ts). Decisions never read status.used (usage = observed + reserved, both this replica's), so
 // nothing here waits for traffic to settle: a busy tenant is repaired within one period like any.
 import { setImmediate as yieldToReviews } from 'node:timers/promises';
-import { sameAmounts, zeroCharge } from '../../policies/quota/resources.js';
+import { sameAmounts, usedForStatus } from '../../policies/quota/resources.js';
 import type { ClusterView, KubeObject, ResourceAmounts } from '../../policies/types.js';
 import type { KubeClient } from './kube-client.js';
 import type { ObjectStore } from './object-store.js';
@@ -114,7 +114,8 @@ export class TenantReconciler {
 
   private async reconcile(name: string, shared: Array<{ namespace: string; others: string[] }>, now: number): Promise<ReconcileOutcome> {
     const observed = this.ledger.observed.tenantUsage(name);
-    const desired: ResourceAmounts = { ...zeroCharge(), ...observed };
+    // Storage shows as 0 before the first claim (a `kubectl get tenants` column).
+    const desired: ResourceAmounts = usedForStatus(observed);
     const used = formatUsed(desired);
     let before: ResourceAmounts | undefined;
     let repaired = false;

@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Composer, LineCounter, Parser } from 'yaml';
 import type { AdmissionRequest, ClusterView, KubeObject, TenantBinding, TenantSpec, ViewKind } from '../../policies/types.js';
-import { isViewKind, ObjectStore } from './object-store.js';
+import { CLUSTER_SCOPED, isViewKind, ObjectStore } from './object-store.js';
 
 export class SnapshotError extends Error {
   override name = 'SnapshotError';
@@ -91,7 +91,7 @@ export class SnapshotView implements ClusterView {
       return;
     }
     if (!obj.metadata?.name) throw new SnapshotError(`${source}: ${obj.kind} without metadata.name`);
-    if (!obj.metadata.namespace && obj.kind !== 'Namespace' && obj.kind !== 'Tenant' && obj.kind !== 'VirtualMachineClusterInstancetype') {
+    if (!obj.metadata.namespace && !CLUSTER_SCOPED.has(obj.kind)) {
       obj.metadata.namespace = 'default';
     }
     this.store.upsert(obj.kind, obj);

@@ -2,6 +2,7 @@
 // replicas admitting at once check against each other's (SPEC 6.4), and status.reserved, their sum,
 // for `kubectl get tenants`. An entry another replica has observed stays for a short grace, marked
 // `observed`, so that a replica whose watch lags still counts it until its own view has the object.
+import { CHARGED_KINDS } from '../../policies/quota/charge.js';
 import type { ReservedObject, ResourceAmounts, ViewKind } from '../../policies/types.js';
 import type { ReservationBook, ReservationEntry } from './reservation-book.js';
 import { formatUsed, parseUsed } from './tenant-status.js';
@@ -21,7 +22,8 @@ export interface StatusReservation {
   observed?: string;
 }
 
-const CHARGED_KINDS: ReadonlySet<string> = new Set(['Pod', 'VirtualMachine', 'VirtualMachineInstance', 'VirtualMachineInstanceReplicaSet', 'VirtualMachinePool']);
+/** The kinds a reservation can be for: those quota charges (an entry naming another is not ours). */
+const CHARGED: ReadonlySet<string> = new Set<string>(CHARGED_KINDS);
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
@@ -46,7 +48,7 @@ export function toStatus(e: ReservationEntry): StatusReservation {
 export function fromStatus(tenant: string, raw: unknown): ReservationEntry | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
   const r = raw as Partial<StatusReservation>;
-  if (typeof r.uid !== 'string' || typeof r.kind !== 'string' || !CHARGED_KINDS.has(r.kind)) return undefined;
+  if (typeof r.uid !== 'string' || typeof r.kind !== 'string' || !CHARGED.has(r.kind)) return undefined;
   if (typeof r.namespace !== 'string' || typeof r.name !== 'string') return undefined;
   const createdAt = Date.parse(r.created ?? '');
   const expiresAt = Date.parse(r.expires ?? '');

@@ -5,7 +5,7 @@
 // reservations in Tenant status, quota metrics); `replay` and `audit` read it once.
 import { resolve } from 'node:path';
 import { PolicyEngine } from '../../policies/engine.js';
-import { parseHard, zeroCharge } from '../../policies/quota/resources.js';
+import { parseHard, usedForStatus, zeroCharge } from '../../policies/quota/resources.js';
 import type { AdmissionRequest, ClusterView, KubeObject, PolicyModule } from '../../policies/types.js';
 import type { Tracer } from '@opentelemetry/api';
 import { loadClusterSnapshot } from '../cluster/cluster-snapshot.js';
@@ -162,7 +162,8 @@ type ServeTelemetry = Extract<SetupFor, { command: 'serve' }>['telemetry'];
 function publishQuota(metrics: Metrics, view: ClusterView, ledger: MemoryLedger | TenantStatusLedger): void {
   for (const t of view.list('Tenant')) {
     const tenant = t.metadata?.name ?? '';
-    metrics.setQuotaUsed(tenant, ledger.observed.tenantUsage(tenant));
+    // As status.used shows it: storage at 0 before the first claim, so dashboards have a series.
+    metrics.setQuotaUsed(tenant, usedForStatus(ledger.observed.tenantUsage(tenant)));
     metrics.setQuotaReserved(tenant, { ...zeroCharge(), ...ledger.book.reserved(tenant) }, ledger.book.count(tenant));
     try {
       metrics.setQuotaHard(tenant, parseHard(t.spec?.quota?.hard));

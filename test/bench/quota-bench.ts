@@ -1,7 +1,7 @@
-// In-process cost of a tenant-quota decision (evaluate + commit through the engine) for a Pod and a
-// VirtualMachine, with 100, 10,000 and 100,000 Pods in the tenant's namespace: the decision must not
-// grow with the cluster (SPEC 12). Also the one-off reconcile over the same views. A smoke, not an
-// assertion.
+// In-process cost of a tenant-quota decision (evaluate + commit through the engine) for a Pod, a
+// VirtualMachine and a VirtualMachine with two dataVolumeTemplates, with 100, 10,000 and 100,000
+// Pods in the tenant's namespace: the decision must not grow with the cluster (SPEC 12). Also the
+// one-off reconcile over the same views. A smoke, not an assertion.
 //   node --import=tsx test/bench/quota-bench.ts [iterations]
 import { pathToFileURL } from 'node:url';
 import { PolicyEngine } from '../../policies/engine.js';
@@ -41,6 +41,19 @@ const vm: KubeObject = {
   },
 };
 
+/** A VM with two disks CDI makes from dataVolumeTemplates (storage quota, SPEC 6.6). */
+const vmWithDisks: KubeObject = {
+  ...vm,
+  metadata: { name: 'vm-disks', namespace: NS, uid: 'uid-vm-disks' },
+  spec: {
+    ...vm.spec,
+    dataVolumeTemplates: [
+      { metadata: { name: 'vm-disks-root' }, spec: { source: { http: { url: 'https://example.com/f.qcow2' } }, storage: { resources: { requests: { storage: '20Gi' } } } } },
+      { metadata: { name: 'vm-disks-data' }, spec: { source: { blank: {} }, pvc: { storageClassName: 'fast', resources: { requests: { storage: '100Gi' } } } } },
+    ],
+  },
+};
+
 function viewWith(pods: number): SnapshotView {
   const view = new SnapshotView({});
   view.add({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
@@ -49,8 +62,10 @@ function viewWith(pods: number): SnapshotView {
     kind: 'Tenant',
     metadata: { name: 'tenant-a' },
     // Generous limits: every measured request is admitted and committed.
-    spec: { namespaces: [NS], quota: { hard: { 'count/pods': '1e9', 'requests.cpu': '1e9', 'requests.memory': '4Pi', 'limits.cpu': '1e9', 'limits.memory': '4Pi', 'count/virtualmachines.kubevirt.io': '1e9' } } },
+    spec: { namespaces: [NS], quota: { hard: { 'count/pods': '1e9', 'requests.cpu': '1e9', 'requests.memory': '4Pi', 'limits.cpu': '1e9', 'limits.memory': '4Pi', 'count/virtualmachines.kubevirt.io': '1e9', 'requests.storage': '4Pi' } } },
   });
+  view.add({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'standard', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } } });
+  view.add({ apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'CDIConfig', metadata: { name: 'config' }, status: { filesystemOverhead: { global: '0.055' } } });
   view.add({ apiVersion: 'kubevirt.io/v1', kind: 'KubeVirt', metadata: { name: 'kubevirt', namespace: 'kubevirt' }, spec: { configuration: {} } });
   for (let i = 0; i < pods; i++) view.add(pod(i));
   return view;
@@ -84,12 +99,14 @@ export async function runQuotaBench(iterations = 20_000): Promise<BenchRow[]> {
     );
     const podReview = request(pod(pods + 1), '');
     const vmReview = request(vm, 'kubevirt.io');
-    for (const r of [podReview, vmReview]) {
+    const disksReview = request(vmWithDisks, 'kubevirt.io');
+    for (const r of [podReview, vmReview, disksReview]) {
       const d = await engine.review(r, 'validate');
       if (!d.allowed || d.modules[0]?.result !== 'allow' || d.modules[0].error) throw new Error(`not a clean admit: ${JSON.stringify(d.modules)}`);
     }
     rows.push(await measureAsync(`Pod CREATE decision, ${pods} pods in view`, iterations, () => engine.review(podReview, 'validate')));
     rows.push(await measureAsync(`VM CREATE decision (pod charging), ${pods} pods in view`, iterations, () => engine.review(vmReview, 'validate')));
+    rows.push(await measureAsync(`VM with 2 disks CREATE decision, ${pods} pods in view`, iterations, () => engine.review(disksReview, 'validate')));
     // Keeps the incremental sums honest: they agree with a recompute from the objects.
     if (tenantUsage(view, [NS], SETTINGS, 'pod')['count/pods'] !== ledger.observed.tenantUsage('tenant-a')['count/pods']) throw new Error('observed usage miscounted the pods');
   }

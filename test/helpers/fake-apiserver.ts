@@ -26,6 +26,13 @@ export const CORE_RESOURCES: readonly ResourceDef[] = [
   { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, status: true },
   { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, status: false },
   { group: 'apps', version: 'v1', kind: 'ControllerRevision', plural: 'controllerrevisions', namespaced: true, status: false },
+  { group: '', version: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims', namespaced: true, status: true },
+  { group: 'storage.k8s.io', version: 'v1', kind: 'StorageClass', plural: 'storageclasses', namespaced: false, status: false },
+];
+
+export const CDI_RESOURCES: readonly ResourceDef[] = [
+  { group: 'cdi.kubevirt.io', version: 'v1beta1', kind: 'DataVolume', plural: 'datavolumes', namespaced: true, status: true },
+  { group: 'cdi.kubevirt.io', version: 'v1beta1', kind: 'CDIConfig', plural: 'cdiconfigs', namespaced: false, status: true },
 ];
 
 export const TENANT_RESOURCE: ResourceDef = {
@@ -56,6 +63,8 @@ export interface FakeApiServerOptions {
   certificates?: boolean;
   /** Serve the KubeVirt groups (default true). */
   kubevirt?: boolean;
+  /** Serve CDI's groups (default false). */
+  cdi?: boolean;
   /** Serve the Tenant CRD (default true). */
   tenants?: boolean;
   /** Bearer token clients must present (default "fake-token"). */
@@ -153,6 +162,7 @@ export class FakeApiServer {
       ...CORE_RESOURCES,
       ...(opts.tenants === false ? [] : [TENANT_RESOURCE]),
       ...(opts.kubevirt === false ? [] : KUBEVIRT_RESOURCES),
+      ...(opts.cdi === true ? CDI_RESOURCES : []),
       ...(opts.certificates === true ? CERTIFICATE_RESOURCES : []),
     ];
     for (const def of this.resources) this.objects.set(def, new Map());
