@@ -125,7 +125,7 @@ interface ServerUsage {
   heapUsed: number;
 }
 
-interface BenchServer {
+export interface BenchServer {
   kind: string;
   url: string;
   proc: ChildProcess;
@@ -133,7 +133,7 @@ interface BenchServer {
 }
 
 /** Starts one server in a child process; it answers `usage` messages with its CPU time and heap. */
-async function child(kind: 'noop' | 'tenantguard', env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<BenchServer> {
+export async function child(kind: 'noop' | 'tenantguard', env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<BenchServer> {
   const proc = spawn(process.execPath, [...nodeArgs, '--import=tsx', fileURLToPath(import.meta.url), '--serve', kind], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
@@ -165,7 +165,7 @@ function answerUsage(): void {
   });
 }
 
-async function stop(proc: ChildProcess): Promise<void> {
+export async function stop(proc: ChildProcess): Promise<void> {
   proc.kill('SIGTERM');
   await once(proc, 'exit');
 }
@@ -183,7 +183,7 @@ export interface LoadResult {
   heapMB: number;
 }
 
-interface Load {
+export interface Load {
   name: string;
   server: BenchServer;
   path: string;
@@ -195,7 +195,7 @@ interface Load {
 /** Request numbers continue across loads, so a server never sees a pod name twice. */
 let sequence = 0;
 
-async function load(l: Load, opts: { duration: number; rate?: number }): Promise<LoadResult> {
+export async function load(l: Load, opts: { duration: number; rate?: number }): Promise<LoadResult> {
   const before = await l.server.usage();
   const make = l.body;
   const result = await autocannon({
@@ -347,7 +347,9 @@ export function printHttpTable(results: HttpBenchResults): void {
   }
 }
 
+const isMain = process.argv[1] === fileURLToPath(import.meta.url);
 const { values } = parseArgs({
+  args: isMain ? process.argv.slice(2) : [],
   options: {
     serve: { type: 'string' },
     duration: { type: 'string', default: '8' },
@@ -358,12 +360,14 @@ const { values } = parseArgs({
     json: { type: 'string' },
   },
 });
-if (values.serve === 'noop' || values.serve === 'tenantguard') {
+if (!isMain) {
+  // Imported (the heap benchmark, experiments): nothing to run.
+} else if (values.serve === 'noop' || values.serve === 'tenantguard') {
   const url = values.serve === 'noop' ? await serveNoop() : await serveTenantguard();
   answerUsage();
   process.stdout.write(`URL ${url}\n`);
   process.on('SIGTERM', () => process.exit(0));
-} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
+} else {
   const numbers = (name: string, raw: string) => {
     const list = raw.split(',').map(Number);
     if (list.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--${name}: expected positive integers, got "${raw}"`);
