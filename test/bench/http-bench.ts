@@ -265,7 +265,16 @@ export interface HttpBenchOptions {
 
 export interface HttpBenchResults {
   /** Per round: the two tenantguard loads against the mean of the round's two no-op windows. */
-  rounds: Array<{ noop: LoadResult[]; plain: LoadResult; tenant: LoadResult; plainRatio: number; tenantRatio: number }>;
+  rounds: Array<{
+    noop: LoadResult[];
+    plain: LoadResult;
+    tenant: LoadResult;
+    plainRatio: number;
+    tenantRatio: number;
+    /** No-op server CPU per request over tenantguard's: the throughput ratio were the server the bottleneck. */
+    plainCpuRatio: number;
+    tenantCpuRatio: number;
+  }>;
   latency: LoadResult[];
   other: LoadResult[];
 }
@@ -292,7 +301,16 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpBenchRes
       const t = await load(tenant, opts);
       const last = await load(noop, opts);
       const base = (first.rps + last.rps) / 2;
-      results.rounds.push({ noop: [first, last], plain: p, tenant: t, plainRatio: p.rps / base, tenantRatio: t.rps / base });
+      const cpu = (first.cpuMicrosPerRequest + last.cpuMicrosPerRequest) / 2;
+      results.rounds.push({
+        noop: [first, last],
+        plain: p,
+        tenant: t,
+        plainRatio: p.rps / base,
+        tenantRatio: t.rps / base,
+        plainCpuRatio: cpu / p.cpuMicrosPerRequest,
+        tenantCpuRatio: cpu / t.cpuMicrosPerRequest,
+      });
     }
     const fixed = Math.max(3, Math.round(opts.duration / 2));
     for (const rate of opts.rates) {
@@ -317,27 +335,29 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpBenchRes
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 const range = (xs: number[]) => (xs.length === 1 ? pct(xs[0]!) : `${pct(Math.min(...xs))}-${pct(Math.max(...xs))}`);
 
-function row(r: LoadResult, ratio: string): string {
-  return `${r.name.padEnd(48)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(7)} ${r.p99.toFixed(2).padStart(7)} ${r.cpuMicrosPerRequest.toFixed(0).padStart(7)} ${r.heapMB.toFixed(0).padStart(7)} ${ratio.padStart(9)} ${String(r.errors + r.non2xx).padStart(6)}`;
+function row(r: LoadResult, ratio = '', cpuRatio = ''): string {
+  return `${r.name.padEnd(48)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(7)} ${r.p99.toFixed(2).padStart(7)} ${r.cpuMicrosPerRequest.toFixed(0).padStart(7)} ${r.heapMB.toFixed(0).padStart(7)} ${ratio.padStart(9)} ${cpuRatio.padStart(9)} ${String(r.errors + r.non2xx).padStart(6)}`;
 }
 
 export function printHttpTable(results: HttpBenchResults): void {
-  const header = `${'load'.padEnd(48)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'CPU µs'.padStart(7)} ${'heap MB'.padStart(7)} ${'vs no-op'.padStart(9)} ${'errors'.padStart(6)}`;
-  console.log('\nEnd-to-end HTTPS, alternating (1 server core, autocannon on the other; CPU µs = server CPU per request)');
+  const header = `${'load'.padEnd(48)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'CPU µs'.padStart(7)} ${'heap MB'.padStart(7)} ${'vs no-op'.padStart(9)} ${'CPU ratio'.padStart(9)} ${'errors'.padStart(6)}`;
+  console.log('\nEnd-to-end HTTPS, alternating (1 server core, autocannon on the other)');
+  console.log('CPU µs: server CPU (all threads) per request; CPU ratio: no-op CPU µs / this load\'s, the req/s ratio a server-bound load would show');
   console.log(header);
   results.rounds.forEach((round, i) => {
     console.log(`round ${i + 1}`);
-    console.log(row(round.noop[0]!, ''));
-    console.log(row(round.plain, pct(round.plainRatio)));
-    console.log(row(round.tenant, pct(round.tenantRatio)));
-    console.log(row(round.noop[1]!, ''));
+    console.log(row(round.noop[0]!));
+    console.log(row(round.plain, pct(round.plainRatio), pct(round.plainCpuRatio)));
+    console.log(row(round.tenant, pct(round.tenantRatio), pct(round.tenantCpuRatio)));
+    console.log(row(round.noop[1]!));
   });
-  const plain = results.rounds.map((r) => r.plainRatio);
-  const tenant = results.rounds.map((r) => r.tenantRatio);
-  console.log(`\nratio vs no-op (goal >= 70%): namespace no Tenant claims ${range(plain)}, tenant namespace with every module ${range(tenant)}`);
+  const ratios = (f: (r: HttpBenchResults['rounds'][number]) => number) => range(results.rounds.map(f));
+  console.log('\nvs no-op, goal >= 70% (req/s ratio; CPU ratio)');
+  console.log(`  namespace no Tenant claims:            ${ratios((r) => r.plainRatio)}; ${ratios((r) => r.plainCpuRatio)}`);
+  console.log(`  tenant namespace, every module works:  ${ratios((r) => r.tenantRatio)}; ${ratios((r) => r.tenantCpuRatio)}`);
   console.log('\nLatency at fixed request rates (autocannon resolution 1 ms)');
   console.log(header);
-  for (const r of results.latency) console.log(row(r, ''));
+  for (const r of results.latency) console.log(row(r));
   if (results.other.length > 0) {
     const base = results.rounds.flatMap((r) => r.noop.map((n) => n.rps));
     const noop = base.reduce((a, b) => a + b, 0) / base.length;

@@ -25,6 +25,7 @@ mkdirSync(out, { recursive: true });
 const httpArgs = ['--duration', values.duration!, '--rounds', values.rounds!, '--json', `${out}http.json`, ...(values.quick ? ['--quick'] : [])];
 const benches: Array<{ name: string; args: string[] }> = [
   { name: 'end-to-end HTTPS vs a no-op Fastify TLS route', args: [`${here}http-bench.ts`, ...httpArgs] },
+  { name: 'where a review\'s microseconds go, stage by stage', args: [`${here}review-stages-bench.ts`, '--iterations', values.iterations!] },
   { name: 'heap and cost per review over a long run', args: ['--expose-gc', `${here}review-heap-bench.ts`, '--reviews', values.reviews!] },
   { name: 'in-process pod-security and secure-defaults', args: [`${here}pod-security-bench.ts`, values.iterations!] },
   { name: 'in-process tenant-quota decision vs cluster size', args: [`${here}quota-bench.ts`, values.iterations!] },
