@@ -60,10 +60,11 @@ export class ReservationBook {
    */
   private readonly released = new Map<string, number>();
   /**
-   * Expiry order of the entries and released uids ever added; an item whose entry is gone, or
-   * whose uid was remembered again, is skipped when it comes due.
+   * Expiry order of the entries and released uids ever added, by uid (an entry itself would be
+   * kept for its whole TTL after its release); a uid whose entry is gone, or that was remembered
+   * again, is skipped when it comes due.
    */
-  private readonly entryExpiries = new ExpiryQueue<ReservationEntry>();
+  private readonly entryExpiries = new ExpiryQueue<string>();
   private readonly releasedExpiries = new ExpiryQueue<string>();
   /** No entry expires before this; reads skip the expiry step until then. */
   private nextExpiry = Infinity;
@@ -116,7 +117,7 @@ export class ReservationBook {
       return false;
     }
     this.byUid.set(entry.uid, entry);
-    this.entryExpiries.push(entry.expiresAt, entry);
+    this.entryExpiries.push(entry.expiresAt, entry.uid);
     this.nextExpiry = Math.min(this.nextExpiry, entry.expiresAt);
     let mine = this.byTenant.get(entry.tenant);
     if (!mine) this.byTenant.set(entry.tenant, (mine = new Map()));
@@ -160,8 +161,9 @@ export class ReservationBook {
     this.releasedExpiries.popDue(now, (uid, at) => {
       if (this.released.get(uid) === at) this.released.delete(uid);
     });
-    this.entryExpiries.popDue(now, (entry) => {
-      if (this.byUid.get(entry.uid) !== entry) return;
+    this.entryExpiries.popDue(now, (uid, at) => {
+      const entry = this.byUid.get(uid);
+      if (entry === undefined || entry.expiresAt !== at) return;
       this.drop(entry);
       this.events.expired?.(entry);
     });
