@@ -13,6 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { parseAllDocuments } from 'yaml';
 import { PLAIN_NAMESPACE, podReviews, TENANT_NAMESPACE, type ReviewMaker } from './bench-reviews.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -117,6 +118,19 @@ async function serveTenantguard(): Promise<string> {
     logDestination: sink as never,
   });
   return running.url;
+}
+
+/** The V8 flags the shipped Deployment runs tenantguard with (heap sizes), so the bench measures them. */
+async function deploymentNodeOptions(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(fileURLToPath(new URL('../../manifests/base/deployment.yaml', import.meta.url)), 'utf8');
+  for (const doc of parseAllDocuments(text)) {
+    const obj = doc.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name: string; value?: string }> }> } } } };
+    if (obj?.kind !== 'Deployment') continue;
+    const value = obj.spec?.template?.spec?.containers?.[0]?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    if (value !== undefined) return value;
+  }
+  throw new Error('manifests/base/deployment.yaml: no NODE_OPTIONS on the tenantguard container');
 }
 
 /** What a server process reports about itself between loads. */
@@ -283,7 +297,9 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpBenchRes
   const sink = await otlpSink();
   const noopServer = await child('noop', {});
   const profile = opts.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`];
-  const tg = await child('tenantguard', { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sink.endpoint }, profile);
+  const nodeOptions = await deploymentNodeOptions();
+  const tg = await child('tenantguard', { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sink.endpoint, NODE_OPTIONS: nodeOptions }, profile);
+  console.log(`tenantguard runs with NODE_OPTIONS="${nodeOptions}" (manifests/base/deployment.yaml)`);
   const results: HttpBenchResults = { rounds: [], latency: [], other: [] };
   try {
     const plainPods = podReviews(PLAIN_NAMESPACE).create;
