@@ -375,11 +375,13 @@ export function printHttpTable(results: HttpBenchResults): void {
   console.log(header);
   for (const r of results.latency) console.log(row(r));
   if (results.other.length > 0) {
-    const base = results.rounds.flatMap((r) => r.noop.map((n) => n.rps));
-    const noop = base.reduce((a, b) => a + b, 0) / base.length;
-    console.log('\nOther loads (ratio vs the mean no-op above)');
+    const noops = results.rounds.flatMap((r) => r.noop);
+    const mean = (f: (r: LoadResult) => number) => noops.reduce((sum, r) => sum + f(r), 0) / noops.length;
+    const rps = mean((r) => r.rps);
+    const cpu = mean((r) => r.cpuMicrosPerRequest);
+    console.log('\nOther loads (ratios vs the mean no-op above)');
     console.log(header);
-    for (const r of results.other) console.log(row(r, pct(r.rps / noop)));
+    for (const r of results.other) console.log(row(r, pct(r.rps / rps), pct(cpu / r.cpuMicrosPerRequest)));
   }
 }
 
