@@ -25,4 +25,4 @@ COPY --from=build /app/server/embedded-state ./server/embedded-state
 USER 65532:65532
 EXPOSE 8443 9090
 # The distroless image's Node.js lives at /nodejs/bin/node (not on PATH).
-ENTRYPOINT ["/nodejs/bin/node", "dist/server/cli.js", "serve"]
+ENTRYPOINT ["/nodejs/bin/node", "dist/server/commands/cli.js", "serve"]

@@ -11,7 +11,7 @@ NAMESPACE ?= tenantguard
 # manifests/), or KUSTOMIZATION=DIR for one of your own.
 OVERLAY ?= base
 KUSTOMIZATION ?= manifests/$(OVERLAY)
-TG := node dist/server/cli.js
+TG := node dist/server/commands/cli.js
 
 .PHONY: install build typecheck test run certs manifests replay audit bench clean
 

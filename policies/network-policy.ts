@@ -12,9 +12,9 @@
 // when they change, so nothing cached can go stale. The DELETE warning is bounded: it examines at
 // most MAX_PODS_EXAMINED pods and MAX_SELECTOR_WORK selector requirements, and says when it stopped
 // short, so no namespace a tenant builds can stall the event loop.
-import { type CompiledSelector, compileCost, compiledSelector, requiredLabel, type RequiredLabel } from './label-selector.js';
-import { makesPods, podLabelsOf, sameLabels } from './pod-labels.js';
-import { virtLauncherVmiOf } from './virt-launcher.js';
+import { type CompiledSelector, compileCost, compiledSelector, requiredLabel, type RequiredLabel } from './kube/label-selector.js';
+import { makesPods, podLabelsOf, sameLabels } from './kube/pod-labels.js';
+import { virtLauncherVmiOf } from './kube/virt-launcher.js';
 import type { ClusterView, Finding, GroupVersionKind, KubeObject, LabelSelector, Mode, ModuleResult, PolicyInput, PolicyModule } from './types.js';
 
 /** Bound on the live NetworkPolicy list, inside the engine's own budget for the module. */

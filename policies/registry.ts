@@ -1,6 +1,8 @@
 // The fixed module order (SPEC 5): mutators first, then validators; tenant-quota is last because
 // it reserves quota, which only an otherwise admitted request may do. vm-security and
-// network-policy follow pod-security.
+// network-policy follow pod-security. launcher-stamp marks KubeVirt's verified launcher pods at
+// CREATE (mutate) and refuses a forged mark (validate) before quota relies on it.
+import { launcherStampMutate, launcherStampValidate } from './launcher-stamp.js';
 import { podSecurityModule } from './pod-security/module.js';
 import { networkPolicy } from './network-policy.js';
 import { secureDefaultsModule } from './secure-defaults.js';
@@ -8,4 +10,12 @@ import type { PolicyModule } from './types.js';
 import { vmSecurity } from './vm-security.js';
 import { tenantQuota } from './quota/module.js';
 
-export const MODULES: readonly PolicyModule[] = [secureDefaultsModule, podSecurityModule, vmSecurity, networkPolicy, tenantQuota];
+export const MODULES: readonly PolicyModule[] = [
+  secureDefaultsModule,
+  launcherStampMutate,
+  podSecurityModule,
+  vmSecurity,
+  networkPolicy,
+  launcherStampValidate,
+  tenantQuota,
+];

@@ -11,7 +11,7 @@ import { SECCOMP_POD_ANNOTATION } from './pod-security/controls/baseline.js';
 import { NONE } from './pod-security/controls/context.js';
 import { isPodKind, type PodTarget, podTargetOf } from './pod-security/pod-spec.js';
 import type { ModuleResult, PatchOp, PolicyInput, PolicyModule, TenantSpec } from './types.js';
-import { virtLauncherAnnotation, virtLauncherVmiOf } from './virt-launcher.js';
+import { virtLauncherAnnotation, virtLauncherVmiOf } from './kube/virt-launcher.js';
 
 type Defaults = NonNullable<TenantSpec['defaults']>;
 

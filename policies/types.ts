@@ -167,6 +167,8 @@ export interface TenantSpec {
   quota?: {
     hard?: Record<string, string>;
     vmCharging?: 'pod' | 'guest';
+    /** Charged in place of the cpu/memory requests a pod leaves out (SPEC 6.4: otherwise such a pod is denied). */
+    defaultRequests?: { cpu?: string; memory?: string };
   };
   podSecurity?: { level: PodSecurityLevel; mode: Mode; version?: string };
   defaults?: {
@@ -198,6 +200,7 @@ export type ViewKind =
   | 'VirtualMachineInstanceMigration'
   | 'VirtualMachineInstancetype'
   | 'VirtualMachineClusterInstancetype'
+  | 'ControllerRevision'
   | 'KubeVirt';
 
 /**

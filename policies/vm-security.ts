@@ -4,7 +4,7 @@
 // instancetype a VM refers to (KubeVirt copies its cpu, gpus, hostDevices and annotations into the
 // VMI). An UPDATE is denied only for violations it introduces: one already in oldObject must not
 // block e.g. stopping the VM.
-import { kubevirtKindOf, vmiTemplateOf, type InstancetypeMatcher, type VmiSpec, type VmiTemplate } from './kubevirt-templates.js';
+import { kubevirtKindOf, vmiTemplateOf, type InstancetypeMatcher, type VmiSpec, type VmiTemplate } from './kube/kubevirt-templates.js';
 import type { ClusterView, Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, TenantSpec } from './types.js';
 
 export const HOOK_SIDECARS_ANNOTATION = 'hooks.kubevirt.io/hookSidecars';
@@ -20,6 +20,14 @@ interface Violation {
 
 const EMPTY: ModuleResult = Object.freeze({}) as ModuleResult;
 
+/**
+ * hostDevices and gpus come from a device plugin (deviceName, the resource name the allow list
+ * holds) or, with KubeVirt's GPUsWithDRA/HostDevicesWithDRA gates, from a DRA ResourceClaim
+ * (kubevirt.io/v1 GPU and HostDevice: the inline ClaimRequest's claimName and requestName, no
+ * deviceName). What a claim gives is decided by its DeviceClass, not by any name the VM carries, so
+ * the allow list cannot admit one: such a device is named by its claim and denied. An allow-list
+ * entry "" admits nothing.
+ */
 function checkDevices(
   out: Violation[],
   devices: unknown,
@@ -30,8 +38,18 @@ function checkDevices(
   if (!Array.isArray(devices)) return;
   const what = rule === 'gpus' ? 'GPU' : 'host device';
   for (let i = 0; i < devices.length; i++) {
-    const deviceName = String((devices[i] as { deviceName?: unknown } | null)?.deviceName ?? '');
-    if (allowed.includes(deviceName)) continue;
+    const device = (devices[i] ?? {}) as { deviceName?: unknown; claimName?: unknown; requestName?: unknown };
+    const deviceName = typeof device.deviceName === 'string' ? device.deviceName : '';
+    if (deviceName === '' && (device.claimName !== undefined || device.requestName !== undefined)) {
+      const claim = `claim "${String(device.claimName ?? '')}" request "${String(device.requestName ?? '')}"`;
+      out.push({
+        key: `${rule}|dra|${String(device.claimName ?? '')}|${String(device.requestName ?? '')}`,
+        rule,
+        message: `${path}[${i}].claimName: ${what} from DRA ${claim} is not allowed: the tenant's allowed host devices name device-plugin devices only`,
+      });
+      continue;
+    }
+    if (deviceName !== '' && allowed.includes(deviceName)) continue;
     out.push({
       key: `${rule}|${deviceName}`,
       rule,

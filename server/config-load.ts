@@ -80,6 +80,14 @@ const tenantSettingsProperties = {
         },
       },
       vmCharging: { enum: ['pod', 'guest'] },
+      defaultRequests: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'charged in place of the cpu/memory requests a pod leaves out',
+        properties: Object.fromEntries(
+          ['cpu', 'memory'].map((name) => [name, { type: ['string', 'integer'], pattern: QUANTITY, minimum: 0, description: 'a Kubernetes quantity' }]),
+        ),
+      },
     },
   },
   podSecurity: {

@@ -40,9 +40,11 @@ export const DEFAULT_CONFIG: ServerConfig = {
   exemptions: { namespaces: ['kube-system', 'kube-node-lease', 'tenantguard'], usernames: [], groups: [] },
   modules: {
     'secure-defaults': { failureMode: 'ignore', timeoutMs: 100, enabled: true },
+    'launcher-stamp-mutate': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'pod-security': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'vm-security': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'network-policy': { failureMode: 'fail', timeoutMs: 1000, enabled: true },
+    'launcher-stamp': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'tenant-quota': { failureMode: 'fail', timeoutMs: 2000, enabled: true },
   },
   defaultTenant: {

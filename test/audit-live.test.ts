@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from '../policies/types.js';
 import { MODULES } from '../policies/registry.js';
-import type { PolicyReport, Violation } from '../server/policy-report.js';
+import type { PolicyReport, Violation } from '../server/replay/policy-report.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { liveCluster, namespace, tenant, type LiveCluster } from './helpers/live-cluster.js';
 import { noPrivileged, teamLabel } from './fixtures/replay/policy-modules.js';

@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
 import type { PolicyModule } from '../policies/types.js';
-import type { OpenReport, PolicyReport, Violation } from '../server/policy-report.js';
+import type { OpenReport, PolicyReport, Violation } from '../server/replay/policy-report.js';
 import { labelStamp, noPrivileged, teamLabel, throwsOnVm } from './fixtures/replay/policy-modules.js';
 import { audit, fixture } from './fixtures/replay/run.js';
 

@@ -3,7 +3,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { splitPemBundle } from '../certs/authority.js';
-import { main } from '../server/cli.js';
+import { main } from '../server/commands/cli.js';
 
 interface Run {
   code: number;

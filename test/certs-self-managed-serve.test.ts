@@ -7,7 +7,7 @@ import { Agent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import t from 'tap';
-import { startServer, type RunningServer } from '../server/serve.js';
+import { startServer, type RunningServer } from '../server/webhook-server.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { waitFor } from './helpers/files.js';
 

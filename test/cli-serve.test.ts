@@ -19,9 +19,9 @@ import {
 } from '@peculiar/x509';
 import t from 'tap';
 import { createCA, createServingCert } from '../certs/authority.js';
-import { issueCerts, type CertsOptions } from '../certs/certs-command.js';
-import { main } from '../server/cli.js';
-import { startServer, type RunningServer, type ServeOptions } from '../server/serve.js';
+import { issueCerts, type CertsOptions } from '../server/commands/certs.js';
+import { main } from '../server/commands/cli.js';
+import { startServer, type RunningServer, type ServeOptions } from '../server/webhook-server.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { replaceFile, waitFor } from './helpers/files.js';
 
@@ -480,7 +480,7 @@ t.test('the CLI process serves and exits 0 on SIGTERM', async (t) => {
   const issued = await issueCerts(certOptions(join(dir, 'certs')));
   const child = spawn(
     process.execPath,
-    ['--import=tsx', 'server/cli.ts', 'serve', '--host', '127.0.0.1', '--port', '0', '--state', join(dir, 'state'),
+    ['--import=tsx', 'server/commands/cli.ts', 'serve', '--host', '127.0.0.1', '--port', '0', '--state', join(dir, 'state'),
       '--cert', join(dir, 'certs', 'tls.crt'), '--key', join(dir, 'certs', 'tls.key')],
     { cwd: ROOT, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { selectorMatches } from '../policies/label-selector.js';
+import { selectorMatches } from '../policies/kube/label-selector.js';
 import type { LabelSelector } from '../policies/types.js';
 
 const web = { app: 'web', tier: 'front' };

@@ -1,7 +1,7 @@
 // Who may do what: the least-privilege RBAC of tenantguard itself, and which API requests the
 // webhook configurations send to tenantguard (and with which failure policy).
 import t from 'tap';
-import { selectorMatches } from '../policies/label-selector.js';
+import { selectorMatches } from '../policies/kube/label-selector.js';
 import type { LabelSelector, ViewKind } from '../policies/types.js';
 import { VIEW_KINDS } from '../server/cluster/object-store.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
@@ -33,6 +33,7 @@ const VIEW_RESOURCES: Record<ViewKind, [group: string, resource: string]> = {
   VirtualMachinePool: ['pool.kubevirt.io', 'virtualmachinepools'],
   VirtualMachineInstancetype: ['instancetype.kubevirt.io', 'virtualmachineinstancetypes'],
   VirtualMachineClusterInstancetype: ['instancetype.kubevirt.io', 'virtualmachineclusterinstancetypes'],
+  ControllerRevision: ['apps', 'controllerrevisions'],
 };
 
 /** "group/resource" -> granted verbs. */

@@ -120,7 +120,7 @@ const SPEC_KEYS = {
 } satisfies Record<keyof TenantSpec, true>;
 
 const SECTIONS = {
-  quota: { keys: { hard: true, vmCharging: true } satisfies Record<keyof Section<'quota'>, true>, required: {} satisfies Record<RequiredKeys<Section<'quota'>>, true> },
+  quota: { keys: { hard: true, vmCharging: true, defaultRequests: true } satisfies Record<keyof Section<'quota'>, true>, required: {} satisfies Record<RequiredKeys<Section<'quota'>>, true> },
   podSecurity: {
     keys: { level: true, mode: true, version: true } satisfies Record<keyof Section<'podSecurity'>, true>,
     required: { level: true, mode: true } satisfies Record<RequiredKeys<Section<'podSecurity'>>, true>,
@@ -193,7 +193,8 @@ t.test('spec mirrors TenantSpec: the same sections, fields, required fields and 
   t.same([...p.quota.properties.vmCharging.enum].sort(), keysOf(VM_CHARGING), 'quota.vmCharging');
   t.same([...p.networkPolicy.properties.require.items.enum].sort(), keysOf(REQUIRE), 'networkPolicy.require');
   t.same([...p.namespaceSelector.properties.matchExpressions.items.properties.operator.enum].sort(), keysOf(OPERATORS), 'selector operators');
-  t.same(keysOf(p.quota.properties.hard.properties), [...RESOURCES, ...QUOTA_ALIASES].sort(), 'quota.hard: the resources tenant-quota accounts');
+  const accounted = [...RESOURCES, ...QUOTA_ALIASES, 'requests.hugepages-2Mi', 'requests.hugepages-1Gi'];
+  t.same(tenantErrors(tenant({ quota: { hard: Object.fromEntries(accounted.map((r) => [r, '1'])) } })), [], 'quota.hard: the resources tenant-quota accounts');
 });
 
 const examples = ['tenant-restricted-with-quota.yaml', 'tenant-vm-hosting-guest-charging.yaml', 'tenant-audit-only-by-expression.yaml'];

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import t from 'tap';
 import { kustomize } from '../manifests/render.js';
-import { selectorMatches } from '../policies/label-selector.js';
+import { selectorMatches } from '../policies/kube/label-selector.js';
 import type { KubeObject } from '../policies/types.js';
 import { findNamed, kustomizeBuild, MANIFESTS_DIR, parseDocs } from './helpers/manifests.js';
 

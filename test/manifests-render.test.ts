@@ -7,7 +7,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { issueCerts, type CertsOptions } from '../certs/certs-command.js';
+import { issueCerts, type CertsOptions } from '../server/commands/certs.js';
 import { BASE_DIR, checkCaBundle, main, RenderError } from '../manifests/render.js';
 import type { KubeObject } from '../policies/types.js';
 import { parseDocs } from './helpers/manifests.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { runReplay } from '../server/replay.js';
+import { runReplay } from '../server/commands/replay.js';
 import { MANIFESTS_DIR, readOne } from './helpers/manifests.js';
 
 const FIXTURES = join(MANIFESTS_DIR, '../test/fixtures/manifests');

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { Agent, request } from 'undici';
-import { startServer } from '../server/serve.js';
+import { startServer } from '../server/webhook-server.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { MANIFESTS_DIR } from './helpers/manifests.js';
 import { namespace, pod, tenant, until } from './helpers/live-cluster.js';

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { networkPolicy, MAX_PODS_EXAMINED } from '../policies/network-policy.js';
 import { podSecurityModule } from '../policies/pod-security/module.js';
-import { selectorMatches } from '../policies/label-selector.js';
+import { selectorMatches } from '../policies/kube/label-selector.js';
 import type { KubeObject, LabelSelector, ModuleResult, PolicyInput } from '../policies/types.js';
 import { MemoryLedger } from '../server/cluster/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';

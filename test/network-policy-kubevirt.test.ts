@@ -2,9 +2,9 @@
 import { createHash } from 'node:crypto';
 import t from 'tap';
 import { PolicyEngine, type EngineConfig } from '../policies/engine.js';
-import { launcherPodLabels, virtualMachineInstanceId, vmiTemplateOf } from '../policies/kubevirt-templates.js';
+import { launcherPodLabels, virtualMachineInstanceId, vmiTemplateOf } from '../policies/kube/kubevirt-templates.js';
 import { networkPolicy } from '../policies/network-policy.js';
-import { podLabelsOf } from '../policies/pod-labels.js';
+import { podLabelsOf } from '../policies/kube/pod-labels.js';
 import type { AdmissionRequest, GroupVersionKind, KubeObject, LabelSelector } from '../policies/types.js';
 import { MemoryLedger } from '../server/cluster/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';

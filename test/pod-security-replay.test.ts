@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { MODULES } from '../policies/registry.js';
-import { runReplay } from '../server/replay.js';
+import { runReplay } from '../server/commands/replay.js';
 import { loadFixtures, FIXTURE_DIR, NAMESPACE } from './fixtures/pod-security/load.js';
 
 const fixtureDir = fileURLToPath(FIXTURE_DIR);

@@ -2,7 +2,7 @@
 // pod templates of every controller kind, pod updates, and KubeVirt's virt-launcher pods.
 import t from 'tap';
 import { podSecurityModule } from '../policies/pod-security/module.js';
-import { isVirtLauncherPod } from '../policies/virt-launcher.js';
+import { isVirtLauncherPod } from '../policies/kube/virt-launcher.js';
 import type { AdmissionRequest, KubeObject } from '../policies/types.js';
 import { engineWith, KUBEVIRT_CONTROLLER } from './fixtures/pod-security/engine.js';
 import { createRequest } from './fixtures/pod-security/load.js';

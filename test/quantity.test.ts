@@ -1,5 +1,5 @@
 import t from 'tap';
-import { formatMilli, formatUnits, parseMilli, parseUnits, QuantityError } from '../policies/quantity.js';
+import { formatMilli, formatUnits, parseMilli, parseUnits, QuantityError } from '../policies/kube/quantity.js';
 
 const Ki = 1024;
 const Mi = Ki * 1024;

@@ -53,7 +53,7 @@ t.test('cpuAllocationRatio from the KubeVirt CR, printed with %g and parsed back
     spec: { configuration: { developerConfiguration: { cpuAllocationRatio: 7, memoryOvercommit: 150 } } },
   });
   const config = kubevirtConfigOf(view);
-  t.same(config, { cpuAllocationRatio: 7, memoryOvercommit: 150, cpuRequestMilli: undefined, overheadRatio: undefined });
+  t.same(config, { ...DEFAULT_KUBEVIRT_CONFIG, cpuAllocationRatio: 7, memoryOvercommit: 150 });
   const input = { spec: spec({ cpu: { cores: 3 }, memory: { guest: '3Gi' } }), where: 'spec' };
   const r = launcherResources(input, config);
   t.equal(r.requestsCpu, 429, '3/7 renders as 428.57142857142856m and rounds up');
@@ -110,11 +110,34 @@ t.test('device, probe, TPM, SEV, graphics and architecture terms', async (t) => 
   );
 });
 
-t.test('a published overhead wins over the formula', async (t) => {
+t.test('a published overhead only ever raises the formula; the annotation of a tenant is not read', async (t) => {
   const s = spec({ cpu: { cores: 1 }, resources: { requests: { memory: '1Gi' } } });
-  t.equal(launcherResources({ spec: s, where: 'spec', status: { memory: { memoryOverhead: '300Mi' } } }, cfg()).memoryOverhead, 300 * Mi);
-  t.equal(launcherResources({ spec: s, where: 'spec', annotations: { 'kubevirt.io/memory-overhead-bytes': '314572800' } }, cfg()).memoryOverhead, 300 * Mi);
-  t.equal(launcherResources({ spec: s, where: 'spec', status: { memory: { memoryOverhead: '300Mi' } } }, cfg()).requestsMemory, Gi + 300 * Mi);
+  const withStatus = (memoryOverhead: string) => launcherResources({ spec: s, where: 'spec', status: { memory: { memoryOverhead } } }, cfg());
+  t.equal(withStatus('300Mi').memoryOverhead, 300 * Mi);
+  t.equal(withStatus('300Mi').requestsMemory, Gi + 300 * Mi);
+  t.equal(withStatus('0').memoryOverhead, 270 * Mi, 'a smaller figure leaves the formula');
+  t.equal(withStatus('-1Pi').requestsMemory, Gi + 270 * Mi, 'a negative figure frees nothing');
+  t.equal(withStatus('lots').memoryOverhead, 270 * Mi, 'an unreadable figure leaves the formula');
+  const annotated = { ...s, metadata: { annotations: { 'kubevirt.io/memory-overhead-bytes': '0' } } };
+  t.equal(launcherResources({ spec: annotated, where: 'spec' }, cfg()).memoryOverhead, 270 * Mi);
+});
+
+t.test('the overhead follows the KubeVirt version the cluster runs', async (t) => {
+  const s = spec({ cpu: { cores: 1 }, resources: { requests: { memory: '1Gi' } } });
+  const at = (observedKubeVirtVersion: string | undefined) => {
+    const view = new SnapshotView({});
+    view.add({ apiVersion: 'kubevirt.io/v1', kind: 'KubeVirt', metadata: { name: 'kubevirt', namespace: 'kubevirt' }, spec: {}, status: { observedKubeVirtVersion } });
+    return launcherResources({ spec: s, where: 'spec' }, kubevirtConfigOf(view)).memoryOverhead;
+  };
+  t.equal(at('v1.9.0'), 270 * Mi, 'v1.9: 220Mi fixed, 32Mi video');
+  t.equal(at('v1.10.0'), 290 * Mi, 'the next release: qemu 50Mi');
+  t.equal(at('v1.6.3'), 270 * Mi);
+  t.equal(at('v1.5.2'), 254 * Mi, 'v1.5: 16Mi video');
+  t.equal(at('v1.4.0'), 244 * Mi, 'v1.4: virtlogd 20Mi, virtqemud 35Mi');
+  t.equal(at('v1.9.0-rc.2'), 270 * Mi);
+  t.equal(at('v1.10.0-alpha.0+abc'), 290 * Mi);
+  t.equal(at('garbage'), 290 * Mi, 'unreadable: the largest');
+  t.equal(at(undefined), 270 * Mi, 'no version observed: the latest release, v1.9');
 });
 
 t.test('vmCharging guest: requests = limits = vCPUs and guest memory', async (t) => {

@@ -80,3 +80,26 @@ t.test('a bad quantity names the field it came from', async (t) => {
   const p = pod({ containers: [c('a', { requests: { cpu: '1' } }), c('b', { limits: { memory: '12Gb' } })] });
   t.throws(() => podCharge(p), { message: /^spec\.containers\[1\]\.resources\.limits\.memory: invalid quantity "12Gb"/ });
 });
+
+t.test('hugepages are charged as requests.hugepages-<size>, by the same init-container rule', async (t) => {
+  const p = pod({
+    containers: [c('a', { requests: { 'hugepages-2Mi': '64Mi' }, limits: { 'hugepages-2Mi': '64Mi' } }), c('b', { limits: { 'hugepages-1Gi': '2Gi' } })],
+    initContainers: [c('init', { limits: { 'hugepages-2Mi': '128Mi' } })],
+  });
+  const charge = podCharge(p);
+  t.equal(charge['requests.hugepages-2Mi'], 128 * Mi, 'the init container needs more than the app containers');
+  t.equal(charge['requests.hugepages-1Gi'], 2048 * Mi, 'a limit alone is the request');
+  t.equal(podCharge(pod({ containers: [c('a', {})] }))['requests.hugepages-2Mi'], undefined, 'none asked, none charged');
+});
+
+t.test("the Tenant's defaultRequests stand in for what a container leaves out, never for what it states", async (t) => {
+  const p = pod({ containers: [c('bare', {}), c('cpu-only', { requests: { cpu: '1' } })] });
+  const charge = podCharge(p, undefined, { cpu: 250, memory: 128 * Mi });
+  t.same([charge['requests.cpu'], charge['requests.memory']], [1250, 256 * Mi]);
+  t.same([podCharge(p)['requests.cpu'], podCharge(p)['requests.memory']], [1000, 0], 'without defaults');
+});
+
+t.test('no amount of a pod is ever negative', async (t) => {
+  const charge = podCharge(pod({ containers: [c('a', { requests: { cpu: '-4', memory: '-1Pi' }, limits: { cpu: '-4', memory: '-1Pi' } })] }));
+  for (const [r, v] of Object.entries(charge)) t.ok(v >= 0, `${r} = ${v}`);
+});

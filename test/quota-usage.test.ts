@@ -1,6 +1,7 @@
 import t from 'tap';
 import { tenantUsage, usageByTenant } from '../policies/quota/usage.js';
 import type { KubeObject } from '../policies/types.js';
+import { LAUNCHER_STAMP } from '../policies/kube/virt-launcher.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 
 const Mi = 1024 * 1024;
@@ -18,10 +19,12 @@ function pod(name: string, namespace: string, cpu: string, extra: Partial<KubeOb
   };
 }
 
-function launcher(name: string, vmiName: string, vmiUid: string): KubeObject {
+/** A pod labelled and owned like a launcher pod; `stamped` when tenantguard verified it at CREATE. */
+function launcher(name: string, vmiName: string, vmiUid: string, stamped: boolean): KubeObject {
   return pod(name, 'team-a', '100m', {
     metadata: {
       labels: { 'kubevirt.io': 'virt-launcher' },
+      ...(stamped ? { annotations: { [LAUNCHER_STAMP]: vmiUid } } : {}),
       ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name: vmiName, uid: vmiUid, controller: true }],
     },
   });
@@ -51,9 +54,9 @@ t.test('every object in the namespaces is charged once; KubeVirt-owned objects a
     spec: SMALL,
     status: { phase: 'Running', activePods: { 'uid-virt-launcher-vm-1': 'node-1' } },
   });
-  view.add(launcher('virt-launcher-vm-1', 'vm-1', 'uid-vmi-1'));
-  // Same labels and owner, but KubeVirt never listed it: a tenant's imitation.
-  view.add(launcher('virt-launcher-fake', 'vm-1', 'uid-vmi-1'));
+  view.add(launcher('virt-launcher-vm-1', 'vm-1', 'uid-vmi-1', true));
+  // Same labels and owner, but not stamped at CREATE: a tenant's imitation.
+  view.add(launcher('virt-launcher-fake', 'vm-1', 'uid-vmi-1', false));
 
   const used = tenantUsage(view, ['team-a', 'team-a-ci'], SETTINGS, 'pod');
   t.same(used, {
@@ -93,4 +96,20 @@ t.test('an object that cannot be charged is named in the error', async (t) => {
   const view = cluster();
   view.add(pod('bad', 'team-a', 'lots'));
   t.throws(() => tenantUsage(view, ['team-a'], SETTINGS, 'pod'), { message: /^Pod team-a\/bad: spec\.containers\[0\]\.resources\.requests\.cpu: invalid quantity "lots"/ });
+});
+
+t.test('an instancetype that is gone is reported per tenant, and the usage still computes', async (t) => {
+  const view = cluster();
+  view.add({
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachine',
+    metadata: { name: 'typed', namespace: 'team-a', uid: 'uid-typed' },
+    spec: { runStrategy: 'Always', instancetype: { name: 'gone', revisionName: 'typed-gone-v1beta1-uid-gone-1' }, template: { spec: { domain: {} } } },
+  });
+  const problems: string[] = [];
+  const all = usageByTenant(view, SETTINGS, undefined, (tenant, problem) => problems.push(`${tenant}: ${problem}`));
+  t.equal(all.get('tenant-a')!['count/virtualmachines.kubevirt.io'], 1);
+  t.same(problems, [
+    'tenant-a: team-a: VirtualMachine typed: spec.instancetype: VirtualMachineClusterInstancetype "gone" has changed or is gone since KubeVirt stored it as ControllerRevision typed-gone-v1beta1-uid-gone-1',
+  ]);
 });

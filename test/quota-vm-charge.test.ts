@@ -46,27 +46,35 @@ t.test('VirtualMachine: count always, compute and one pod while its run strategy
 
 t.test('runStrategy Once stops costing once its VMI has finished', async (t) => {
   const view = new SnapshotView({});
-  view.add(vmi('once', { status: { phase: 'Running' } }));
+  const of = (phase: string) => vmi('once', { metadata: { name: 'once', namespace: NS, uid: 'uid-vmi-once', ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: 'once', uid: 'uid-once', controller: true }] }, status: { phase } });
+  view.add(vm('once', { runStrategy: 'Once' }));
+  view.add(of('Running'));
   t.equal(charge('VirtualMachine', vm('once', { runStrategy: 'Once' }), view)['requests.cpu'], 100, 'running');
-  view.add(vmi('once', { status: { phase: 'Succeeded' } }));
+  view.add(of('Succeeded'));
   t.equal(charge('VirtualMachine', vm('once', { runStrategy: 'Once' }), view)['requests.cpu'], 0, 'ran');
 });
 
-t.test('a pool pays for its VMs: a pool-owned VirtualMachine costs nothing itself', async (t) => {
-  const owned = vm('pool-vm-0', { runStrategy: 'Always' }, { ownerReferences: [{ apiVersion: 'pool.kubevirt.io/v1alpha1', kind: 'VirtualMachinePool', name: 'p', uid: 'u', controller: true }] });
-  t.equal(charge('VirtualMachine', owned)['count/virtualmachines.kubevirt.io'], 0);
-});
-
-t.test('VirtualMachineInstance: the owner pays, a standalone VMI pays while not final', async (t) => {
+t.test('a pool pays for the VMs it makes; a pool VM pays what it runs beyond that', async (t) => {
   const view = new SnapshotView({});
-  view.add(vm('always', { runStrategy: 'Always' }));
-  view.add(vm('manual', { runStrategy: 'Manual' }));
-  const ownedBy = (name: string, kind = 'VirtualMachine') => vmi(name, { metadata: { name, namespace: NS, ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind, name, uid: `uid-${name}`, controller: true }] } });
-  t.same(charge('VirtualMachineInstance', vmi('solo'), view), { 'count/virtualmachines.kubevirt.io': 0, ...SMALL_POD }, 'standalone');
-  t.equal(charge('VirtualMachineInstance', vmi('solo', { status: { phase: 'Succeeded' } }), view)['requests.cpu'], 0, 'standalone, final');
-  t.equal(charge('VirtualMachineInstance', ownedBy('always'), view)['requests.cpu'], 0, 'VM with runStrategy Always pays');
-  t.equal(charge('VirtualMachineInstance', ownedBy('manual'), view)['requests.cpu'], 100, 'a Manual VM started by hand: its VMI pays');
-  t.equal(charge('VirtualMachineInstance', ownedBy('rs', 'VirtualMachineInstanceReplicaSet'), view)['count/pods'], 0, 'replica set pays');
+  view.add({
+    apiVersion: 'pool.kubevirt.io/v1beta1',
+    kind: 'VirtualMachinePool',
+    metadata: { name: 'p', namespace: NS, uid: 'uid-p' },
+    spec: { replicas: 1, virtualMachineTemplate: { spec: { runStrategy: 'Always', template: { spec: SMALL } } } },
+  });
+  const ref = (over: object = {}) => ({ ownerReferences: [{ apiVersion: 'pool.kubevirt.io/v1beta1', kind: 'VirtualMachinePool', name: 'p', uid: 'uid-p', controller: true, ...over }] });
+  const zero = { 'count/virtualmachines.kubevirt.io': 0, 'count/pods': 0, 'requests.cpu': 0, 'requests.memory': 0, 'limits.cpu': 0, 'limits.memory': 0 };
+  t.same(charge('VirtualMachine', vm('p-0', { runStrategy: 'Always' }, ref()), view), zero, 'as the template: the pool pays');
+  const grown = charge('VirtualMachine', vm('p-0', { runStrategy: 'Always', template: { spec: { domain: { cpu: { cores: 16 }, resources: { requests: { memory: '64Gi' } } } } } }, ref()), view);
+  t.same([grown['requests.cpu'], grown['requests.memory'] > 62 * Gi, grown['count/virtualmachines.kubevirt.io']], [1500, true, 0], 'grown: pays the difference');
+  for (const [what, over] of [
+    ['another uid', { uid: 'forged' }],
+    ['a group that does not exist', { apiVersion: 'pool.kubevirt.io.evil/v1' }],
+    ['another kind', { kind: 'VirtualMachineInstanceReplicaSet' }],
+    ['a pool that does not exist', { name: 'ghost' }],
+  ] as const) {
+    t.same(charge('VirtualMachine', vm('p-0', { runStrategy: 'Always' }, ref(over)), view), { 'count/virtualmachines.kubevirt.io': 1, ...SMALL_POD }, `owner with ${what}: pays in full`);
+  }
 });
 
 t.test('replica sets and pools are charged per desired replica (default 1)', async (t) => {
@@ -108,9 +116,10 @@ t.test('instancetypes are resolved through the view, by kind', async (t) => {
   t.same([cluster['requests.cpu'], cluster['requests.memory']], [100, 4 * Gi + 268 * Mi], 'default kind: cluster-wide');
   const namespaced = charge('VirtualMachine', withType({ kind: 'VirtualMachineInstancetype', name: 'big' }), view, 'guest');
   t.same([namespaced['requests.cpu'], namespaced['limits.memory']], [8000, 32 * Gi], 'namespaced, guest charging');
-  t.throws(() => charge('VirtualMachine', withType({ kind: 'VirtualMachineInstancetype', name: 'missing' }), view), {
-    message: 'spec.instancetype: VirtualMachineInstancetype "missing" not found',
-  });
+  const problems: string[] = [];
+  const missing = chargeOf('VirtualMachine', withType({ kind: 'VirtualMachineInstancetype', name: 'missing' }), { ...ctx(view), onProblem: (p) => problems.push(p) });
+  t.equal(missing['requests.cpu'], 100, 'what can be known: the template alone');
+  t.same(problems, ['VirtualMachine typed: spec.instancetype: VirtualMachineInstancetype "missing" not found']);
 });
 
 t.test('vmCharging pod and guest charge the same VM differently', async (t) => {

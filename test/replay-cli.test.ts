@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import type { ReplayResult, ReplaySummary } from '../server/replay-report.js';
+import type { ReplayResult, ReplaySummary } from '../server/replay/report.js';
 import { fixture, replay } from './fixtures/replay/run.js';
 
 const STATE = ['--state', fixture('state')];

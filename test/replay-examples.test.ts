@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { MODULES } from '../policies/registry.js';
-import type { ReplayResult } from '../server/replay-report.js';
-import { startServer } from '../server/serve.js';
+import type { ReplayResult } from '../server/replay/report.js';
+import { startServer } from '../server/webhook-server.js';
 import { replay } from './fixtures/replay/run.js';
 
 const EXAMPLES = fileURLToPath(new URL('./fixtures/examples/', import.meta.url));

@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { expectationFor, loadExpectations, mismatches, partialMismatch, type ReviewOutcome } from '../server/replay-expectations.js';
+import { expectationFor, loadExpectations, mismatches, partialMismatch, type ReviewOutcome } from '../server/replay/expectations.js';
 
 const allowed = (over: Partial<ReviewOutcome> = {}): ReviewOutcome => ({ allowed: true, warnings: [], auditAnnotations: {}, ...over });
 const denied = (message: string): ReviewOutcome => ({ allowed: false, code: 403, message, warnings: [], auditAnnotations: {} });

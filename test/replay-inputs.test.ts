@@ -2,7 +2,7 @@
 // of each kind (KubeVirt included), namespaces, deterministic uids.
 import t from 'tap';
 import type { KubeObject } from '../policies/types.js';
-import { deterministicUid, InputError, parseDocuments, wrapManifest } from '../server/replay-inputs.js';
+import { deterministicUid, InputError, parseDocuments, wrapManifest } from '../server/replay/inputs.js';
 
 const user = { username: 'replay-user', groups: ['devs'] };
 const obj = (apiVersion: string, kind: string, metadata: KubeObject['metadata'] = { name: 'x' }): KubeObject => ({ apiVersion, kind, metadata });

@@ -1,7 +1,7 @@
 // A sequence replays as on a cluster: each admitted, non-dryRun review is applied to the snapshot
 // before the next one is judged.
 import t from 'tap';
-import type { ReplayResult } from '../server/replay-report.js';
+import type { ReplayResult } from '../server/replay/report.js';
 import { fixture, replay } from './fixtures/replay/run.js';
 
 const STATE = ['--state', fixture('state')];

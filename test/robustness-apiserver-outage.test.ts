@@ -10,7 +10,7 @@
 //   reservations are written again.
 import { Agent, request } from 'undici';
 import t from 'tap';
-import { startServer } from '../server/serve.js';
+import { startServer } from '../server/webhook-server.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { networkPolicy, pod, tenant, until } from './helpers/live-cluster.js';
 

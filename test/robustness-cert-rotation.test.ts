@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import t from 'tap';
 import { Client } from 'undici';
-import { issueCerts, type CertsOptions } from '../certs/certs-command.js';
-import { startServer } from '../server/serve.js';
+import { issueCerts, type CertsOptions } from '../server/commands/certs.js';
+import { startServer } from '../server/webhook-server.js';
 
 const KEEP_ALIVE_CLIENTS = 10;
 const FRESH_CLIENTS = 5;

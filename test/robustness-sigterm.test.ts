@@ -5,7 +5,7 @@
 import { request as httpsRequest } from 'node:https';
 import t from 'tap';
 import { Client, errors } from 'undici';
-import { startServer } from '../server/serve.js';
+import { startServer } from '../server/webhook-server.js';
 
 const CLIENTS = 20;
 

@@ -5,7 +5,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { startServer } from '../server/serve.js';
+import { startServer } from '../server/webhook-server.js';
 
 const STATE = `
 apiVersion: v1

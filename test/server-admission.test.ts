@@ -142,9 +142,13 @@ t.test('a DELETE review with "object": null (as the apiserver sends it) is answe
 });
 
 t.test('an admitted review is applied to the snapshot state; a dryRun one is not', async (t) => {
-  await post('/mutate', admissionReview({ uid: 'uid-apply', name: 'stored', object: pod('stored', { containers: [] }) }));
-  t.same(fx.view.get('Pod', 'team-a', 'stored')?.metadata?.labels, { 'tenantguard.io/checked': 'true' }, 'stored with the mutation applied');
-  await post('/mutate', admissionReview({ uid: 'uid-dry', name: 'dry', dryRun: true, object: pod('dry', { containers: [] }) }));
+  const submitted = pod('stored', { containers: [] });
+  const mutate = await post('/mutate', admissionReview({ uid: 'uid-apply', name: 'stored', object: submitted }));
+  t.equal(fx.view.get('Pod', 'team-a', 'stored'), undefined, 'not stored by /mutate: a validating webhook may still refuse it');
+  const mutated = fjp.applyPatch(structuredClone(submitted), JSON.parse(Buffer.from(mutate.body.response.patch, 'base64').toString('utf8'))).newDocument;
+  await post('/validate', admissionReview({ uid: 'uid-apply', name: 'stored', object: mutated }));
+  t.same(fx.view.get('Pod', 'team-a', 'stored')?.metadata?.labels, { 'tenantguard.io/checked': 'true' }, 'stored as validated, with the mutation applied');
+  await post('/validate', admissionReview({ uid: 'uid-dry', name: 'dry', dryRun: true, object: pod('dry', { containers: [] }) }));
   t.equal(fx.view.get('Pod', 'team-a', 'dry'), undefined);
   await post('/validate', admissionReview({ uid: 'uid-denied', name: 'bad', object: pod('bad', { containers: [{ name: 'a', image: 'x:1', securityContext: { privileged: true } }] }) }));
   t.equal(fx.view.get('Pod', 'team-a', 'bad'), undefined, 'a denied object is not stored');

@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TenantIndex } from '../policies/tenants.js';
+import { TenantIndex } from '../policies/kube/tenants.js';
 import type { KubeObject, TenantSpec } from '../policies/types.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 

@@ -3,7 +3,7 @@
 // on significant UPDATEs (and the ephemeralcontainers subresource), pod templates of controllers
 // only warn and audit, genuine virt-launcher pods are exempt.
 import type { Finding, Mode, ModuleResult, PolicyInput, PolicyModule } from '../types.js';
-import { virtLauncherAnnotation, virtLauncherVmiOf } from '../virt-launcher.js';
+import { virtLauncherAnnotation, virtLauncherVmiOf } from '../kube/virt-launcher.js';
 import { podContext, type PodContext } from './controls/context.js';
 import { type ControlViolation, evaluatePod } from './evaluator.js';
 import { checks, checksAnything, formatLevelVersions, type LevelVersion, policyFor, type PodSecurityPolicy } from './levels.js';

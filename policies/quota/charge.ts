@@ -1,11 +1,13 @@
 // chargeOf: what one object costs a tenant, by kind. The one place that decides which kinds are
 // charged; kinds not listed cost nothing here (workload controllers are charged at their Pods,
-// VirtualMachineInstanceMigrations at the target pod).
-import { virtLauncherVmiOf } from '../virt-launcher.js';
-import type { AdmissionRequest, GroupVersionKind, KubeObject, ModuleSettings, ViewKind } from '../types.js';
+// VirtualMachineInstanceMigrations at the target pod). A `scale` subresource review of a replica set
+// or pool is charged as that object at the Scale's replicas (scale.ts).
+import { virtLauncherVmiOf } from '../kube/virt-launcher.js';
+import type { AdmissionRequest, GroupVersionKind, GroupVersionResource, KubeObject, ModuleSettings, ViewKind } from '../types.js';
 import { launcherPodCharge, persistedLauncherVmi } from './launcher-pods.js';
-import { podCharge } from './pod-charge.js';
+import { podCharge, type PodDefaults } from './pod-charge.js';
 import type { Charge } from './resources.js';
+import { isScale, scaleCharge, scaledKindOf } from './scale.js';
 import {
   poolCharge,
   replicaSetCharge,
@@ -29,28 +31,32 @@ export const CHARGED_KINDS: readonly ChargedKind[] = [
 
 export interface ChargeContext extends VmChargeContext {
   /**
-   * The admission request, when judging one. A pod being created is KubeVirt's when its creator is
-   * (policies/virt-launcher.ts); a pod that exists is KubeVirt's when its VMI lists it as active
-   * (launcher-pods.ts), or when KubeVirt's controller is the one updating or deleting it.
+   * The admission request, when judging one. A pod being created is KubeVirt's launcher pod when
+   * the four signs of policies/kube/virt-launcher.ts hold; a pod that exists only by the stamp it got
+   * then (launcher-pods.ts).
    */
   admission?: { request: AdmissionRequest; settings: ModuleSettings; creating: boolean };
   /** The caller's clock, for pods past their deletion grace (policies have no clock of their own). */
   nowMs?: number;
+  /** The Tenant's quota.defaultRequests, charged for the requests a pod leaves out. */
+  podDefaults?: PodDefaults;
 }
 
 /** The VMI whose genuine virt-launcher pod this is, or undefined for any other pod. */
 export function launcherVmiOf(pod: KubeObject, ctx: ChargeContext): KubeObject | undefined {
   const admission = ctx.admission;
-  if (!admission?.creating) {
-    const vmi = persistedLauncherVmi(pod, ctx.view);
-    if (vmi !== undefined || admission === undefined) return vmi;
-  }
+  if (!admission?.creating) return persistedLauncherVmi(pod, ctx.view);
   const name = virtLauncherVmiOf(admission.request, pod, ctx.view, admission.settings);
   return name === undefined ? undefined : ctx.view.get('VirtualMachineInstance', ctx.namespace, name);
 }
 
-/** The charged kind an admission request is about, by API group and kind. */
-export function chargedKindOf(gvk: GroupVersionKind): ChargedKind | undefined {
+/**
+ * The charged kind an admission request is about, by API group and kind; for a `scale` review, by
+ * the resource it scales (its kind is autoscaling/v1 Scale). Other subresources carry the object's
+ * own kind (pods/resize is a Pod and charged as one).
+ */
+export function chargedKindOf(gvk: GroupVersionKind, resource?: GroupVersionResource, subResource?: string): ChargedKind | undefined {
+  if (subResource === 'scale') return resource === undefined ? undefined : scaledKindOf(resource.group, resource.resource, subResource);
   switch (gvk.group) {
     case '':
       return gvk.kind === 'Pod' ? 'Pod' : undefined;
@@ -69,15 +75,15 @@ export function chargeOf(kind: ChargedKind, obj: KubeObject, ctx: ChargeContext)
   switch (kind) {
     case 'Pod': {
       const vmi = launcherVmiOf(obj, ctx);
-      return vmi ? launcherPodCharge(obj, vmi, ctx.view, ctx.nowMs) : podCharge(obj, ctx.nowMs);
+      return vmi ? launcherPodCharge(obj, vmi, ctx.view, ctx.nowMs) : podCharge(obj, ctx.nowMs, ctx.podDefaults);
     }
     case 'VirtualMachine':
       return virtualMachineCharge(obj, ctx);
     case 'VirtualMachineInstance':
       return virtualMachineInstanceCharge(obj, ctx);
     case 'VirtualMachineInstanceReplicaSet':
-      return replicaSetCharge(obj, ctx);
+      return isScale(obj) ? scaleCharge(kind, obj, ctx) : replicaSetCharge(obj, ctx);
     case 'VirtualMachinePool':
-      return poolCharge(obj, ctx);
+      return isScale(obj) ? scaleCharge(kind, obj, ctx) : poolCharge(obj, ctx);
   }
 }

@@ -15,27 +15,31 @@
 //   memory limit equals the request; memory = request + overhead (the overhead is not requested with
 //   overcommitGuestOverhead; with hugepages only the overhead and the request beyond the guest are).
 // - the overhead (pkg/hypervisor/kvm GetMemoryOverhead in v1.9; renderresources.go before): page
-//   tables (the spec's requests.memory / 512, so none without one), 220Mi of fixed process RSS,
-//   8Mi per vCPU, 8Mi IOThread, 32Mi video RAM, 128Mi on arm64, 1Gi with VFIO devices, 1Mi for
-//   downward metrics, exec-probe terms, 256Mi SEV, 53Mi TPM, 100Mi for dedicated CPUs or guaranteed
-//   QoS, then additionalGuestMemoryOverheadRatio.
-//   Older releases used other fixed terms (e.g. 16Mi video RAM, 20Mi virtlogd, 35Mi virtqemud), so a
-//   published overhead wins: the VMI's status.memory.memoryOverhead (VmiMemoryOverheadReport, beta
-//   in v1.9) or a kubevirt.io/memory-overhead-bytes annotation.
+//   tables (the spec's requests.memory / 512, so none without one), the fixed process RSS, 8Mi per
+//   vCPU, 8Mi IOThread, video RAM, 128Mi on arm64, 1Gi with VFIO devices, 1Mi for downward
+//   metrics, exec-probe terms, 256Mi SEV, 53Mi TPM, 100Mi for dedicated CPUs or guaranteed QoS,
+//   then additionalGuestMemoryOverheadRatio. The fixed RSS and video RAM changed between releases:
+//   kubevirt-versions.ts has them by the version the cluster runs.
+//   A published figure is trusted only where KubeVirt writes it and only to raise the charge: the
+//   VMI's status.memory.memoryOverhead (virt-controller pkg/virt-controller/watch/vmi/lifecycle.go
+//   sets it; a tenant creating a VMI can send a status too, so it never lowers the formula). The
+//   kubevirt.io/memory-overhead-bytes annotation on a VM, VMI or template is the tenant's to write
+//   and is not read at all ("-1Pi" would free memory, "0" drop the overhead).
+// - hugepages (renderresources.go WithHugePages): the pod requests hugepages-<pageSize> equal to the
+//   memory request, capped at the guest memory; requests.memory is then the overhead plus what the
+//   request exceeds the guest by. Charged as requests.hugepages-<pageSize>, as the built-in quota
+//   names it.
 // Not modelled: support containers (container disks, hook sidecars, console log: a few millicores
 // each), network binding plugin memory, auto memory/CPU limits from namespace ResourceQuotas and
 // the emulator-thread even-parity annotation. Where the VMI sets no limits the effective limits are
 // charged instead (SPEC 6.4): CPU = vCPUs + IO threads, memory = the memory request.
-import { parseMilli, parseUnits } from '../quantity.js';
+import { parseMilli, parseUnits } from '../kube/quantity.js';
 import type { ClusterView, KubeObject } from '../types.js';
-
-export const MEMORY_OVERHEAD_ANNOTATION = 'kubevirt.io/memory-overhead-bytes';
+import { overheadTermsFor, V1_9_OVERHEAD_TERMS, type OverheadTerms } from './kubevirt-versions.js';
 
 const Mi = 1024 * 1024;
-const FIXED_PROCESS_OVERHEAD = (25 + 100 + 25 + 40 + 30) * Mi; // virt-launcher-monitor, virt-launcher, virtlogd, virtqemud, qemu
 const PER_VCPU_OVERHEAD = 8 * Mi;
 const IOTHREAD_OVERHEAD = 8 * Mi;
-const VIDEO_OVERHEAD = 32 * Mi;
 const ARM64_PFLASH_OVERHEAD = 128 * Mi;
 const VFIO_OVERHEAD = 1024 * Mi;
 const DOWNWARD_METRICS_OVERHEAD = 1 * Mi;
@@ -56,6 +60,8 @@ export interface KubeVirtResourceConfig {
   cpuRequestMilli: number | undefined;
   /** configuration.additionalGuestMemoryOverheadRatio, e.g. "1.5". */
   overheadRatio: string | undefined;
+  /** The version-dependent overhead terms (status.observedKubeVirtVersion, kubevirt-versions.ts). */
+  overheadTerms: OverheadTerms;
 }
 
 export const DEFAULT_KUBEVIRT_CONFIG: KubeVirtResourceConfig = {
@@ -63,13 +69,16 @@ export const DEFAULT_KUBEVIRT_CONFIG: KubeVirtResourceConfig = {
   memoryOvercommit: 100,
   cpuRequestMilli: undefined,
   overheadRatio: undefined,
+  overheadTerms: V1_9_OVERHEAD_TERMS,
 };
 
 /** The configuration of the first KubeVirt CR not being deleted (as virt-controller reads it). */
 export function kubevirtConfigOf(view: ClusterView): KubeVirtResourceConfig {
   const kv = view.list('KubeVirt').find((k) => k.metadata?.deletionTimestamp === undefined);
+  const observed = kv?.status?.observedKubeVirtVersion;
+  const overheadTerms = overheadTermsFor(typeof observed === 'string' ? observed : undefined);
   const conf = kv?.spec?.configuration;
-  if (!conf) return DEFAULT_KUBEVIRT_CONFIG;
+  if (!conf) return overheadTerms === V1_9_OVERHEAD_TERMS ? DEFAULT_KUBEVIRT_CONFIG : { ...DEFAULT_KUBEVIRT_CONFIG, overheadTerms };
   const dev = conf.developerConfiguration ?? {};
   const ratio = typeof dev.cpuAllocationRatio === 'number' && dev.cpuAllocationRatio > 0 ? dev.cpuAllocationRatio : 10;
   const overcommit = typeof dev.memoryOvercommit === 'number' && dev.memoryOvercommit > 0 ? dev.memoryOvercommit : 100;
@@ -84,6 +93,7 @@ export function kubevirtConfigOf(view: ClusterView): KubeVirtResourceConfig {
     memoryOvercommit: overcommit,
     cpuRequestMilli: cpuRequest === DEFAULT_CPU_REQUEST_MILLI ? undefined : cpuRequest,
     overheadRatio: typeof conf.additionalGuestMemoryOverheadRatio === 'string' ? conf.additionalGuestMemoryOverheadRatio : undefined,
+    overheadTerms,
   };
 }
 
@@ -104,8 +114,10 @@ export interface ComputeResources {
 }
 
 export interface LauncherResources extends ComputeResources {
-  /** The memory overhead included above (published, or KubeVirt's formula). */
+  /** The memory overhead included above (KubeVirt's formula, or a larger figure KubeVirt published). */
   memoryOverhead: number;
+  /** hugepages-<pageSize> the pod requests for a hugepage-backed guest. */
+  hugepages?: { pageSize: string; amount: number };
 }
 
 type List = Record<string, string | number> | null | undefined;
@@ -158,6 +170,7 @@ interface SizedVmi {
   limitsMemory: number | undefined;
   guestMemory: number | undefined;
   hugepages: boolean;
+  pageSize: string | undefined;
   overcommitGuestOverhead: boolean;
 }
 
@@ -214,6 +227,7 @@ function sizeOf(spec: any, instancetype: InstancetypeSizing | undefined, config:
     // setGuestMemory: the guest memory, else a non-zero request, else a non-zero limit, else the page size.
     guestMemory: specGuest ?? (specRequestsMemory || undefined) ?? (limitsMemory || undefined) ?? pageBytes,
     hugepages,
+    pageSize: hugepages ? String(pageSize) : undefined,
     overcommitGuestOverhead: resources.overcommitGuestOverhead === true,
   };
 }
@@ -229,10 +243,10 @@ function memoryOverhead(spec: any, s: SizedVmi, config: KubeVirtResourceConfig):
   const devices = domain.devices ?? {};
   // Page tables: the spec's memory request in (rounded-up) kilobytes, one bit per 512 bytes.
   let overhead = Math.floor((Math.ceil((s.specRequestsMemory ?? 0) / 1000) * 1000) / 512);
-  overhead += FIXED_PROCESS_OVERHEAD;
+  overhead += config.overheadTerms.fixedProcess;
   overhead += PER_VCPU_OVERHEAD * Math.max(s.vcpus, 1);
   overhead += IOTHREAD_OVERHEAD;
-  if (devices.autoattachGraphicsDevice !== false) overhead += VIDEO_OVERHEAD;
+  if (devices.autoattachGraphicsDevice !== false) overhead += config.overheadTerms.videoRam;
   if (spec?.architecture === 'arm64') overhead += ARM64_PFLASH_OVERHEAD;
   const sriov = Array.isArray(devices.interfaces) && devices.interfaces.some((i: any) => i?.sriov != null);
   if ((devices.hostDevices?.length ?? 0) > 0 || (devices.gpus?.length ?? 0) > 0 || sriov) overhead += VFIO_OVERHEAD;
@@ -250,14 +264,17 @@ function memoryOverhead(spec: any, s: SizedVmi, config: KubeVirtResourceConfig):
     // multiplyMemory: the extra is computed on kilobytes (rounded up) and truncated, as int64(float64) does.
     if (Number.isFinite(ratio)) overhead += Math.trunc(Math.ceil(overhead / 1000) * (ratio - 1)) * 1000;
   }
-  return overhead;
+  return Math.max(0, overhead);
 }
 
-/** A published overhead: the annotation, else the VMI's status.memory.memoryOverhead. */
-function publishedOverhead(annotations: Record<string, string> | undefined, status: any): number | undefined {
-  const annotated = annotations?.[MEMORY_OVERHEAD_ANNOTATION];
-  if (annotated !== undefined) return quantity(annotated, `annotation ${MEMORY_OVERHEAD_ANNOTATION}`);
-  return quantity(status?.memory?.memoryOverhead, 'status.memory.memoryOverhead');
+/** The VMI's status.memory.memoryOverhead, only where it raises the formula's figure (see above). */
+function publishedOverhead(status: any): number {
+  try {
+    return Math.max(0, quantity(status?.memory?.memoryOverhead, 'status.memory.memoryOverhead') ?? 0);
+  } catch {
+    // Not a quantity: not KubeVirt's writing, and the formula stands.
+    return 0;
+  }
 }
 
 /** WithoutDedicatedCPU: %g of the ratio, millicores below one core, then ParseQuantity (rounding up). */
@@ -272,15 +289,14 @@ export interface LauncherInput {
   /** Where `spec` sits in the object, for error messages. */
   where: string;
   instancetype?: InstancetypeSizing;
-  /** The VMI's (or template's) annotations and, for a VMI, its status: a published overhead wins. */
-  annotations?: Record<string, string>;
+  /** A VMI's status: a published overhead larger than the formula's wins. */
   status?: any;
 }
 
 /** What the virt-launcher pod's compute container will request, with effective limits where none are set. */
 export function launcherResources(input: LauncherInput, config: KubeVirtResourceConfig): LauncherResources {
   const s = sizeOf(input.spec, input.instancetype, config, input.where);
-  const overhead = publishedOverhead(input.annotations, input.status) ?? memoryOverhead(input.spec, s, config);
+  const overhead = Math.max(memoryOverhead(input.spec, s, config), publishedOverhead(input.status));
   const cpus = s.vcpus + s.ioThreads;
 
   let requestsCpu: number;
@@ -297,30 +313,34 @@ export function launcherResources(input: LauncherInput, config: KubeVirtResource
   }
 
   let requestsMemory: number;
+  let hugepages: LauncherResources['hugepages'];
   if (s.hugepages) {
     // WithHugePages: guest memory comes from hugepages-<size>, outside requests.memory.
     const guest = s.guestMemory;
     const beyondGuest = (v: number | undefined) => (guest !== undefined && v !== undefined && v > guest ? v - guest : 0);
+    hugepages = { pageSize: s.pageSize!, amount: guest !== undefined && memory > guest ? guest : memory };
     requestsMemory = beyondGuest(memory) + overhead;
     if (limitsMemory !== undefined) limitsMemory = beyondGuest(limitsMemory) + overhead;
   } else {
     requestsMemory = memory + (s.overcommitGuestOverhead ? 0 : overhead);
     if (limitsMemory !== undefined) limitsMemory += overhead;
   }
-  return {
-    requestsCpu,
-    requestsMemory,
-    limitsCpu: limitsCpu ?? cpus * 1000,
-    limitsMemory: limitsMemory ?? requestsMemory,
+  const out: LauncherResources = {
+    requestsCpu: Math.max(0, requestsCpu),
+    requestsMemory: Math.max(0, requestsMemory),
+    limitsCpu: Math.max(0, limitsCpu ?? cpus * 1000),
+    limitsMemory: Math.max(0, limitsMemory ?? requestsMemory),
     memoryOverhead: overhead,
   };
+  if (hugepages !== undefined) out.hugepages = { pageSize: hugepages.pageSize, amount: Math.max(0, hugepages.amount) };
+  return out;
 }
 
 /** vmCharging: guest — the guest's vCPUs and memory, requested and limited alike. */
 export function guestResources(input: LauncherInput, config: KubeVirtResourceConfig): ComputeResources {
   const s = sizeOf(input.spec, input.instancetype, config, input.where);
-  const cpu = s.vcpus * 1000;
-  const memory = s.guestMemory ?? 0;
+  const cpu = Math.max(0, s.vcpus * 1000);
+  const memory = Math.max(0, s.guestMemory ?? 0);
   return { requestsCpu: cpu, requestsMemory: memory, limitsCpu: cpu, limitsMemory: memory };
 }
 

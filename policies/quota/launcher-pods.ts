@@ -3,30 +3,32 @@
 // it adds over the source pod it replaces (max(0, target - source) per resource: 0 unless a hotplug
 // grew the VMI). The migration target carries kubevirt.io/migrationJobUID (v1.MigrationJobLabel).
 //
-// Genuine means, for a pod being created, policies/virt-launcher.ts (the request comes from KubeVirt's
-// controller). For a pod that already exists there is no such request to look at — the reconcile
-// has none, and an UPDATE or DELETE may come from anyone — so it is genuine when its VMI lists it in
-// status.activePods: VMI status is KubeVirt's to write (virt-api reverts status changes by others).
+// Genuine is decided once, at the pod's CREATE, by the four signs of policies/kube/virt-launcher.ts,
+// and remembered in the stamp tenantguard's mutating side puts on the pod then
+// (policies/launcher-stamp.ts). Afterwards — the reconcile, an UPDATE or DELETE by anyone — a pod
+// is a launcher pod only by that stamp and a VMI with the stamped uid that still exists. Labels,
+// owner references and the VMI's status.activePods are not evidence later: a tenant can label its
+// own pod and point it at its own VMI, and KubeVirt then adopts it and lists it as active.
 import type { ClusterView, KubeObject } from '../types.js';
+import { LAUNCHER_STAMP } from '../kube/virt-launcher.js';
+import { controllerRef } from './owners.js';
 import { podCharge, podHoldsCompute } from './pod-charge.js';
-import { COUNT_PODS, RESOURCES, zeroCharge, type Charge } from './resources.js';
+import { COUNT_PODS, zeroCharge, type Charge } from './resources.js';
 
 export const MIGRATION_JOB_LABEL = 'kubevirt.io/migrationJobUID';
 
-/** The VMI of an existing genuine virt-launcher pod, or undefined. */
+/** The VMI of an existing pod stamped as its launcher at CREATE, or undefined. */
 export function persistedLauncherVmi(pod: KubeObject, view: ClusterView): KubeObject | undefined {
   const meta = pod.metadata;
-  if (meta?.labels?.['kubevirt.io'] !== 'virt-launcher' || meta.uid === undefined || meta.namespace === undefined) return undefined;
-  const controllers = meta.ownerReferences?.filter((r) => r.controller === true) ?? [];
-  const owner = controllers.length === 1 ? controllers[0]! : undefined;
-  if (owner?.kind !== 'VirtualMachineInstance') return undefined;
-  const vmi = view.get('VirtualMachineInstance', meta.namespace, owner.name);
-  if (vmi?.metadata?.uid !== owner.uid) return undefined;
-  const active = vmi.status?.activePods;
-  return active !== null && typeof active === 'object' && Object.hasOwn(active, meta.uid) ? vmi : undefined;
+  const stamp = meta?.annotations?.[LAUNCHER_STAMP];
+  if (stamp === undefined || stamp === '' || meta?.namespace === undefined) return undefined;
+  // The stamp holds the VMI's uid; KubeVirt names the VMI in the pod's controller reference.
+  const ref = controllerRef(pod);
+  const vmi = ref?.kind === 'VirtualMachineInstance' ? view.get('VirtualMachineInstance', meta.namespace, ref.name) : undefined;
+  return vmi?.metadata?.uid === stamp ? vmi : undefined;
 }
 
-/** The running launcher pod a migration target replaces: another pod the VMI lists as active. */
+/** The running launcher pod a migration target replaces: another stamped pod of the VMI that it lists as active. */
 function sourcePodOf(target: KubeObject, vmi: KubeObject, view: ClusterView, nowMs: number | undefined): KubeObject | undefined {
   const active = vmi.status?.activePods;
   if (active === null || typeof active !== 'object') return undefined;
@@ -37,6 +39,7 @@ function sourcePodOf(target: KubeObject, vmi: KubeObject, view: ClusterView, now
     const uid = pod.metadata?.uid;
     if (uid === undefined || !Object.hasOwn(active, uid)) continue;
     if (uid === target.metadata?.uid || (target.metadata?.name !== undefined && pod.metadata?.name === target.metadata.name)) continue;
+    if (persistedLauncherVmi(pod, view) !== vmi) continue;
     if (podHoldsCompute(pod, nowMs)) return pod;
   }
   return undefined;
@@ -50,8 +53,8 @@ export function launcherPodCharge(pod: KubeObject, vmi: KubeObject, view: Cluste
   if (source === undefined) return charge;
   const target = podCharge(pod, nowMs);
   const before = podCharge(source, nowMs);
-  for (const r of RESOURCES) {
-    if (r !== COUNT_PODS) charge[r] = Math.max(0, target[r] - before[r]);
+  for (const r of Object.keys(target)) {
+    if (r !== COUNT_PODS) charge[r] = Math.max(0, target[r]! - (before[r] ?? 0));
   }
   return charge;
 }

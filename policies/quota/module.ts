@@ -10,6 +10,7 @@
 import type { Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, ReservationOutcome, ReservedObject, ResourceAmounts } from '../types.js';
 import { chargedKindOf, chargeOf, launcherVmiOf, type ChargeContext, type ChargedKind } from './charge.js';
 import { DEFAULT_KUBEVIRT_CONFIG, kubevirtConfigOf } from './kubevirt-launcher-resources.js';
+import { missingResourcesMessage, podDefaultsOf } from './pod-constraints.js';
 import { exceededBy, type Exceeded } from './reservation.js';
 import { chargeDelta, formatAmount, parseHard, zeroCharge } from './resources.js';
 
@@ -39,7 +40,7 @@ function evaluate(input: PolicyInput): ModuleResult {
   const name = tenant.name;
   const hardSpec = tenant.spec.quota?.hard;
   if (name === undefined || !hardSpec) return {};
-  const kind: ChargedKind | undefined = chargedKindOf(request.kind);
+  const kind: ChargedKind | undefined = chargedKindOf(request.kind, request.resource, request.subResource);
   if (kind === undefined || request.operation === 'CONNECT') return {};
   const hard = parseHard(hardSpec);
   if (Object.keys(hard).length === 0) return {};
@@ -53,7 +54,12 @@ function evaluate(input: PolicyInput): ModuleResult {
     // Objects that exist are judged the way the reconcile judges them, so that an UPDATE's old and
     // new charge agree with what was charged before; only a pod being created is judged by its creator.
     admission: { request, settings: input.settings, creating: operation === 'CREATE' },
+    podDefaults: kind === 'Pod' ? podDefaultsOf(tenant.spec.quota?.defaultRequests) : undefined,
   };
+  if (kind === 'Pod' && operation === 'CREATE' && input.object && launcherVmiOf(input.object, ctx) === undefined) {
+    const missing = missingResourcesMessage(name, input.object, hard, ctx.podDefaults);
+    if (missing !== undefined) return { findings: [{ mode: 'enforce', rule: 'must specify', message: missing }] };
+  }
   const prev = operation === 'CREATE' || !input.oldObject ? zeroCharge() : chargeOf(kind, input.oldObject, ctx);
   const next = operation === 'DELETE' || !input.object ? zeroCharge() : chargeOf(kind, input.object, ctx);
   const { increase, decrease } = chargeDelta(prev, next);

@@ -2,10 +2,19 @@
 // PodRequests/PodLimits, the sidecar-aware form, with pod-level resources and spec.overhead), and
 // when it stops costing (k8s.io/kubernetes/pkg/quota/v1/evaluator/core QuotaV1Pod: terminal pods
 // and pods past their deletion grace). count/pods counts the object whatever its state, as the
-// built-in object-count quota does.
-import { parseMilli, parseUnits } from '../quantity.js';
+// built-in object-count quota does. hugepages-<size> requests are charged as
+// requests.hugepages-<size> (the built-in quota's name; pkg/quota/v1/evaluator/core/pods.go
+// podComputeUsageHelper counts them by the same pod-requests rule). The Tenant's
+// quota.defaultRequests stand in for the cpu or memory request a container leaves out.
+import { parseMilli, parseUnits } from '../kube/quantity.js';
 import type { KubeObject } from '../types.js';
-import { COUNT_PODS, LIMITS_CPU, LIMITS_MEMORY, REQUESTS_CPU, REQUESTS_MEMORY, zeroCharge, type Charge } from './resources.js';
+import { COUNT_PODS, LIMITS_CPU, LIMITS_MEMORY, REQUESTS_CPU, REQUESTS_MEMORY, hugepagesQuotaName, zeroCharge, type Charge } from './resources.js';
+
+/** quota.defaultRequests in canonical units (millicores, bytes). */
+export interface PodDefaults {
+  cpu?: number;
+  memory?: number;
+}
 
 type ResourceList = Record<string, string | number> | null | undefined;
 
@@ -49,6 +58,15 @@ function containerRequests(c: Container, list: string, index: number): CpuMem {
   const req = amountsOf(c.resources?.requests, list, index, 'resources.requests');
   const lim = amountsOf(c.resources?.limits, list, index, 'resources.limits');
   return { cpu: req.cpu ?? lim.cpu, memory: req.memory ?? lim.memory };
+}
+
+/** Requests with the Tenant's defaults in place of what the container leaves out. */
+function requestsWithDefaults(defaults: PodDefaults | undefined): (c: Container, list: string, index: number) => CpuMem {
+  if (defaults?.cpu === undefined && defaults?.memory === undefined) return containerRequests;
+  return (c, list, index) => {
+    const r = containerRequests(c, list, index);
+    return { cpu: r.cpu ?? defaults.cpu, memory: r.memory ?? defaults.memory };
+  };
 }
 
 function containerLimits(c: Container, list: string, index: number): CpuMem {
@@ -102,9 +120,9 @@ function applyPodLevel(into: CpuMem, list: CpuMem): void {
 }
 
 /** PodRequests: aggregate, pod-level requests, plus overhead. */
-export function podRequests(pod: KubeObject): { cpu: number; memory: number } {
+export function podRequests(pod: KubeObject, defaults?: PodDefaults): { cpu: number; memory: number } {
   const spec = pod.spec;
-  const out = aggregate(spec, containerRequests);
+  const out = aggregate(spec, requestsWithDefaults(defaults));
   applyPodLevel(out, amountsOf(spec?.resources?.requests, 'spec', -1, 'resources.requests'));
   const overhead = amountsOf(spec?.overhead, 'spec', -1, 'overhead');
   return { cpu: (out.cpu ?? 0) + (overhead.cpu ?? 0), memory: (out.memory ?? 0) + (overhead.memory ?? 0) };
@@ -143,16 +161,52 @@ export function podHoldsCompute(pod: KubeObject, nowMs?: number): boolean {
   return true;
 }
 
-/** The full charge of an ordinary pod. */
-export function podCharge(pod: KubeObject, nowMs?: number): Charge {
+function hugepagesNames(spec: any): Set<string> {
+  const names = new Set<string>();
+  for (const list of [spec?.containers, spec?.initContainers, [spec]]) {
+    if (!Array.isArray(list)) continue;
+    for (const c of list as Container[]) {
+      for (const rl of [c?.resources?.requests, c?.resources?.limits]) {
+        if (rl) for (const name of Object.keys(rl)) if (hugepagesQuotaName(name) !== undefined) names.add(name);
+      }
+    }
+  }
+  return names;
+}
+
+/**
+ * Each hugepages-<size> the pod requests, by the pod-requests rule (a request defaults to the
+ * limit, as hugepages must set both equal), keyed requests.hugepages-<size>.
+ */
+export function podHugepages(pod: KubeObject): Record<string, number> {
+  const spec = pod.spec;
+  const out: Record<string, number> = {};
+  for (const name of hugepagesNames(spec)) {
+    // The same aggregation as cpu, carried in the cpu slot of the helper.
+    const pick = (list: ResourceList | undefined, owner: string, index: number, field: string): number | undefined =>
+      list?.[name] === undefined ? undefined : parsed(list[name]!, parseUnits, owner, index, field, name);
+    const sum = aggregate(spec, (c, list, index) => ({
+      cpu: pick(c.resources?.requests, list, index, 'resources.requests') ?? pick(c.resources?.limits, list, index, 'resources.limits'),
+      memory: undefined,
+    }));
+    const podLevel = pick(spec?.resources?.requests, 'spec', -1, 'resources.requests') ?? pick(spec?.resources?.limits, 'spec', -1, 'resources.limits');
+    const amount = Math.max(0, podLevel ?? sum.cpu ?? 0);
+    if (amount > 0) out[hugepagesQuotaName(name)!] = amount;
+  }
+  return out;
+}
+
+/** The full charge of an ordinary pod; never negative. */
+export function podCharge(pod: KubeObject, nowMs?: number, defaults?: PodDefaults): Charge {
   const charge = zeroCharge();
   charge[COUNT_PODS] = 1;
   if (!podHoldsCompute(pod, nowMs)) return charge;
-  const req = podRequests(pod);
+  const req = podRequests(pod, defaults);
   const lim = podLimits(pod);
-  charge[REQUESTS_CPU] = req.cpu;
-  charge[REQUESTS_MEMORY] = req.memory;
-  charge[LIMITS_CPU] = lim.cpu;
-  charge[LIMITS_MEMORY] = lim.memory;
+  charge[REQUESTS_CPU] = Math.max(0, req.cpu);
+  charge[REQUESTS_MEMORY] = Math.max(0, req.memory);
+  charge[LIMITS_CPU] = Math.max(0, lim.cpu);
+  charge[LIMITS_MEMORY] = Math.max(0, lim.memory);
+  Object.assign(charge, podHugepages(pod));
   return charge;
 }

@@ -1,6 +1,8 @@
 // The resources tenant-quota accounts (SPEC 6.4), their units, and the arithmetic on amounts.
-// Every charge carries all six keys so that objects keep one shape and deltas need no lookups.
-import { formatMilli, formatUnits, parseMilli, parseUnits } from '../quantity.js';
+// Every charge carries the six fixed keys so that objects keep one shape; hugepages, whose names
+// carry the page size (the built-in quota's requests.hugepages-<size>), are added only where
+// charged. No arithmetic here ever yields a negative amount: a charge is clamped at 0 per resource.
+import { formatMilli, formatUnits, parseMilli, parseUnits } from '../kube/quantity.js';
 import type { ResourceAmounts } from '../types.js';
 
 export const COUNT_PODS = 'count/pods';
@@ -13,6 +15,17 @@ export const LIMITS_MEMORY = 'limits.memory';
 export const RESOURCES = [COUNT_PODS, COUNT_VMS, REQUESTS_CPU, REQUESTS_MEMORY, LIMITS_CPU, LIMITS_MEMORY] as const;
 export type QuotaResource = (typeof RESOURCES)[number];
 
+/** The built-in quota's name for hugepages of one page size (k8s.io/api core/v1 ResourceRequestsHugePagesPrefix). */
+export const REQUESTS_HUGEPAGES_PREFIX = 'requests.hugepages-';
+const HUGEPAGES_PREFIX = 'hugepages-';
+
+/** `requests.hugepages-<size>` for a pod or launcher resource name `hugepages-<size>`; undefined for other names. */
+export function hugepagesQuotaName(resourceName: string): string | undefined {
+  return resourceName.startsWith(HUGEPAGES_PREFIX) && resourceName.length > HUGEPAGES_PREFIX.length
+    ? `${REQUESTS_HUGEPAGES_PREFIX}${resourceName.slice(HUGEPAGES_PREFIX.length)}`
+    : undefined;
+}
+
 /** What one object costs, in canonical units (millicores, bytes, objects). */
 export interface Charge extends ResourceAmounts {
   'count/pods': number;
@@ -21,6 +34,12 @@ export interface Charge extends ResourceAmounts {
   'requests.memory': number;
   'limits.cpu': number;
   'limits.memory': number;
+}
+
+/** Whether two amounts agree on every resource either names (a missing one is 0). */
+export function sameAmounts(a: ResourceAmounts, b: ResourceAmounts): boolean {
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if ((a[k] ?? 0) !== (b[k] ?? 0)) return false;
+  return true;
 }
 
 /** The built-in ResourceQuota's short names, accepted in Tenant hard limits as it accepts them. */
@@ -43,16 +62,29 @@ export function isCpu(resource: string): boolean {
 
 /** Adds `b` times `factor` into `into` (replicas of a template are one charge times N). */
 export function addCharge(into: Charge, b: Charge, factor = 1): Charge {
-  for (const r of RESOURCES) into[r] += b[r] * factor;
+  for (const r of Object.keys(b)) into[r] = (into[r] ?? 0) + Math.max(0, b[r]!) * factor;
   return into;
+}
+
+/**
+ * What `total` holds beyond `share`, per resource and never below 0: an owned object pays what it
+ * runs over what its owner already pays for it.
+ */
+export function chargeBeyond(total: Charge, share: Charge): Charge {
+  const out = zeroCharge();
+  for (const r of Object.keys(total)) {
+    const d = total[r]! - (share[r] ?? 0);
+    if (d > 0 || (RESOURCES as readonly string[]).includes(r)) out[r] = Math.max(0, d);
+  }
+  return out;
 }
 
 /** Per-resource positive and negative parts of next - prev: what an UPDATE reserves and frees. */
 export function chargeDelta(prev: Charge, next: Charge): { increase: ResourceAmounts; decrease: ResourceAmounts } {
   const increase: ResourceAmounts = {};
   const decrease: ResourceAmounts = {};
-  for (const r of RESOURCES) {
-    const d = next[r] - prev[r];
+  for (const r of new Set([...Object.keys(prev), ...Object.keys(next)])) {
+    const d = Math.max(0, next[r] ?? 0) - Math.max(0, prev[r] ?? 0);
     if (d > 0) increase[r] = d;
     else if (d < 0) decrease[r] = -d;
   }
@@ -82,9 +114,11 @@ export function parseHard(hard: Record<string, unknown> | undefined): Readonly<R
 function parseHardUncached(hard: Record<string, unknown>): ResourceAmounts {
   const out: ResourceAmounts = {};
   for (const [name, raw] of Object.entries(hard)) {
-    const resource = ALIASES[name] ?? (RESOURCES as readonly string[]).find((r) => r === name);
+    const resource = ALIASES[name] ?? (RESOURCES as readonly string[]).find((r) => r === name) ?? hugepagesHardName(name);
     if (resource === undefined) {
-      throw new Error(`tenant quota: unsupported resource "${name}" in spec.quota.hard (supported: ${RESOURCES.join(', ')}, cpu, memory, pods)`);
+      throw new Error(
+        `tenant quota: unsupported resource "${name}" in spec.quota.hard (supported: ${RESOURCES.join(', ')}, ${REQUESTS_HUGEPAGES_PREFIX}<size>, cpu, memory, pods)`,
+      );
     }
     if (typeof raw !== 'string' && typeof raw !== 'number') {
       throw new Error(`tenant quota: spec.quota.hard["${name}"] must be a quantity string or number`);
@@ -99,6 +133,16 @@ function parseHardUncached(hard: Record<string, unknown>): ResourceAmounts {
     out[resource] = amount;
   }
   return out;
+}
+
+/** requests.hugepages-<size> with a page size that is a quantity (the built-in quota's validation). */
+function hugepagesHardName(name: string): string | undefined {
+  if (!name.startsWith(REQUESTS_HUGEPAGES_PREFIX)) return undefined;
+  try {
+    return parseUnits(name.slice(REQUESTS_HUGEPAGES_PREFIX.length)) > 0 ? name : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One amount as the built-in quota prints it: requests.cpu=1500m, requests.memory=2Gi, count/pods=3. */

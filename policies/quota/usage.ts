@@ -8,12 +8,15 @@
 //     their VMI's status (launcher-pods.ts), not by user. `nowMs` is the caller's clock: with it, pods
 //     past their deletion grace stop costing, as in the built-in quota; without it they cost until gone.
 //
-//   usageByTenant(view, settings, nowMs?) -> Map<tenant, ResourceAmounts>
+//   usageByTenant(view, settings, nowMs?, onProblem?) -> Map<tenant, ResourceAmounts>
 //     Every Tenant's usage (zero for one without namespaces), each with its own vmCharging (snapshot mode after load or apply,
-//     and the live ledger's periodic reconcile).
+//     and the live ledger's periodic reconcile). onProblem(tenant, problem) hears what could not be
+//     known and was charged as far as it could be (an instancetype gone), for the Tenant's status.
 import type { ClusterView, ModuleSettings, ResourceAmounts } from '../types.js';
 import { CHARGED_KINDS, chargeOf, type ChargeContext } from './charge.js';
 import { kubevirtConfigOf } from './kubevirt-launcher-resources.js';
+import type { PodDefaults } from './pod-charge.js';
+import { podDefaultsOf } from './pod-constraints.js';
 import { addCharge, zeroCharge } from './resources.js';
 import type { VmCharging } from './vm-charge.js';
 
@@ -23,11 +26,13 @@ export function tenantUsage(
   settings: ModuleSettings,
   vmCharging: VmCharging,
   nowMs?: number,
+  podDefaults?: PodDefaults,
+  onProblem?: (problem: string) => void,
 ): ResourceAmounts {
   const kubevirt = kubevirtConfigOf(view);
   const total = zeroCharge();
   for (const namespace of namespaces) {
-    const ctx: ChargeContext = { view, namespace, vmCharging, kubevirt, nowMs };
+    const ctx: ChargeContext = { view, namespace, vmCharging, kubevirt, nowMs, podDefaults, onProblem: onProblem && ((p) => onProblem(`${namespace}: ${p}`)) };
     for (const kind of CHARGED_KINDS) {
       for (const obj of view.list(kind, namespace)) {
         try {
@@ -52,23 +57,32 @@ function knownNamespaces(view: ClusterView): Set<string> {
   return names;
 }
 
-export function usageByTenant(view: ClusterView, settings: ModuleSettings, nowMs?: number): Map<string, ResourceAmounts> {
-  const namespacesOf = new Map<string, { namespaces: string[]; vmCharging: VmCharging }>();
+export function usageByTenant(
+  view: ClusterView,
+  settings: ModuleSettings,
+  nowMs?: number,
+  onProblem?: (tenant: string, problem: string) => void,
+): Map<string, ResourceAmounts> {
+  const namespacesOf = new Map<string, { namespaces: string[]; vmCharging: VmCharging; podDefaults: PodDefaults | undefined }>();
   for (const namespace of knownNamespaces(view)) {
     const binding = view.tenantOf(namespace);
     if (binding.name === undefined) continue;
     // A namespace two Tenants claim counts against both (the stricter reading, SPEC 4).
     for (const tenant of [binding.name, ...binding.conflicts]) {
       let entry = namespacesOf.get(tenant);
-      if (!entry) namespacesOf.set(tenant, (entry = { namespaces: [], vmCharging: binding.spec.quota?.vmCharging ?? 'pod' }));
+      if (!entry) {
+        const quota = binding.spec.quota;
+        entry = { namespaces: [], vmCharging: quota?.vmCharging ?? 'pod', podDefaults: podDefaultsOf(quota?.defaultRequests) };
+        namespacesOf.set(tenant, entry);
+      }
       entry.namespaces.push(namespace);
     }
   }
   const out = new Map<string, ResourceAmounts>();
   // A Tenant that owns no namespace (any more) uses nothing.
   for (const t of view.list('Tenant')) if (t.metadata?.name) out.set(t.metadata.name, zeroCharge());
-  for (const [tenant, { namespaces, vmCharging }] of namespacesOf) {
-    out.set(tenant, tenantUsage(view, namespaces, settings, vmCharging, nowMs));
+  for (const [tenant, { namespaces, vmCharging, podDefaults }] of namespacesOf) {
+    out.set(tenant, tenantUsage(view, namespaces, settings, vmCharging, nowMs, podDefaults, onProblem && ((p) => onProblem(tenant, p))));
   }
   return out;
 }

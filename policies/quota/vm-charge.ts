@@ -1,36 +1,40 @@
-// What KubeVirt objects cost (SPEC 6.4). Each running VM is charged once, at the object that wants
-// it: a VirtualMachine while its run strategy runs it, a standalone VMI while it is not final, a
-// VirtualMachineInstanceReplicaSet or VirtualMachinePool per desired replica. What they own costs
-// nothing: VMIs of a VM or replica set, VMs of a pool, and (see launcher-pods.ts) the virt-launcher
-// pods. A running VM also takes one count/pods for its virt-launcher pod.
+// What KubeVirt objects cost (SPEC 6.4). Each running VM is charged once: by the object that wants
+// it, and any excess by the object that really runs it.
+//
+// Who pays (each rule from KubeVirt's controllers, kubevirt/kubevirt pkg/virt-controller/watch):
+// - A VirtualMachine: 1 count/virtualmachines, plus its compute and one count/pods while it runs.
+//   It runs while its run strategy runs it (vm/vm.go syncRunStrategy) or while a VMI it controls
+//   exists and is not final, whatever the run strategy says now: Always -> Halted or -> Manual only
+//   asks the VMI to stop, and it runs out its grace period (which the tenant chooses) or forever.
+// - A VirtualMachineInstanceReplicaSet (replicaset/replicaset.go) and a VirtualMachinePool
+//   (pool/pool.go) pay one template charge per replica: max(spec.replicas, what they control now),
+//   since a scale-down frees nothing until the surplus VMIs/VMs are gone.
+// - What they own pays only what it runs beyond what its owner pays for it (chargeBeyond): a VMI
+//   of a VM (the one named after it), of a replica set; a VM of a pool. The owner counts only when verified (owners.ts):
+//   a made-up owner reference leaves the object paying in full. So a VM the pool created from its
+//   template costs nothing more, and a pool VM the tenant starts or grows (the pool controller does
+//   not revert edits to its VMs) pays the difference. No VM is charged twice: the pool's share for
+//   it is subtracted from it, and the VM's own charge for its VMI from the VMI.
+// - A standalone VMI pays while not final.
 //
 // Run strategies (kubevirt.io/v1 VirtualMachine.RunStrategy(): `running: true|false` maps to
-// Always|Halted, neither set means Halted):
-// - Always, RerunOnFailure, WaitAsReceiver: running. RerunOnFailure stays charged after a clean
-//   guest shutdown, because a restart would not come through admission again.
-// - Once: running until it has run, i.e. unless its VMI exists and is final (the VM controller
-//   starts a VMI for Once only when there is none, and never restarts a final one).
-// - Halted: not running. Manual: not running by the VM's doing; `virtctl start` makes KubeVirt
-//   create the VMI, so a Manual VM's VMI pays for itself, like a standalone one.
-// Pools run one VM per replica; a pool template with Once is charged as running (no per-replica VMI
-// to look at).
-import type { ClusterView, KubeObject, OwnerReference } from '../types.js';
-import {
-  guestResources,
-  instancetypeSizing,
-  launcherResources,
-  type InstancetypeSizing,
-  type KubeVirtResourceConfig,
-  type LauncherInput,
-} from './kubevirt-launcher-resources.js';
+// Always|Halted, neither set means Halted): Always, RerunOnFailure, WaitAsReceiver run; Once runs
+// until its VMI has run (is final); Halted and Manual run only while their VMI does. Pools run one
+// VM per replica; a pool template with Once is charged as running (no per-replica VMI to look at).
+import type { ClusterView, KubeObject } from '../types.js';
+import { instancetypeOf } from './instancetypes.js';
+import { guestResources, launcherResources, type KubeVirtResourceConfig, type LauncherInput } from './kubevirt-launcher-resources.js';
+import { ownedBy, verifiedController } from './owners.js';
 import {
   COUNT_PODS,
   COUNT_VMS,
   LIMITS_CPU,
   LIMITS_MEMORY,
   REQUESTS_CPU,
+  REQUESTS_HUGEPAGES_PREFIX,
   REQUESTS_MEMORY,
   addCharge,
+  chargeBeyond,
   zeroCharge,
   type Charge,
 } from './resources.js';
@@ -43,13 +47,14 @@ export interface VmChargeContext {
   vmCharging: VmCharging;
   /** KubeVirt's cluster configuration (kubevirtConfigOf). */
   kubevirt: KubeVirtResourceConfig;
+  /**
+   * Told what could not be known (an instancetype that is gone), with the object it concerns; the
+   * charge then holds what can be known. The reconcile reports these on the Tenant's status.
+   */
+  onProblem?: (problem: string) => void;
 }
 
 const RUN_STRATEGIES = new Set(['Always', 'RerunOnFailure', 'Once', 'Manual', 'Halted', 'WaitAsReceiver']);
-
-function controllerOf(obj: KubeObject): OwnerReference | undefined {
-  return obj.metadata?.ownerReferences?.find((r) => r.controller === true);
-}
 
 function isFinalVmi(vmi: KubeObject): boolean {
   const phase = vmi.status?.phase;
@@ -70,108 +75,115 @@ function runStrategyOf(vmSpec: any, where: string): string {
   return strategy;
 }
 
-/** An instancetype matcher resolved through the view (kind as KubeVirt accepts it; empty = cluster-wide). */
-function instancetypeOf(matcher: any, namespace: string, view: ClusterView, where: string): InstancetypeSizing | undefined {
-  if (!matcher?.name) return undefined;
-  const kind = String(matcher.kind ?? '').toLowerCase();
-  let obj: KubeObject | undefined;
-  if (kind === '' || kind === 'virtualmachineclusterinstancetype' || kind === 'virtualmachineclusterinstancetypes') {
-    obj = view.get('VirtualMachineClusterInstancetype', undefined, matcher.name);
-  } else if (kind === 'virtualmachineinstancetype' || kind === 'virtualmachineinstancetypes') {
-    obj = view.get('VirtualMachineInstancetype', namespace, matcher.name);
-  } else {
-    throw new Error(`${where}.kind: unknown instancetype kind ${JSON.stringify(matcher.kind)}`);
-  }
-  if (!obj) throw new Error(`${where}: ${matcher.kind || 'VirtualMachineClusterInstancetype'} ${JSON.stringify(matcher.name)} not found`);
-  return instancetypeSizing(obj);
-}
-
 /** Compute of one running VMI plus the count/pods of its virt-launcher pod. */
 function runningVmi(input: LauncherInput, ctx: VmChargeContext): Charge {
-  const r = ctx.vmCharging === 'guest' ? guestResources(input, ctx.kubevirt) : launcherResources(input, ctx.kubevirt);
   const charge = zeroCharge();
   charge[COUNT_PODS] = 1;
+  if (ctx.vmCharging === 'guest') {
+    const g = guestResources(input, ctx.kubevirt);
+    charge[REQUESTS_CPU] = g.requestsCpu;
+    charge[LIMITS_CPU] = g.limitsCpu;
+    const pageSize = input.instancetype?.hugepagesPageSize ?? input.spec?.domain?.memory?.hugepages?.pageSize;
+    if (typeof pageSize === 'string') {
+      // A hugepage-backed guest's memory is hugepages, not memory (as in launcher sizing below).
+      charge[`${REQUESTS_HUGEPAGES_PREFIX}${pageSize}`] = g.requestsMemory;
+    } else {
+      charge[REQUESTS_MEMORY] = g.requestsMemory;
+      charge[LIMITS_MEMORY] = g.limitsMemory;
+    }
+    return charge;
+  }
+  const r = launcherResources(input, ctx.kubevirt);
   charge[REQUESTS_CPU] = r.requestsCpu;
   charge[REQUESTS_MEMORY] = r.requestsMemory;
   charge[LIMITS_CPU] = r.limitsCpu;
   charge[LIMITS_MEMORY] = r.limitsMemory;
+  if (r.hugepages) charge[`${REQUESTS_HUGEPAGES_PREFIX}${r.hugepages.pageSize}`] = r.hugepages.amount;
   return charge;
 }
 
-/** One VM (its spec, as in a VirtualMachine or a pool's virtualMachineTemplate) with the given run decision. */
-function vmSpecCharge(vmSpec: any, where: string, runs: boolean, ctx: VmChargeContext): Charge {
+/** One VM (a VirtualMachine's spec or a pool's VM template spec) with the given run decision. */
+function vmSpecCharge(vmSpec: any, vm: KubeObject | undefined, where: string, runs: boolean, ctx: VmChargeContext): Charge {
   const charge = zeroCharge();
   charge[COUNT_VMS] = 1;
   if (!runs) return charge;
   const template = vmSpec?.template;
-  return addCharge(
-    charge,
-    runningVmi(
-      {
-        spec: template?.spec,
-        where: `${where}.template.spec`,
-        instancetype: instancetypeOf(vmSpec?.instancetype, ctx.namespace, ctx.view, `${where}.instancetype`),
-        annotations: template?.metadata?.annotations,
-      },
-      ctx,
-    ),
-  );
+  const lookup = instancetypeOf(vmSpec, vm, ctx.namespace, ctx.view, `${where}.instancetype`);
+  if (lookup.problem !== undefined) ctx.onProblem?.(`VirtualMachine${vm?.metadata?.name ? ` ${vm.metadata.name}` : ''}: ${lookup.problem}`);
+  return addCharge(charge, runningVmi({ spec: template?.spec, where: `${where}.template.spec`, instancetype: lookup.sizing }, ctx));
+}
+
+/** The VMI a VM controls (same name, verified controller), if it exists. */
+function vmiOfVm(vm: KubeObject, ctx: VmChargeContext): KubeObject | undefined {
+  const name = vm.metadata?.name;
+  const vmi = name === undefined ? undefined : ctx.view.get('VirtualMachineInstance', ctx.namespace, name);
+  return vmi !== undefined && verifiedController(vmi, 'VirtualMachine', ctx.view, ctx.namespace) !== undefined ? vmi : undefined;
 }
 
 function vmRuns(vm: KubeObject, strategy: string, ctx: VmChargeContext): boolean {
+  const vmi = vmiOfVm(vm, ctx);
+  if (vmi !== undefined && !isFinalVmi(vmi)) return true;
   switch (strategy) {
     case 'Halted':
     case 'Manual':
       return false;
-    case 'Once': {
-      const name = vm.metadata?.name;
-      const vmi = name === undefined ? undefined : ctx.view.get('VirtualMachineInstance', ctx.namespace, name);
-      return vmi === undefined || !isFinalVmi(vmi);
-    }
+    case 'Once':
+      return vmi === undefined;
     default:
       return true;
   }
 }
 
+/** Everything a VM runs, whoever pays for it. */
+function vmGrossCharge(vm: KubeObject, ctx: VmChargeContext): Charge {
+  return vmSpecCharge(vm.spec, vm, 'spec', vmRuns(vm, runStrategyOf(vm.spec, 'spec'), ctx), ctx);
+}
+
+/** What a pool pays for each of its VMs: its VM template, run as the template's strategy says. */
+function poolShare(pool: KubeObject, ctx: VmChargeContext): Charge {
+  const where = 'spec.virtualMachineTemplate.spec';
+  const vmSpec = pool.spec?.virtualMachineTemplate?.spec;
+  const strategy = runStrategyOf(vmSpec, where);
+  return vmSpecCharge(vmSpec, undefined, where, strategy !== 'Halted' && strategy !== 'Manual', ctx);
+}
+
+/** What a replica set pays for each of its VMIs: its template, running. */
+function replicaSetShare(rs: KubeObject, ctx: VmChargeContext): Charge {
+  return runningVmi({ spec: rs.spec?.template?.spec, where: 'spec.template.spec' }, ctx);
+}
+
 export function virtualMachineCharge(vm: KubeObject, ctx: VmChargeContext): Charge {
-  const owner = controllerOf(vm);
-  if (owner?.kind === 'VirtualMachinePool') return zeroCharge();
-  const strategy = runStrategyOf(vm.spec, 'spec');
-  return vmSpecCharge(vm.spec, 'spec', vmRuns(vm, strategy, ctx), ctx);
+  const gross = vmGrossCharge(vm, ctx);
+  const pool = verifiedController(vm, 'VirtualMachinePool', ctx.view, ctx.namespace);
+  return pool === undefined ? gross : chargeBeyond(gross, poolShare(pool, ctx));
 }
 
 export function virtualMachineInstanceCharge(vmi: KubeObject, ctx: VmChargeContext): Charge {
-  const owner = controllerOf(vmi);
-  if (owner?.kind === 'VirtualMachineInstanceReplicaSet') return zeroCharge();
-  if (owner?.kind === 'VirtualMachine') {
-    const vm = ctx.view.get('VirtualMachine', ctx.namespace, owner.name);
-    const startedByHand = vm !== undefined && vm.metadata?.uid === owner.uid && runStrategyOf(vm.spec, 'spec') === 'Manual';
-    if (!startedByHand) return zeroCharge();
-  }
   if (isFinalVmi(vmi)) return zeroCharge();
-  return runningVmi({ spec: vmi.spec, where: 'spec', annotations: vmi.metadata?.annotations, status: vmi.status }, ctx);
+  const own = runningVmi({ spec: vmi.spec, where: 'spec', status: vmi.status }, ctx);
+  // A VM's VMI bears the VM's name (pkg/virt-controller/watch/vm/vm.go SetupVMIFromVM); another VMI claiming the VM as its
+  // controller would share the one VMI's worth the VM pays for, so it pays for itself.
+  const vm = verifiedController(vmi, 'VirtualMachine', ctx.view, ctx.namespace);
+  if (vm !== undefined && vm.metadata?.name === vmi.metadata?.name) return chargeBeyond(own, vmGrossCharge(vm, ctx));
+  const rs = verifiedController(vmi, 'VirtualMachineInstanceReplicaSet', ctx.view, ctx.namespace);
+  if (rs !== undefined) return chargeBeyond(own, replicaSetShare(rs, ctx));
+  return own;
 }
 
-function replicas(value: unknown, where: string): number {
+/** spec.replicas; KubeVirt defaults it to 1. */
+export function replicasOf(value: unknown, where: string): number {
   if (value === undefined || value === null) return 1;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new Error(`${where}: must be a non-negative integer`);
   return value;
 }
 
-export function replicaSetCharge(rs: KubeObject, ctx: VmChargeContext): Charge {
-  const n = replicas(rs.spec?.replicas, 'spec.replicas');
-  if (n === 0) return zeroCharge();
-  const template = rs.spec?.template;
-  const one = runningVmi({ spec: template?.spec, where: 'spec.template.spec', annotations: template?.metadata?.annotations }, ctx);
-  return addCharge(zeroCharge(), one, n);
+export function replicaSetCharge(rs: KubeObject, ctx: VmChargeContext, replicas = replicasOf(rs.spec?.replicas, 'spec.replicas')): Charge {
+  const live = ownedBy(rs, 'VirtualMachineInstanceReplicaSet', 'VirtualMachineInstance', ctx.view, ctx.namespace).filter((v) => !isFinalVmi(v)).length;
+  const n = Math.max(replicas, live);
+  return n === 0 ? zeroCharge() : addCharge(zeroCharge(), replicaSetShare(rs, ctx), n);
 }
 
-export function poolCharge(pool: KubeObject, ctx: VmChargeContext): Charge {
-  const n = replicas(pool.spec?.replicas, 'spec.replicas');
-  if (n === 0) return zeroCharge();
-  const where = 'spec.virtualMachineTemplate.spec';
-  const vmSpec = pool.spec?.virtualMachineTemplate?.spec;
-  const strategy = runStrategyOf(vmSpec, where);
-  const one = vmSpecCharge(vmSpec, where, strategy !== 'Halted' && strategy !== 'Manual', ctx);
-  return addCharge(zeroCharge(), one, n);
+export function poolCharge(pool: KubeObject, ctx: VmChargeContext, replicas = replicasOf(pool.spec?.replicas, 'spec.replicas')): Charge {
+  const n = Math.max(replicas, ownedBy(pool, 'VirtualMachinePool', 'VirtualMachine', ctx.view, ctx.namespace).length);
+  return n === 0 ? zeroCharge() : addCharge(zeroCharge(), poolShare(pool, ctx), n);
 }

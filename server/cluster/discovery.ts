@@ -11,6 +11,8 @@ export interface ApiResource {
   version: string;
   plural: string;
   namespaced: boolean;
+  /** Only the objects with these labels are listed and watched. */
+  labelSelector?: string;
 }
 
 /** The kinds that live in optional API groups, by group. */
@@ -33,6 +35,21 @@ export const CORE_RESOURCES: readonly ApiResource[] = [
   { kind: 'Pod', group: '', version: 'v1', plural: 'pods', namespaced: true },
   { kind: 'NetworkPolicy', group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespaced: true },
 ];
+
+/**
+ * The ControllerRevisions KubeVirt stores of the instancetypes and preferences its VMs run with
+ * (kubevirt pkg/instancetype/revision/store.go CreateControllerRevision labels each with
+ * instancetype.kubevirt.io/object-kind): watched where instancetypes exist, and only those, since
+ * StatefulSets and DaemonSets keep whole pod templates in theirs.
+ */
+export const INSTANCETYPE_REVISIONS: ApiResource = {
+  kind: 'ControllerRevision',
+  group: 'apps',
+  version: 'v1',
+  plural: 'controllerrevisions',
+  namespaced: true,
+  labelSelector: 'instancetype.kubevirt.io/object-kind',
+};
 
 /** The collection path: cluster-wide, or in one namespace for namespaced kinds. */
 export function collectionPath(r: ApiResource, namespace?: string): string {
@@ -69,6 +86,7 @@ export async function discoverResources(client: KubeClient, signal?: AbortSignal
       if (r.verbs && !(r.verbs.includes('list') && r.verbs.includes('watch'))) continue;
       found.push({ kind: r.kind as ViewKind, group: g.name, version, plural: r.name, namespaced: r.namespaced });
     }
+    if (g.name === 'instancetype.kubevirt.io') found.push(INSTANCETYPE_REVISIONS);
   }
   return found;
 }

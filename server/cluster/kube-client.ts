@@ -153,7 +153,7 @@ export class KubeClient {
    */
   async list<T = KubeObject>(
     path: string,
-    opts: { pageSize?: number; signal?: AbortSignal; operation?: string; map?: (obj: KubeObject) => T } = {},
+    opts: { pageSize?: number; labelSelector?: string; signal?: AbortSignal; operation?: string; map?: (obj: KubeObject) => T } = {},
   ): Promise<KubeList<T>> {
     const items: T[] = [];
     let resourceVersion = '';
@@ -161,6 +161,7 @@ export class KubeClient {
     do {
       const query: Record<string, string> = {};
       if (opts.pageSize) query.limit = String(opts.pageSize);
+      if (opts.labelSelector) query.labelSelector = opts.labelSelector;
       if (token) query.continue = token;
       const page = await this.request<{ metadata?: { resourceVersion?: string; continue?: string }; items?: KubeObject[] }>(
         'GET', path, { query, signal: opts.signal, operation: opts.operation },

@@ -78,13 +78,14 @@ class KindInformer {
     const list = async () => {
       const res = await view.client.list(path, {
         pageSize: opts.pageSize,
+        ...(resource.labelSelector ? { labelSelector: resource.labelSelector } : {}),
         operation: `list ${resource.plural}`,
         map: (o) => project(kind, o) as KubernetesObject,
       });
       this.listedJustNow = true;
       return { metadata: { resourceVersion: res.resourceVersion }, items: res.items };
     };
-    this.informer = new ListWatch<KubernetesObject>(path, watch, list, false);
+    this.informer = new ListWatch<KubernetesObject>(path, watch, list, false, resource.labelSelector);
     const store = view.store;
     const upsert = (o: KubernetesObject) => store.upsert(kind, o as unknown as KubeObject);
     this.informer.on('add', upsert);

@@ -1,6 +1,6 @@
 // The in-memory store both cluster views keep: kind -> namespace -> name -> object, so that the
 // lookups a review makes are O(1) (get) or O(objects in one namespace) (list).
-import { TenantIndex } from '../../policies/tenants.js';
+import { TenantIndex } from '../../policies/kube/tenants.js';
 import type { KubeObject, TenantBinding, TenantSpec, ViewKind } from '../../policies/types.js';
 
 export const CLUSTER_SCOPED: ReadonlySet<ViewKind> = new Set<ViewKind>([
@@ -21,6 +21,7 @@ export const VIEW_KINDS: ReadonlySet<string> = new Set<ViewKind>([
   'VirtualMachineInstanceMigration',
   'VirtualMachineInstancetype',
   'VirtualMachineClusterInstancetype',
+  'ControllerRevision',
   'KubeVirt',
 ]);
 

@@ -10,8 +10,9 @@
 // is repaired by repair(), which the reconcile runs every period: drift lasts at most one period.
 import { CHARGED_KINDS, chargeOf, type ChargedKind, type ChargeContext } from '../../policies/quota/charge.js';
 import { kubevirtConfigOf, type KubeVirtResourceConfig } from '../../policies/quota/kubevirt-launcher-resources.js';
-import { addCharge, RESOURCES, zeroCharge, type Charge } from '../../policies/quota/resources.js';
-import type { TenantIndex } from '../../policies/tenants.js';
+import { podDefaultsOf } from '../../policies/quota/pod-constraints.js';
+import { addCharge, sameAmounts, zeroCharge, type Charge } from '../../policies/quota/resources.js';
+import type { TenantIndex } from '../../policies/kube/tenants.js';
 import type { ClusterView, KubeObject, ViewKind } from '../../policies/types.js';
 import type { ObjectStore, StoreChange } from './object-store.js';
 
@@ -22,6 +23,7 @@ const KUBEVIRT_KINDS: ReadonlySet<ViewKind> = new Set<ViewKind>([
   'VirtualMachinePool',
   'VirtualMachineInstanceMigration',
   'VirtualMachineInstancetype',
+  'ControllerRevision',
 ]);
 
 /** Cluster-wide inputs of every VM's charge. */
@@ -50,6 +52,11 @@ export class ObservedUsage {
   private readonly kubevirtPods = new Map<string, Set<string>>();
   /** "kind/namespace/name" -> why its charge could not be computed (it is then charged nothing). */
   private readonly errors = new Map<string, string>();
+  /**
+   * "kind/namespace/name" -> what its charge had to do without (an instancetype changed since KubeVirt
+   * stored it): charged from what is known, and reported on the Tenant, never a failure.
+   */
+  private readonly notes = new Map<string, string>();
   /** The tenant mapping the charges were computed under; another one means recharge everything. */
   private index: TenantIndex | undefined;
   private kubevirt: KubeVirtResourceConfig | undefined;
@@ -76,13 +83,22 @@ export class ObservedUsage {
 
   /** Objects whose charge could not be computed, in a tenant's namespaces ("Pod ns/name: why"). */
   problems(tenant: string): string[] {
+    return this.listed(this.errors, tenant);
+  }
+
+  private listed(byObject: ReadonlyMap<string, string>, tenant: string): string[] {
     const namespaces = new Set(this.current().namespacesOf(tenant));
     const out: string[] = [];
-    for (const [key, message] of this.errors) {
+    for (const [key, message] of byObject) {
       const [kind, ns, name] = key.split('/');
       if (namespaces.has(ns!)) out.push(`${kind} ${ns}/${name}: ${message}`);
     }
     return out;
+  }
+
+  /** Objects charged from incomplete inputs, in a tenant's namespaces ("VirtualMachine ns/name: what"). */
+  notices(tenant: string): string[] {
+    return this.listed(this.notes, tenant);
   }
 
   /**
@@ -101,7 +117,7 @@ export class ObservedUsage {
       if (this.view.get(kind, namespace, name) === undefined) this.recharge(kind, namespace, name, index);
     }
     const after = this.byNamespace.get(namespace) ?? zeroCharge();
-    return RESOURCES.some((r) => before[r] !== after[r]);
+    return !sameAmounts(before, after);
   }
 
   /** Namespaces with a charge or claimed by a Tenant: what repairNamespace should visit. */
@@ -124,6 +140,7 @@ export class ObservedUsage {
     this.byNamespace.clear();
     this.kubevirtPods.clear();
     this.errors.clear();
+    this.notes.clear();
     const seen = new Set<string>();
     for (const t of this.view.list('Tenant')) {
       for (const ns of index.namespacesOf(t.metadata?.name ?? '')) {
@@ -166,9 +183,10 @@ export class ObservedUsage {
     const old = inNamespace?.get(key);
     let next: Charge | undefined;
     this.errors.delete(errorKey);
+    this.notes.delete(errorKey);
     if (obj !== undefined) {
       try {
-        next = chargeOf(kind, obj, this.contextFor(namespace, index));
+        next = chargeOf(kind, obj, this.contextFor(namespace, index, errorKey));
       } catch (err) {
         // It exists and costs something; the Tenant's status reports it until it is fixed.
         this.errors.set(errorKey, (err as Error).message);
@@ -198,14 +216,17 @@ export class ObservedUsage {
     }
   }
 
-  private contextFor(namespace: string, index: TenantIndex): ChargeContext {
+  private contextFor(namespace: string, index: TenantIndex, objectKey: string): ChargeContext {
     this.kubevirt ??= kubevirtConfigOf(this.view);
     const now = this.now();
+    const quota = index.tenantOf(namespace).spec.quota;
     return {
       view: this.view,
       namespace,
-      vmCharging: index.tenantOf(namespace).spec.quota?.vmCharging ?? 'pod',
+      vmCharging: quota?.vmCharging ?? 'pod',
       kubevirt: this.kubevirt,
+      podDefaults: podDefaultsOf(quota?.defaultRequests),
+      onProblem: (problem) => this.notes.set(objectKey, problem),
       ...(now === undefined ? {} : { nowMs: now }),
     };
   }

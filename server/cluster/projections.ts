@@ -3,6 +3,7 @@
 // share structure: replicas of one workload have identical resources, labels and controller, so
 // those parts are kept once (interned) and referenced by every pod that has them.
 import type { KubeObject, ObjectMeta, OwnerReference, ViewKind } from '../../policies/types.js';
+import { LAUNCHER_STAMP } from '../../policies/kube/virt-launcher.js';
 
 type Json = Record<string, unknown>;
 
@@ -168,7 +169,7 @@ function containersOf(list: unknown, init: boolean): Json[] | undefined {
 
 /**
  * Pod -> metadata{name, namespace, uid, resourceVersion, labels, controller ownerReference,
- * deletionTimestamp, deletionGracePeriodSeconds}, spec{containers[{resources}], initContainers
+ * deletionTimestamp, deletionGracePeriodSeconds, the launcher stamp annotation}, spec{containers[{resources}], initContainers
  * [{resources, restartPolicy}], overhead, resources (pod-level), os}, status{phase}.
  */
 export function projectPod(obj: KubeObject): KubeObject {
@@ -180,6 +181,8 @@ export function projectPod(obj: KubeObject): KubeObject {
   if (controller) metadata.ownerReferences = controller;
   if (typeof meta?.deletionTimestamp === 'string') metadata.deletionTimestamp = meta.deletionTimestamp;
   if (typeof meta?.deletionGracePeriodSeconds === 'number') metadata.deletionGracePeriodSeconds = meta.deletionGracePeriodSeconds;
+  const stamp = record(meta?.annotations)?.[LAUNCHER_STAMP];
+  if (typeof stamp === 'string') metadata.annotations = { [LAUNCHER_STAMP]: stamp };
 
   const src = record(obj.spec) ?? {};
   const spec: Json = {};
@@ -272,7 +275,7 @@ function projectTenant(obj: KubeObject): KubeObject {
  * read; conditions, interfaces, volume and guest-agent reports are left behind.
  */
 const KUBEVIRT_STATUS: Partial<Record<ViewKind, readonly string[]>> = {
-  VirtualMachine: ['printableStatus', 'created', 'ready', 'runStrategy', 'startFailure', 'desiredGeneration', 'observedGeneration'],
+  VirtualMachine: ['printableStatus', 'created', 'ready', 'runStrategy', 'startFailure', 'desiredGeneration', 'observedGeneration', 'instancetypeRef'],
   VirtualMachineInstance: ['phase', 'activePods', 'migrationState', 'memory', 'currentCPUTopology', 'nodeName', 'qosClass'],
   VirtualMachineInstanceReplicaSet: ['replicas', 'readyReplicas'],
   VirtualMachinePool: ['replicas', 'readyReplicas'],
@@ -283,6 +286,20 @@ const KUBEVIRT_STATUS: Partial<Record<ViewKind, readonly string[]>> = {
 function projectKubeVirt(kind: ViewKind, obj: KubeObject): KubeObject {
   const keys = KUBEVIRT_STATUS[kind];
   return withParts(fullMeta(obj.metadata as Json | undefined), obj.spec, keys ? pick(record(obj.status), keys) : undefined);
+}
+
+/**
+ * An instancetype or preference revision: the copy KubeVirt stored (data.object, served as `data`),
+ * kept with the identity and spec that size a VM; revisions are immutable, so this never changes.
+ */
+function projectControllerRevision(obj: KubeObject): KubeObject {
+  const data = record(obj.data);
+  const dataMeta = record(data?.metadata);
+  const stored: Json = { metadata: pick(dataMeta, ['name', 'uid', 'generation']) ?? {} };
+  if (typeof data?.apiVersion === 'string') stored.apiVersion = data.apiVersion;
+  if (typeof data?.kind === 'string') stored.kind = data.kind;
+  if (data?.spec !== undefined) stored.spec = data.spec;
+  return deepFreeze({ metadata: fullMeta(obj.metadata as Json | undefined), data: stored });
 }
 
 /** The projection the view keeps (and listLive returns) for an object of a kind. */
@@ -296,6 +313,8 @@ export function project(kind: ViewKind, obj: KubeObject): KubeObject {
       return projectNamespace(obj);
     case 'Tenant':
       return projectTenant(obj);
+    case 'ControllerRevision':
+      return projectControllerRevision(obj);
     default:
       return projectKubeVirt(kind, obj);
   }

@@ -1,28 +1,18 @@
 // The periodic reconcile (SPEC 4, 6.4): every period each replica recharges every object its view
 // holds (repairing what the incremental observed usage missed: a pod past its deletion grace, a
 // dependency between objects), then writes each Tenant's status: used = observed, the reservations
-// with expired and long-observed entries pruned, reserved = their sum, and the NamespaceConflict
-// condition. Decisions never read status.used (usage = observed + reserved, both this replica's), so
+// with expired and long-observed entries pruned, reserved = their sum, and the conditions
+// (tenant-conditions.ts). Decisions never read status.used (usage = observed + reserved, both this replica's), so
 // nothing here waits for traffic to settle: a busy tenant is repaired within one period like any.
 import { setImmediate as yieldToReviews } from 'node:timers/promises';
-import { RESOURCES, zeroCharge } from '../../policies/quota/resources.js';
+import { sameAmounts, zeroCharge } from '../../policies/quota/resources.js';
 import type { ClusterView, KubeObject, ResourceAmounts } from '../../policies/types.js';
 import type { KubeClient } from './kube-client.js';
 import type { ObjectStore } from './object-store.js';
 import type { TenantStatusLedger } from './tenant-ledger.js';
+import { nextConditions } from './tenant-conditions.js';
 import { nextReservations, reservedTotal } from './tenant-reservations.js';
 import { DEFAULT_STATUS_WRITE, formatUsed, parseUsed, updateTenantStatus, type StatusWriteOptions } from './tenant-status.js';
-
-export const NAMESPACE_CONFLICT = 'NamespaceConflict';
-
-export interface TenantCondition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
 
 /** The view the reconcile reads: the store for tenant resolution, and readiness when it has one. */
 export type ReconcileView = ClusterView & { store: ObjectStore; synced?: () => boolean };
@@ -44,11 +34,6 @@ export interface ReconcileResult {
   tenant: string;
   outcome: ReconcileOutcome;
   error?: string;
-}
-
-function sameAmounts(a: ResourceAmounts, b: ResourceAmounts): boolean {
-  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if ((a[k] ?? 0) !== (b[k] ?? 0)) return false;
-  return true;
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
@@ -130,7 +115,7 @@ export class TenantReconciler {
   private async reconcile(name: string, shared: Array<{ namespace: string; others: string[] }>, now: number): Promise<ReconcileOutcome> {
     const observed = this.ledger.observed.tenantUsage(name);
     const desired: ResourceAmounts = { ...zeroCharge(), ...observed };
-    const used = formatUsed(Object.fromEntries(RESOURCES.map((r) => [r, desired[r] ?? 0])));
+    const used = formatUsed(desired);
     let before: ResourceAmounts | undefined;
     let repaired = false;
     const written = await updateTenantStatus(this.client, name, (fresh) => {
@@ -156,7 +141,7 @@ export class TenantReconciler {
         status.reserved = reserved;
         changed = true;
       }
-      const conditions = nextConditions(fresh, shared, now);
+      const conditions = nextConditions(fresh, shared, this.ledger.observed.notices(name), now);
       if (conditions !== undefined) {
         status.conditions = conditions;
         changed = true;
@@ -168,44 +153,4 @@ export class TenantReconciler {
     this.opts.onRepaired?.(name, before, desired);
     return 'repaired';
   }
-}
-
-/**
- * The Tenant's conditions with NamespaceConflict brought up to date, or undefined when they already
- * are. The condition appears when a namespace is shared, turns False when that ends, and keeps its
- * lastTransitionTime while its status stays the same.
- */
-export function nextConditions(
-  tenant: KubeObject,
-  shared: ReadonlyArray<{ namespace: string; others: string[] }>,
-  now: number,
-): TenantCondition[] | undefined {
-  const current: TenantCondition[] = Array.isArray(tenant.status?.conditions) ? tenant.status.conditions : [];
-  const existing = current.find((c) => c.type === NAMESPACE_CONFLICT);
-  if (shared.length === 0 && (existing === undefined || existing.status === 'False')) return undefined;
-  const conflict = shared.length > 0;
-  const message = conflict
-    ? [...shared]
-        .sort((a, b) => a.namespace.localeCompare(b.namespace))
-        .map((s) => `namespace "${s.namespace}" is also selected by Tenant ${s.others.map((o) => `"${o}"`).join(', ')}`)
-        .join('; ') + '; the stricter settings of both apply and it counts against each quota'
-    : 'no namespace is selected by another Tenant';
-  const next: TenantCondition = {
-    type: NAMESPACE_CONFLICT,
-    status: conflict ? 'True' : 'False',
-    reason: conflict ? 'NamespaceSelectedByMultipleTenants' : 'NoConflict',
-    message,
-    lastTransitionTime: existing?.status === (conflict ? 'True' : 'False') ? existing.lastTransitionTime : new Date(now).toISOString().replace(/\.\d+Z$/, 'Z'),
-  };
-  if (typeof tenant.metadata?.generation === 'number') next.observedGeneration = tenant.metadata.generation;
-  if (
-    existing &&
-    existing.status === next.status &&
-    existing.reason === next.reason &&
-    existing.message === next.message &&
-    existing.observedGeneration === next.observedGeneration
-  ) {
-    return undefined;
-  }
-  return [...current.filter((c) => c.type !== NAMESPACE_CONFLICT), next];
 }

@@ -112,7 +112,9 @@ export class SnapshotView implements ClusterView {
 
   /** Applies an admitted, non-dryRun review to the state (the apiserver would have persisted it). */
   apply(request: AdmissionRequest, finalObject: KubeObject | undefined): void {
-    if (request.dryRun || request.subResource) return;
+    if (request.dryRun) return;
+    if (request.subResource === 'scale') return this.applyScale(request, finalObject);
+    if (request.subResource) return;
     const kind = request.kind.kind;
     if (!isViewKind(kind)) return;
     const namespace = request.namespace;
@@ -136,4 +138,20 @@ export class SnapshotView implements ClusterView {
       this.store.upsert(kind, project(kind, obj));
     }
   }
+
+  /** A `scale` subresource UPDATE sets spec.replicas of the object it scales (the CRDs' specReplicasPath). */
+  private applyScale(request: AdmissionRequest, scale: KubeObject | undefined): void {
+    const kind = SCALED_KINDS[`${request.resource.group}/${request.resource.resource}`];
+    const name = request.name ?? scale?.metadata?.name;
+    const replicas = scale?.spec?.replicas;
+    if (request.operation !== 'UPDATE' || kind === undefined || !name || typeof replicas !== 'number') return;
+    const target = this.store.get(kind, request.namespace, name);
+    if (target) this.store.upsert(kind, { ...target, metadata: { ...target.metadata, resourceVersion: String(++this.writes) }, spec: { ...target.spec, replicas } });
+  }
 }
+
+/** The kinds whose `scale` subresource the snapshot applies, by group/resource. */
+const SCALED_KINDS: Readonly<Record<string, ViewKind>> = {
+  'kubevirt.io/virtualmachineinstancereplicasets': 'VirtualMachineInstanceReplicaSet',
+  'pool.kubevirt.io/virtualmachinepools': 'VirtualMachinePool',
+};

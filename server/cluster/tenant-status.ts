@@ -2,7 +2,7 @@
 // admission writes quota status: read, change, replace /status with the read resourceVersion as
 // precondition; a 409 means another writer came first, so read and change again (bounded, with a
 // jittered backoff). The quota ledger and the reconcile both write through it.
-import { formatMilli, formatUnits, parseMilli, parseUnits } from '../../policies/quantity.js';
+import { formatMilli, formatUnits, parseMilli, parseUnits } from '../../policies/kube/quantity.js';
 import { isCpu } from '../../policies/quota/resources.js';
 import type { KubeObject, ResourceAmounts } from '../../policies/types.js';
 import { KubeApiError, type KubeClient } from './kube-client.js';

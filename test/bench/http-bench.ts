@@ -109,7 +109,7 @@ async function serveNoop(): Promise<string> {
 }
 
 async function serveTenantguard(): Promise<string> {
-  const { startServer } = await import('../../server/serve.js');
+  const { startServer } = await import('../../server/webhook-server.js');
   const { Writable } = await import('node:stream');
   // The review log line is part of the cost; it goes to a sink, not a terminal.
   const sink = new Writable({ write: (_chunk, _enc, cb) => cb() });

@@ -7,7 +7,7 @@
 //   node --expose-gc --import=tsx test/bench/review-heap-bench.ts [--reviews N] [--live PODS]
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { startServer } from '../../server/serve.js';
+import { startServer } from '../../server/webhook-server.js';
 import { podReviews, TENANT_NAMESPACE } from './bench-reviews.js';
 
 const { values } = parseArgs({ options: { reviews: { type: 'string', default: '1000000' }, live: { type: 'string', default: '10000' } } });

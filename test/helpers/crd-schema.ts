@@ -3,6 +3,7 @@
 // x-kubernetes-list-type set/map uniqueness checked, the other x-kubernetes-* extensions accepted.
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
+import { run } from '@bufbuild/cel';
 
 export type Schema = Record<string, any>;
 
@@ -43,17 +44,38 @@ function re2(pattern: string, flags: string): RegExp {
 }
 re2.code = 're2';
 
+interface CelValidation {
+  rule: string;
+  message?: string;
+}
+
+/**
+ * x-kubernetes-validations evaluated as the apiserver does, with `self` bound to the value. Transition
+ * rules (those that read `oldSelf`) need the stored object and are left to the apiserver.
+ */
+function celHolds(this: { errors?: Array<Partial<ErrorObject>> } | void, rules: CelValidation[], data: unknown): boolean {
+  const failed = rules.filter((r) => !r.rule.includes('oldSelf') && run(r.rule, { self: data as never }) !== true);
+  if (failed.length === 0) return true;
+  (celHolds as unknown as { errors: Array<Partial<ErrorObject>> }).errors = failed.map((r) => ({
+    keyword: 'x-kubernetes-validations',
+    message: r.message ?? `failed rule: ${r.rule}`,
+    params: { rule: r.rule },
+  }));
+  return false;
+}
+
 /**
  * An ajv instance for CRD schemas. `strict`: refuse schema keywords ajv does not know (for our own
- * CRD, where that is a mistake); off for third-party CRDs, which carry extensions such as
- * x-kubernetes-validations (CEL, not evaluated here).
+ * CRD, where that is a mistake); off for third-party CRDs, which carry further extensions.
+ * x-kubernetes-validations (CEL) are evaluated with @bufbuild/cel.
  */
 export function crdAjv(strict: boolean): Ajv {
   const ajv = new Ajv({ allErrors: true, strictTypes: false, strict, code: { regExp: re2 } });
   addFormatsPlugin.default(ajv);
-  for (const keyword of ['x-kubernetes-int-or-string', 'x-kubernetes-map-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-embedded-resource', 'x-kubernetes-validations']) {
+  for (const keyword of ['x-kubernetes-int-or-string', 'x-kubernetes-map-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-embedded-resource']) {
     ajv.addKeyword({ keyword });
   }
+  ajv.addKeyword({ keyword: 'x-kubernetes-validations', schemaType: 'array', errors: true, validate: celHolds });
   ajv.addKeyword({
     keyword: 'x-kubernetes-list-type',
     schemaType: 'string',

@@ -25,6 +25,7 @@ export const CORE_RESOURCES: readonly ResourceDef[] = [
   { group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false, status: true },
   { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, status: true },
   { group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', namespaced: true, status: false },
+  { group: 'apps', version: 'v1', kind: 'ControllerRevision', plural: 'controllerrevisions', namespaced: true, status: false },
 ];
 
 export const TENANT_RESOURCE: ResourceDef = {
@@ -85,6 +86,7 @@ interface Watcher {
   def: ResourceDef;
   namespace: string | undefined;
   res: ServerResponse;
+  selected: (o: KubeObject) => boolean;
 }
 
 class HttpError extends Error {
@@ -370,7 +372,7 @@ export class FakeApiServer {
     if (name === undefined) {
       if (req.method === 'GET') {
         const watch = req.query.get('watch');
-        if (watch === 'true' || watch === '1') return this.watch(def, namespace, req.query.get('resourceVersion') ?? '', res);
+        if (watch === 'true' || watch === '1') return this.watch(def, namespace, req.query.get('resourceVersion') ?? '', res, selectorOf(req.query));
         return this.send(res, 200, this.list(def, namespace, req.query));
       }
       if (req.method === 'POST') {
@@ -508,7 +510,7 @@ export class FakeApiServer {
     this.history.push(event);
     const line = `${JSON.stringify({ type: event.type, object: event.object })}\n`;
     for (const w of this.watchers) {
-      if (w.def === event.def && (w.namespace === undefined || w.namespace === event.object.metadata?.namespace)) {
+      if (w.def === event.def && (w.namespace === undefined || w.namespace === event.object.metadata?.namespace) && w.selected(event.object)) {
         if (this.watchDelayMs > 0) setTimeout(() => w.res.writable && w.res.write(line), this.watchDelayMs);
         else w.res.write(line);
       }
@@ -516,11 +518,9 @@ export class FakeApiServer {
   }
 
   private list(def: ResourceDef, namespace: string | undefined, query: URLSearchParams): Record<string, unknown> {
-    for (const unsupported of ['labelSelector', 'fieldSelector']) {
-      if (query.get(unsupported)) throw new HttpError(400, 'BadRequest', `the fake apiserver does not implement ${unsupported}`);
-    }
+    const selected = selectorOf(query);
     const all = [...this.objects.get(def)!.entries()]
-      .filter(([, o]) => namespace === undefined || o.metadata?.namespace === namespace)
+      .filter(([, o]) => (namespace === undefined || o.metadata?.namespace === namespace) && selected(o))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     // continue token: the key after which the next page starts, plus the list's resourceVersion.
     let listRv = String(this.rv);
@@ -550,9 +550,9 @@ export class FakeApiServer {
     return { apiVersion: apiVersionOf(def), kind: `${def.kind}List`, metadata, items: page.map(([, o]) => o) };
   }
 
-  private watch(def: ResourceDef, namespace: string | undefined, resourceVersion: string, res: ServerResponse): void {
+  private watch(def: ResourceDef, namespace: string | undefined, resourceVersion: string, res: ServerResponse, selected: (o: KubeObject) => boolean): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-    const matches = (o: KubeObject) => namespace === undefined || o.metadata?.namespace === namespace;
+    const matches = (o: KubeObject) => (namespace === undefined || o.metadata?.namespace === namespace) && selected(o);
     const from = Number(resourceVersion || '0');
     if (resourceVersion === '' || resourceVersion === '0') {
       // Real apiserver semantics: a watch without a resourceVersion starts with the current state.
@@ -567,7 +567,7 @@ export class FakeApiServer {
         if (e.rv > from && e.def === def && matches(e.object)) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
       }
     }
-    const watcher: Watcher = { def, namespace, res };
+    const watcher: Watcher = { def, namespace, res, selected };
     this.watchers.add(watcher);
     res.on('close', () => this.watchers.delete(watcher));
   }
@@ -600,4 +600,30 @@ export class FakeApiServer {
     }
     return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group === '' ? version : `${group}/${version}`, resources };
   }
+}
+
+/**
+ * The labelSelector of a list or watch, in the string form clients send: comma-separated
+ * requirements "key", "!key", "key=value", "key==value", "key!=value" (set-based "in"/"notin" are
+ * refused as not implemented). A fieldSelector is refused too.
+ */
+function selectorOf(query: URLSearchParams): (o: KubeObject) => boolean {
+  if (query.get('fieldSelector')) throw new HttpError(400, 'BadRequest', 'the fake apiserver does not implement fieldSelector');
+  const raw = query.get('labelSelector');
+  if (!raw) return () => true;
+  const tests = raw.split(',').map((req): ((labels: Record<string, string>) => boolean) => {
+    const r = req.trim();
+    if (/\s(in|notin)\s/.test(r)) throw new HttpError(400, 'BadRequest', `the fake apiserver does not implement set-based selectors: ${r}`);
+    const m = /^([^!=]+)(!=|==|=)(.*)$/.exec(r);
+    if (m) {
+      const [, key, op, value] = m as unknown as [string, string, string, string];
+      return op === '!=' ? (l) => l[key.trim()] !== value.trim() : (l) => l[key.trim()] === value.trim();
+    }
+    if (r.startsWith('!')) return (l) => !(r.slice(1) in l);
+    return (l) => r in l;
+  });
+  return (o) => {
+    const labels = o.metadata?.labels ?? {};
+    return tests.every((test) => test(labels));
+  };
 }

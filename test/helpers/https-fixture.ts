@@ -6,7 +6,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { createCA, createClientCert, createServingCert } from '../../certs/authority.js';
 import { PolicyEngine, type Exemptions, type ModulePolicy } from '../../policies/engine.js';
-import type { AdmissionRequest, KubeObject, PolicyModule, TenantSpec } from '../../policies/types.js';
+import type { AdmissionRequest, KubeObject, ModuleSettings, PolicyModule, TenantSpec } from '../../policies/types.js';
 import { buildApp, type AdmissionApp, type Readiness, type Telemetry } from '../../server/app.js';
 import { MemoryLedger } from '../../server/cluster/memory-ledger.js';
 import { SnapshotView } from '../../server/cluster/snapshot-view.js';
@@ -64,6 +64,8 @@ export interface FixtureOptions {
   serveMetrics?: boolean;
   /** Apply admitted reviews to the snapshot (as snapshot mode does). Default true. */
   applyAdmitted?: boolean;
+  /** The engine's module settings (KubeVirt's service accounts). Default: none. */
+  settings?: ModuleSettings;
 }
 
 export interface FixtureResponse {
@@ -104,7 +106,7 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
     {
       exemptions: opts.exemptions ?? { namespaces: [], usernames: [], groups: [] },
       modules: opts.modulePolicies ?? {},
-      settings: { kubevirtServiceAccounts: [] },
+      settings: opts.settings ?? { kubevirtServiceAccounts: [] },
     },
     { view, ledger, tracer: tracing.tracer },
   );
@@ -116,7 +118,13 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
     readiness: opts.readiness ?? (() => ({ ready: true, reasons: [] })),
     ...(opts.applyAdmitted === false
       ? {}
-      : { onAdmitted: (req: AdmissionRequest, d) => view.apply(req, d.patchedObject ?? req.object ?? undefined) }),
+      : {
+          // As serve's snapshot mode: only the validating webhook's verdict is stored (a later
+          // validator may still refuse what /mutate admitted).
+          onAdmitted: (req: AdmissionRequest, d) => {
+            if (d.patchedObject === undefined) view.apply(req, req.object ?? undefined);
+          },
+        }),
     serveMetrics: opts.serveMetrics ?? true,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });

@@ -3,17 +3,17 @@
 // violates, whatever the mode (enforce, warn, audit). Nothing is admitted or reserved: reviews are dryRun.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { stringify } from 'yaml';
-import { PolicyEngine, type ModuleOutcome } from '../policies/engine.js';
-import { MODULES } from '../policies/registry.js';
-import type { ClusterView, KubeObject, PolicyModule, ViewKind } from '../policies/types.js';
-import { ClusterReadError, DEFAULT_PAGE_SIZE, loadClusterSnapshot } from './cluster/cluster-snapshot.js';
-import { KubeClient, kubeconfigConfigured, loadKubeConfig } from './cluster/kube-client.js';
-import { MemoryLedger } from './cluster/memory-ledger.js';
-import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
-import { engineConfigOf, loadConfig } from './config-load.js';
-import { openReports, policyReports, type Violation } from './policy-report.js';
-import { offlineSetup, type ReplayIO } from './replay.js';
-import { deterministicUid, filesIn, InputError, parseDocuments, readText, wrapManifest } from './replay-inputs.js';
+import type { ModuleOutcome, PolicyEngine } from '../../policies/engine.js';
+import { MODULES } from '../../policies/registry.js';
+import type { ClusterView, KubeObject, ViewKind } from '../../policies/types.js';
+import { ClusterReadError, DEFAULT_PAGE_SIZE } from '../cluster/cluster-snapshot.js';
+import type { ServerConfig } from '../config.js';
+import { openReports, policyReports, type Violation } from '../replay/policy-report.js';
+import { deterministicUid, filesIn, InputError, parseDocuments, readText, wrapManifest } from '../replay/inputs.js';
+import { setupCluster, type ClusterSetup } from '../setup/cluster-setup.js';
+import { fileConfig } from '../setup/file-config.js';
+import { SetupError } from '../setup/setup-error.js';
+import type { RawCommandIO } from './command.js';
 
 const USAGE = `Usage: tenantguard audit [options]
 
@@ -112,8 +112,6 @@ const AUDITED_VIEW_KINDS: readonly ViewKind[] = [
   'VirtualMachineInstanceMigration',
 ];
 
-/** Where `serve` finds its in-cluster credentials; their presence selects the live cluster here too. */
-
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 interface AuditSetup {
@@ -171,38 +169,13 @@ function* viewObjects(view: ClusterView): Generator<KubeObject> {
   for (const kind of AUDITED_VIEW_KINDS) yield* view.list(kind);
 }
 
-/** Evaluates every audited object of the state directory. */
-export async function auditState(
-  opts: { state?: string; config?: string; namespaces?: readonly string[] },
-  modules: readonly PolicyModule[],
-): Promise<AuditReport> {
-  const setup = await offlineSetup(opts, modules);
-  for (const ns of opts.namespaces ?? []) {
+/** Evaluates every audited object of the state directory or the live cluster the setup holds. */
+async function audit(setup: ClusterSetup, config: ServerConfig, namespaces: readonly string[] | undefined): Promise<AuditReport> {
+  if (setup.mode === 'live') return judge({ config, view: setup.view, engine: setup.engine }, viewObjects(setup.view), namespaces);
+  for (const ns of namespaces ?? []) {
     if (!setup.view.get('Namespace', undefined, ns)) throw new InputError(`namespace ${ns} is not in the state directory ${setup.state}`);
   }
-  return judge(setup, stateObjects(setup.state), opts.namespaces);
-}
-
-/**
- * Evaluates every audited object of the live cluster the kubeconfig names (KUBECONFIG,
- * ~/.kube/config or the in-cluster service account when `kubeconfig` is undefined).
- */
-export async function auditCluster(
-  opts: { kubeconfig?: string; config: ServerConfig; namespaces?: readonly string[]; pageSize?: number },
-  modules: readonly PolicyModule[],
-): Promise<AuditReport> {
-  let client: KubeClient;
-  try {
-    client = new KubeClient(loadKubeConfig(opts.kubeconfig));
-  } catch (err) {
-    throw new InputError(`cannot use the kubeconfig${opts.kubeconfig === undefined ? '' : ` ${opts.kubeconfig}`}: ${(err as Error).message}`);
-  }
-  const { view } = await loadClusterSnapshot(client, opts.config.defaultTenant, {
-    ...(opts.namespaces === undefined ? {} : { namespaces: opts.namespaces }),
-    ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }),
-  });
-  const engine = new PolicyEngine([...modules], engineConfigOf(opts.config), { view, ledger: new MemoryLedger(view) });
-  return judge({ config: opts.config, view, engine }, viewObjects(view), opts.namespaces);
+  return judge({ config, view: setup.view, engine: setup.engine }, stateObjects(setup.state), namespaces);
 }
 
 type Counts = Record<Violation['mode'], number>;
@@ -258,15 +231,8 @@ function formatReports(reports: object[]): string {
   return reports.map((report) => stringify(report)).join('---\n');
 }
 
-async function auditConfig(file: string | undefined): Promise<ServerConfig> {
-  if (file === undefined) return DEFAULT_CONFIG;
-  const loaded = await loadConfig({ flags: { config: file } });
-  if (!loaded.ok) throw new InputError(`invalid config ${file}:\n  ${loaded.errors.join('\n  ')}`);
-  return loaded.config;
-}
-
 /** Entry point of `tenantguard audit`; argv is what follows the subcommand. */
-export async function runAudit(argv: string[], io: ReplayIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function runAudit(argv: string[], io: RawCommandIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   try {
     let parsed;
     try {
@@ -290,23 +256,17 @@ export async function runAudit(argv: string[], io: ReplayIO = { stdout: process.
     const chunk = v['chunk-size'];
     if (chunk !== undefined && !/^[1-9][0-9]{0,5}$/.test(chunk)) throw new InputError(`--chunk-size must be a whole number from 1 to 999999, got ${chunk}`);
 
-    const config = await auditConfig(v.config);
-    const state = v.state ?? (v.kubeconfig === undefined ? config.state : undefined);
-    const kubeconfig = v.kubeconfig ?? config.kubeconfig;
-    const live = state === undefined && kubeconfigConfigured(kubeconfig, process.env);
-    const modules = io.modules ?? MODULES;
-    const report = live
-      ? await auditCluster({
-          ...(kubeconfig === undefined ? {} : { kubeconfig }),
-          config,
-          ...(namespaces === undefined ? {} : { namespaces }),
-          ...(chunk === undefined ? {} : { pageSize: Number(chunk) }),
-        }, modules)
-      : await auditState({
-          ...(state === undefined ? {} : { state }),
-          ...(v.config === undefined ? {} : { config: v.config }),
-          ...(namespaces === undefined ? {} : { namespaces }),
-        }, modules);
+    const config = await fileConfig(v.config);
+    // --kubeconfig names the cluster to audit, so the config's state does not apply with it.
+    const setup = await setupCluster({
+      config,
+      env: process.env,
+      state: v.state ?? (v.kubeconfig === undefined ? config.state : undefined),
+      kubeconfig: v.kubeconfig ?? config.kubeconfig,
+      modules: io.modules ?? MODULES,
+      for: { command: 'audit', ...(namespaces === undefined ? {} : { namespaces }), ...(chunk === undefined ? {} : { pageSize: Number(chunk) }) },
+    });
+    const report = await audit(setup, config, namespaces);
     const output = v.output as Output;
     const formats: Record<Output, () => string> = {
       table: () => formatTable(report),
@@ -317,7 +277,7 @@ export async function runAudit(argv: string[], io: ReplayIO = { stdout: process.
     io.stdout.write(formats[output]());
     return v['fail-on-violation'] && report.violations.length > 0 ? 1 : 0;
   } catch (err) {
-    if (err instanceof InputError || err instanceof ClusterReadError) {
+    if (err instanceof InputError || err instanceof SetupError || err instanceof ClusterReadError) {
       io.stderr.write(`tenantguard audit: ${err.message}\n`);
       return 2;
     }

@@ -1,5 +1,5 @@
 // Replay output: a readable table with one row per review and a summary line, or JSON for tools.
-import type { Expectation, ReviewOutcome } from './replay-expectations.js';
+import type { Expectation, ReviewOutcome } from './expectations.js';
 
 export interface ReplayResult {
   /** Fixture path (relative to the expectations file, or to the working directory) plus "#index". */

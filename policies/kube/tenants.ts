@@ -2,8 +2,8 @@
 // so that a review looks its tenant up in O(1); a namespace claimed by two Tenants is a
 // configuration error that is reported, and the stricter settings of the claimants apply.
 import { selectorMatches } from './label-selector.js';
-import { isCpu, parseHard } from './quota/resources.js';
-import type { KubeObject, Mode, PodSecurityLevel, ResourceAmounts, TenantBinding, TenantSpec } from './types.js';
+import { isCpu, parseHard } from '../quota/resources.js';
+import type { KubeObject, Mode, PodSecurityLevel, ResourceAmounts, TenantBinding, TenantSpec } from '../types.js';
 
 export interface NamespaceConflict {
   namespace: string;

@@ -3,28 +3,19 @@
 // compare each decision with an expectations file. Exit 0: all pass; 1: a mismatch; 2: unusable input.
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import fjp from 'fast-json-patch';
-import { Agent, request as httpRequest } from 'undici';
-import { PolicyEngine, type Decision, type Phase } from '../policies/engine.js';
-import { MODULES } from '../policies/registry.js';
-import type { AdmissionRequest, AdmissionResponse, KubeObject, PatchOp, PolicyModule } from '../policies/types.js';
-import { MemoryLedger } from './cluster/memory-ledger.js';
-import { SnapshotError, SnapshotView } from './cluster/snapshot-view.js';
-import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
-import { engineConfigOf, loadConfig } from './config-load.js';
-import { expectationFor, loadExpectations, mismatches, type LoadedExpectations, type ReviewOutcome } from './replay-expectations.js';
-import { coveredBy, displayPath, expandInputs, InputError, parseDocuments, readFixtures, readText, type Fixture } from './replay-inputs.js';
-import { formatJson, formatTable, summarize, type ReplayResult } from './replay-report.js';
-import { embeddedStateDir, ServeError } from './serve.js';
+import type { Decision, Phase } from '../../policies/engine.js';
+import { MODULES } from '../../policies/registry.js';
+import type { AdmissionRequest, KubeObject, PolicyModule } from '../../policies/types.js';
+import { expectationFor, loadExpectations, mismatches, type LoadedExpectations, type ReviewOutcome } from '../replay/expectations.js';
+import { coveredBy, displayPath, expandInputs, InputError, parseDocuments, readFixtures, readText, type Fixture } from '../replay/inputs.js';
+import { formatJson, formatTable, summarize, type ReplayResult } from '../replay/report.js';
+import { ReviewHttpError, WebhookClient } from '../replay/webhook-client.js';
+import { setupCluster, type StateSetup } from '../setup/cluster-setup.js';
+import { fileConfig } from '../setup/file-config.js';
+import { SetupError } from '../setup/setup-error.js';
+import type { RawCommandIO } from './command.js';
 
-export interface ReplayIO {
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-  /** The policy modules to run in-process; the registry's fixed list unless a test passes its own. */
-  modules?: readonly PolicyModule[];
-}
-
-const PROCESS_IO: ReplayIO = { stdout: process.stdout, stderr: process.stderr };
+const PROCESS_IO: RawCommandIO = { stdout: process.stdout, stderr: process.stderr };
 
 const USAGE = `Usage: tenantguard replay [options] FILE_OR_DIR...
 
@@ -127,49 +118,14 @@ function parseReplayArgs(argv: string[]): ReplayArgs | 'help' {
   return args;
 }
 
-export interface OfflineSetup {
-  config: ServerConfig;
-  /** Absolute path of the state directory loaded. */
-  state: string;
-  view: SnapshotView;
-  ledger: MemoryLedger;
-  engine: PolicyEngine;
-}
-
-/**
- * The engine as `serve --state DIR` builds it: config from DEFAULT_CONFIG (or --config), a snapshot
- * view of the state directory (--state, else the config's state, else the embedded one) and an
- * in-memory quota ledger.
- */
-export async function offlineSetup(opts: { config?: string; state?: string }, modules: readonly PolicyModule[]): Promise<OfflineSetup> {
-  let config: ServerConfig = DEFAULT_CONFIG;
-  if (opts.config !== undefined) {
-    const loaded = await loadConfig({ flags: { config: opts.config } });
-    if (!loaded.ok) throw new InputError(`invalid config ${opts.config}:\n  ${loaded.errors.join('\n  ')}`);
-    config = loaded.config;
-  }
-  let state: string;
-  try {
-    state = resolve(opts.state ?? config.state ?? embeddedStateDir());
-  } catch (err) {
-    if (err instanceof ServeError) throw new InputError(err.message);
-    throw err;
-  }
-  let view: SnapshotView;
-  try {
-    view = await SnapshotView.load(state, config.defaultTenant);
-  } catch (err) {
-    if (err instanceof SnapshotError) throw new InputError(err.message);
-    throw err;
-  }
-  // Without a clock for deletion grace, so that replays are reproducible.
-  const ledger = new MemoryLedger(view, { observedClock: () => undefined });
-  const engine = new PolicyEngine([...modules], engineConfigOf(config), { view, ledger });
-  return { config, state, view, ledger, engine };
+/** The engine as `serve --state DIR` builds it: --state, else the config's state, else the embedded one. */
+async function stateSetup(args: ReplayArgs, modules: readonly PolicyModule[]): Promise<StateSetup> {
+  const config = await fileConfig(args.config);
+  return setupCluster({ config, env: process.env, state: args.state ?? config.state, kubeconfig: undefined, modules, for: { command: 'replay' } });
 }
 
 /** The state's objects must all be chargeable, as the webhook's reconcile requires. */
-function checkCharges(setup: OfflineSetup): void {
+function checkCharges(setup: StateSetup): void {
   for (const t of setup.view.list('Tenant')) {
     const [problem] = setup.ledger.observed.problems(t.metadata?.name ?? '');
     if (problem !== undefined) throw new InputError(`cannot charge the state's quota usage: ${problem}`);
@@ -190,87 +146,6 @@ function outcomeOf(decision: Decision, request: AdmissionRequest): ReviewOutcome
   const finalObject = decision.patchedObject ?? request.object ?? undefined;
   if (finalObject) out.patchedObject = finalObject;
   return out;
-}
-
-/** A review the webhook answered with something other than an AdmissionReview (fails that fixture). */
-class ReviewHttpError extends Error {}
-
-/** Sends reviews to a running webhook over HTTPS, one keep-alive connection pool for the run. */
-class WebhookClient {
-  private readonly agent: Agent;
-
-  constructor(
-    private readonly base: URL,
-    tls: { ca: string; cert?: string; key?: string },
-  ) {
-    this.agent = new Agent({ connect: { ...tls, rejectUnauthorized: true } });
-  }
-
-  close(): Promise<void> {
-    return this.agent.close();
-  }
-
-  private async post(webhook: 'mutate' | 'validate', request: AdmissionRequest): Promise<AdmissionResponse> {
-    const url = new URL(webhook, this.base.href.endsWith('/') ? this.base : `${this.base.href}/`);
-    let res;
-    try {
-      res = await httpRequest(url, {
-        method: 'POST',
-        dispatcher: this.agent,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request }),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: Error }).cause;
-      throw new InputError(`cannot reach the webhook at ${url.href}: ${(err as Error).message}${cause ? ` (${cause.message})` : ''}`);
-    }
-    const text = await res.body.text();
-    if (res.statusCode !== 200) throw new ReviewHttpError(`POST /${webhook}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`);
-    let body: { response?: AdmissionResponse };
-    try {
-      body = JSON.parse(text) as { response?: AdmissionResponse };
-    } catch {
-      throw new ReviewHttpError(`POST /${webhook}: the response is not JSON: ${text.slice(0, 120)}`);
-    }
-    const response = body.response;
-    if (!response || typeof response.allowed !== 'boolean') throw new ReviewHttpError(`POST /${webhook}: the response has no response.allowed`);
-    if (response.uid !== request.uid) throw new ReviewHttpError(`POST /${webhook}: response.uid ${response.uid} does not echo request.uid ${request.uid}`);
-    return response;
-  }
-
-  /** Mutate then validate the mutated object, as the kube-apiserver calls the two webhooks. */
-  async review(request: AdmissionRequest, phase: Phase): Promise<ReviewOutcome> {
-    const original = request.object ?? undefined;
-    const out: ReviewOutcome = { allowed: true, warnings: [], auditAnnotations: {} };
-    if (original) out.patchedObject = original;
-    const fold = (r: AdmissionResponse): void => {
-      out.allowed = r.allowed;
-      if (r.status) {
-        out.code = r.status.code;
-        out.message = r.status.message;
-      }
-      out.warnings.push(...(r.warnings ?? []));
-      Object.assign(out.auditAnnotations, r.auditAnnotations ?? {});
-    };
-    if (phase !== 'validate') {
-      const mutated = await this.post('mutate', request);
-      fold(mutated);
-      if (mutated.patch !== undefined) {
-        if (mutated.patchType !== 'JSONPatch') throw new ReviewHttpError(`POST /mutate: patchType must be JSONPatch, got ${String(mutated.patchType)}`);
-        let ops: PatchOp[];
-        try {
-          ops = JSON.parse(Buffer.from(mutated.patch, 'base64').toString('utf8')) as PatchOp[];
-          out.patchedObject = fjp.applyPatch(structuredClone(original ?? {}), ops as fjp.Operation[], true, false).newDocument as KubeObject;
-        } catch (err) {
-          throw new ReviewHttpError(`POST /mutate: the patch does not apply to the object: ${(err as Error).message}`);
-        }
-        out.patch = ops;
-      }
-      if (!mutated.allowed || phase === 'mutate') return out;
-    }
-    fold(await this.post('validate', { ...request, object: out.patchedObject ?? request.object ?? null }));
-    return out;
-  }
 }
 
 function fixtureLabel(f: Fixture, base: string): string {
@@ -334,11 +209,9 @@ async function readOldObjects(file: string | undefined): Promise<KubeObject[]> {
   return parseDocuments(await readText(abs), abs);
 }
 
-async function replay(args: ReplayArgs, io: ReplayIO): Promise<number> {
+async function replay(args: ReplayArgs, io: RawCommandIO): Promise<number> {
   const loaded = args.expect === undefined ? undefined : await loadExpectations(args.expect);
-  const setup = args.server
-    ? undefined
-    : await offlineSetup({ ...(args.config === undefined ? {} : { config: args.config }), ...(args.state === undefined ? {} : { state: args.state }) }, io.modules ?? MODULES);
+  const setup = args.server ? undefined : await stateSetup(args, io.modules ?? MODULES);
   const skip = new Set<string>(args.expect === undefined ? [] : [resolve(args.expect)]);
   const files = await expandInputs(args.inputs, skip);
   const cwd = process.cwd();
@@ -358,7 +231,7 @@ async function replay(args: ReplayArgs, io: ReplayIO): Promise<number> {
       const outcome = outcomeOf(decision, f.request);
       // Persist what the apiserver would have persisted, so later fixtures see earlier ones.
       if (decision.allowed && !f.request.dryRun) {
-        setup.view.apply(f.request, outcome.patchedObject);
+        setup.persist(f.request, outcome.patchedObject);
         checkCharges(setup);
       }
       results.push(judge(f, fixtureLabel(f, base), loaded, outcome));
@@ -392,7 +265,7 @@ async function replay(args: ReplayArgs, io: ReplayIO): Promise<number> {
 }
 
 /** Entry point of `tenantguard replay`; argv is what follows the subcommand. */
-export async function runReplay(argv: string[], io: ReplayIO = PROCESS_IO): Promise<number> {
+export async function runReplay(argv: string[], io: RawCommandIO = PROCESS_IO): Promise<number> {
   try {
     const args = parseReplayArgs(argv);
     if (args === 'help') {
@@ -401,7 +274,7 @@ export async function runReplay(argv: string[], io: ReplayIO = PROCESS_IO): Prom
     }
     return await replay(args, io);
   } catch (err) {
-    if (err instanceof InputError) {
+    if (err instanceof InputError || err instanceof SetupError) {
       io.stderr.write(`tenantguard replay: ${err.message}\n`);
       return 2;
     }

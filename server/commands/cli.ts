@@ -4,30 +4,14 @@
 // so `tenantguard certs` does not pay for the server's imports.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-export type CliValues = Record<string, string | boolean | string[] | undefined>;
-
-export interface CliIO {
-  stdout(line: string): void;
-  stderr(line: string): void;
-}
-
-export interface CliCommand {
-  /** The full `--help` text. */
-  usage: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  run(values: CliValues, positionals: string[], io: CliIO): Promise<number>;
-}
-
-/** Subcommands that parse their own argv (replay, audit). */
-type RawCommand = (argv: string[]) => Promise<number>;
+import { parseArgs } from 'node:util';
+import type { CliCommand, CliIO, CliValues, RawCommand } from './command.js';
 
 const COMMANDS: Record<string, { summary: string; load(): Promise<CliCommand | RawCommand> }> = {
   serve: { summary: 'run the admission webhook', load: async () => (await import('./serve.js')).serveCommand },
   certs: {
     summary: 'create the CA, the serving certificate and the caBundle',
-    load: async () => (await import('../certs/certs-command.js')).certsCommand,
+    load: async () => (await import('./certs.js')).certsCommand,
   },
   replay: {
     summary: 'judge admission fixtures offline against a state snapshot',

@@ -8,7 +8,7 @@
 // Selectors are compiled once per selector object (In/NotIn values become sets) and remembered by
 // identity in a WeakMap: objects from the cluster view are replaced, never modified, so a compiled
 // selector can never go stale and is dropped with its object.
-import type { LabelSelector, LabelSelectorRequirement } from './types.js';
+import type { LabelSelector, LabelSelectorRequirement } from '../types.js';
 
 type Labels = Readonly<Record<string, string>>;
 type Requirement = (labels: Labels) => boolean;

@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import type { AdmissionRequest, KubeObject, Operation } from '../policies/types.js';
-import { decodeReview } from './admission-codec.js';
+import type { AdmissionRequest, KubeObject, Operation } from '../../policies/types.js';
+import { decodeReview } from '../admission-codec.js';
 
 /** Input that cannot be replayed at all (exit code 2): unreadable, not YAML, not a Kubernetes object. */
 export class InputError extends Error {}

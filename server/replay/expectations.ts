@@ -5,8 +5,8 @@ import { dirname, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse } from 'yaml';
-import type { KubeObject, PatchOp } from '../policies/types.js';
-import { InputError, readText } from './replay-inputs.js';
+import type { KubeObject, PatchOp } from '../../policies/types.js';
+import { InputError, readText } from './inputs.js';
 
 export interface Expectation {
   /** What the fixture proves; shown nowhere, for the reader of the file. */

@@ -5,7 +5,7 @@
 // every pod of the workload; they are left out. Job's job-name and controller-uid labels are in
 // the template already: the API server adds them before validating admission.
 import { kubevirtKindOf, launcherPodLabels, vmiTemplateOf } from './kubevirt-templates.js';
-import type { GroupVersionKind, KubeObject } from './types.js';
+import type { GroupVersionKind, KubeObject } from '../types.js';
 
 const NO_LABELS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 

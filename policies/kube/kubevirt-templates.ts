@@ -5,7 +5,7 @@
 // vm.kubevirt.io/name=<hostname>, vmi.kubevirt.io/id=<VMI id>, and sidecar.istio.io/inject copied
 // from the VMI annotation of that name).
 import { createHash } from 'node:crypto';
-import type { GroupVersionKind, KubeObject, ObjectMeta } from './types.js';
+import type { GroupVersionKind, KubeObject, ObjectMeta } from '../types.js';
 
 export type KubeVirtKind =
   | 'VirtualMachine'

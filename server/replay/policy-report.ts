@@ -5,7 +5,7 @@
 // openreports/reports-api apis/openreports.io/v1alpha1/report_types.go; both define the same
 // result (ReportResult: source, policy, rule, result, scored, resources, message, properties,
 // timestamp) and summary, and a Report adds `source` at the top.
-import type { Mode } from '../policies/types.js';
+import type { Mode } from '../../policies/types.js';
 
 export interface Violation {
   /** undefined: the namespace falls to the server config's defaultTenant. */

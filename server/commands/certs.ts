@@ -6,8 +6,8 @@ import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import type { CliCommand } from '../server/cli.js';
-import { createCA, createServingCert, loadCA, pemBundle, splitPemBundle, type CertificateAuthority } from './authority.js';
+import type { CliCommand } from './command.js';
+import { createCA, createServingCert, loadCA, pemBundle, splitPemBundle, type CertificateAuthority } from '../../certs/authority.js';
 
 export interface CertsOptions {
   out: string;

@@ -4,7 +4,13 @@
 // controller ownerReference to a VMI that exists in the namespace with that uid, and a request
 // made by KubeVirt's controller. A user-made imitation fails at least the last two and is judged
 // like any pod.
-import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings, OwnerReference } from './types.js';
+import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings, OwnerReference } from '../types.js';
+
+/**
+ * The annotation tenantguard puts on a pod when, at its CREATE, it is verified as the launcher pod of
+ * a VMI; its value is the VMI's uid. Only the stamp says so later (policies/launcher-stamp.ts).
+ */
+export const LAUNCHER_STAMP = 'tenantguard.io/launcher-of';
 
 /** The name of the VMI a genuine virt-launcher pod belongs to; undefined for any other pod. */
 export function virtLauncherVmiOf(request: AdmissionRequest, pod: KubeObject, view: ClusterView, settings: ModuleSettings): string | undefined {

@@ -1,0 +1,21 @@
+// Import rules, checked by test/import-cycles.test.ts. swc parses the TypeScript (dependency-cruiser
+// cannot use the TypeScript 7 compiler); tsPreCompilationDeps keeps type-only imports, because a
+// cycle through types alone still ties the modules together and turns into a load-order cycle at
+// the first value import added along it.
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', comment: 'no import cycles', severity: 'error', from: {}, to: { circular: true } },
+    {
+      name: 'commands-on-top',
+      comment: 'the commands use the rest; nothing below imports them',
+      severity: 'error',
+      from: { pathNot: '^server/commands/' },
+      to: { path: '^server/commands/' },
+    },
+  ],
+  options: {
+    parser: 'swc',
+    tsPreCompilationDeps: true,
+    doNotFollow: { path: 'node_modules' },
+  },
+};
