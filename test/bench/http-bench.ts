@@ -139,7 +139,7 @@ interface ServerUsage {
   heapUsed: number;
 }
 
-export interface BenchServer {
+interface BenchServer {
   kind: string;
   url: string;
   proc: ChildProcess;
@@ -147,7 +147,7 @@ export interface BenchServer {
 }
 
 /** Starts one server in a child process; it answers `usage` messages with its CPU time and heap. */
-export async function child(kind: 'noop' | 'tenantguard', env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<BenchServer> {
+async function child(kind: 'noop' | 'tenantguard', env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<BenchServer> {
   const proc = spawn(process.execPath, [...nodeArgs, '--import=tsx', fileURLToPath(import.meta.url), '--serve', kind], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
@@ -179,7 +179,7 @@ function answerUsage(): void {
   });
 }
 
-export async function stop(proc: ChildProcess): Promise<void> {
+async function stop(proc: ChildProcess): Promise<void> {
   proc.kill('SIGTERM');
   await once(proc, 'exit');
 }
@@ -197,7 +197,7 @@ export interface LoadResult {
   heapMB: number;
 }
 
-export interface Load {
+interface Load {
   name: string;
   server: BenchServer;
   path: string;
@@ -209,7 +209,7 @@ export interface Load {
 /** Request numbers continue across loads, so a server never sees a pod name twice. */
 let sequence = 0;
 
-export async function load(l: Load, opts: { duration: number; rate?: number }): Promise<LoadResult> {
+async function load(l: Load, opts: { duration: number; rate?: number }): Promise<LoadResult> {
   const before = await l.server.usage();
   const make = l.body;
   const result = await autocannon({
@@ -399,7 +399,7 @@ const { values } = parseArgs({
   },
 });
 if (!isMain) {
-  // Imported (the heap benchmark, experiments): nothing to run.
+  // Imported for its exports (runHttpBench, printHttpTable): nothing to run here.
 } else if (values.serve === 'noop' || values.serve === 'tenantguard') {
   const url = values.serve === 'noop' ? await serveNoop() : await serveTenantguard();
   answerUsage();
