@@ -48,8 +48,10 @@ replay: build
 audit: build
 	$(TG) audit --state server/embedded-state
 
+# BENCH_ARGS shortens a run, e.g. "--duration 4 --rounds 2 --reviews 200000 --quick" (test/bench/run.ts).
+BENCH_ARGS ?=
 bench: install
-	npm run bench
+	npm run bench -- $(BENCH_ARGS)
 
 clean:
 	rm -rf dist $(CERTS_DIR) .tap

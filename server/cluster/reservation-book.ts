@@ -4,6 +4,7 @@
 // refused later in the chain, or never persisted). Both ledgers keep one: the MemoryLedger alone,
 // the live ledger merged with the entries every replica writes to the Tenant's status.
 import type { Reservation, ReservedObject, ResourceAmounts } from '../../policies/types.js';
+import { ExpiryQueue } from './expiry-queue.js';
 import type { ObjectStore } from './object-store.js';
 
 export interface ReservationEntry {
@@ -58,7 +59,14 @@ export class ReservationBook {
    * pruned yet must not count again once its object is gone (deleted after it was observed).
    */
   private readonly released = new Map<string, number>();
-  /** No entry expires before this; reads skip the expiry scan until then. */
+  /**
+   * Expiry order of the entries and released uids ever added, by uid (an entry itself would be
+   * kept for its whole TTL after its release); a uid whose entry is gone, or that was remembered
+   * again, is skipped when it comes due.
+   */
+  private readonly entryExpiries = new ExpiryQueue<string>();
+  private readonly releasedExpiries = new ExpiryQueue<string>();
+  /** No entry expires before this; reads skip the expiry step until then. */
   private nextExpiry = Infinity;
 
   constructor(
@@ -109,6 +117,7 @@ export class ReservationBook {
       return false;
     }
     this.byUid.set(entry.uid, entry);
+    this.entryExpiries.push(entry.expiresAt, entry.uid);
     this.nextExpiry = Math.min(this.nextExpiry, entry.expiresAt);
     let mine = this.byTenant.get(entry.tenant);
     if (!mine) this.byTenant.set(entry.tenant, (mine = new Map()));
@@ -145,28 +154,25 @@ export class ReservationBook {
     return [...this.byTenant.keys()];
   }
 
-  /** Drops every entry past its TTL (a scan only once the earliest expiry has passed). */
+  /** Drops every entry past its TTL (nothing to do until the earliest expiry has passed). */
   expire(): void {
     const now = this.now();
     if (now < this.nextExpiry) return;
-    let next = Infinity;
-    for (const [uid, expiresAt] of this.released) {
-      if (expiresAt <= now) this.released.delete(uid);
-      else next = Math.min(next, expiresAt);
-    }
-    for (const entry of [...this.byUid.values()]) {
-      if (entry.expiresAt > now) {
-        next = Math.min(next, entry.expiresAt);
-        continue;
-      }
+    this.releasedExpiries.popDue(now, (uid, at) => {
+      if (this.released.get(uid) === at) this.released.delete(uid);
+    });
+    this.entryExpiries.popDue(now, (uid, at) => {
+      const entry = this.byUid.get(uid);
+      if (entry === undefined || entry.expiresAt !== at) return;
       this.drop(entry);
       this.events.expired?.(entry);
-    }
-    this.nextExpiry = next;
+    });
+    this.nextExpiry = Math.min(this.releasedExpiries.nextTime(), this.entryExpiries.nextTime());
   }
 
   private remember(entry: ReservationEntry): void {
     this.released.set(entry.uid, entry.expiresAt);
+    this.releasedExpiries.push(entry.expiresAt, entry.uid);
     this.nextExpiry = Math.min(this.nextExpiry, entry.expiresAt);
   }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Composer, LineCounter, Parser } from 'yaml';
 import type { AdmissionRequest, ClusterView, KubeObject, TenantBinding, TenantSpec, ViewKind } from '../../policies/types.js';
 import { CLUSTER_SCOPED, isViewKind, ObjectStore } from './object-store.js';
+import { project } from './projections.js';
 
 export class SnapshotError extends Error {
   override name = 'SnapshotError';
@@ -128,11 +129,13 @@ export class SnapshotView implements ClusterView {
       const metadata = { ...finalObject.metadata };
       const obj: KubeObject = { ...finalObject, metadata };
       metadata.name ??= request.name ?? `${metadata.generateName ?? 'object-'}${request.uid.slice(0, 5)}`;
-      if (namespace && !metadata.namespace) metadata.namespace = namespace;
+      metadata.namespace ||= namespace || (CLUSTER_SCOPED.has(kind) ? undefined : 'default');
       metadata.uid ??= request.uid;
       // As etcd would: every write a later version (the quota ledger tells an applied UPDATE by it).
       metadata.resourceVersion = String(++this.writes);
-      this.add(obj, `review ${request.uid}`);
+      // Kept as the live view keeps it (the fields policies read): the whole reviewed object would
+      // hold ~10 KB of heap per admitted Pod, and the state grows by every admitted create.
+      this.store.upsert(kind, project(kind, obj));
     }
   }
 

@@ -1,8 +1,10 @@
-// End-to-end HTTPS benchmark (SPEC 12): tenantguard's /validate and /mutate with every module on,
-// next to a no-op Fastify TLS route measured in the same run. Each server runs in its own process
-// (one core) and autocannon drives it from this one (the other core). It prints a table and returns
-// the numbers; it asserts nothing about time.
-//   node --import=tsx test/bench/http-bench.ts [--duration S] [--json FILE]
+// End-to-end HTTPS benchmark (SPEC 12): tenantguard's /validate with every module on, next to a
+// no-op Fastify TLS route measured in the same run. Both servers run at once, each in its own
+// process (one core); autocannon drives one at a time from this process (the other core), and the
+// headline alternates them so that noise from other work on the machine hits both. Every headline
+// request is a new ~6 KB Pod CREATE (bench-reviews.ts). It prints tables and returns the numbers;
+// it asserts nothing about time.
+//   node --import=tsx test/bench/http-bench.ts [--duration S] [--rounds N] [--rates R,R] [--quick] [--profile DIR] [--json FILE]
 //   node --import=tsx test/bench/http-bench.ts --serve noop|tenantguard   (internal: one server)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,6 +13,8 @@ import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { parseAllDocuments } from 'yaml';
+import { PLAIN_NAMESPACE, podReviews, TENANT_NAMESPACE, type ReviewMaker } from './bench-reviews.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -42,8 +46,8 @@ const container = (name: string, image: string, cpu: string, memory: string) => 
   securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
 });
 
-/** A typical Deployment-made Pod: three containers with resources, as a user writes it. */
-function webPod(podSecurityContext?: Record<string, unknown>): Record<string, unknown> {
+/** A Pod as a user writes it (three containers, pod-level defaults unset): /mutate has work to do. */
+function webPod(): Record<string, unknown> {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -54,7 +58,6 @@ function webPod(podSecurityContext?: Record<string, unknown>): Record<string, un
       ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9c5b8f4', uid: 'a1b2', controller: true }],
     },
     spec: {
-      ...(podSecurityContext ? { securityContext: podSecurityContext } : {}),
       containers: [
         container('app', 'registry.example.com/web:1.4.2', '250m', '256Mi'),
         container('metrics', 'registry.example.com/exporter:0.9', '50m', '64Mi'),
@@ -65,18 +68,10 @@ function webPod(podSecurityContext?: Record<string, unknown>): Record<string, un
   };
 }
 
-const POD = { group: '', version: 'v1', kind: 'Pod' };
-/** What /mutate receives: pod-level secure defaults unset, so the mutation has work to do. */
-export const POD_REVIEW = review(webPod(), POD, 'pods');
-/** What /validate then receives: the same Pod as the mutating webhook left it. */
-export const MUTATED_POD_REVIEW = review(
-  webPod({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' }, seLinuxOptions: { level: 's0:c123,c456' } }),
-  POD,
-  'pods',
-);
+const POD_REVIEW = review(webPod(), { group: '', version: 'v1', kind: 'Pod' }, 'pods');
 
 /** A VirtualMachine that runs: charged in pod mode (launcher requests + overhead). */
-export const VM_REVIEW = review(
+const VM_REVIEW = review(
   {
     apiVersion: 'kubevirt.io/v1',
     kind: 'VirtualMachine',
@@ -125,11 +120,37 @@ async function serveTenantguard(): Promise<string> {
   return running.url;
 }
 
-/** Starts one server in a child process and returns its URL. */
-async function child(kind: 'noop' | 'tenantguard', env: NodeJS.ProcessEnv): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, ['--import=tsx', fileURLToPath(import.meta.url), '--serve', kind], {
+/** The V8 flags the shipped Deployment runs tenantguard with (heap sizes), so the bench measures them. */
+async function deploymentNodeOptions(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(fileURLToPath(new URL('../../manifests/base/deployment.yaml', import.meta.url)), 'utf8');
+  for (const doc of parseAllDocuments(text)) {
+    const obj = doc.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name: string; value?: string }> }> } } } };
+    if (obj?.kind !== 'Deployment') continue;
+    const value = obj.spec?.template?.spec?.containers?.[0]?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    if (value !== undefined) return value;
+  }
+  throw new Error('manifests/base/deployment.yaml: no NODE_OPTIONS on the tenantguard container');
+}
+
+/** What a server process reports about itself between loads. */
+interface ServerUsage {
+  cpuMicros: number;
+  heapUsed: number;
+}
+
+interface BenchServer {
+  kind: string;
+  url: string;
+  proc: ChildProcess;
+  usage(): Promise<ServerUsage>;
+}
+
+/** Starts one server in a child process; it answers `usage` messages with its CPU time and heap. */
+async function child(kind: 'noop' | 'tenantguard', env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<BenchServer> {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import=tsx', fileURLToPath(import.meta.url), '--serve', kind], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   let buffered = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -142,7 +163,20 @@ async function child(kind: 'noop' | 'tenantguard', env: NodeJS.ProcessEnv): Prom
   });
   proc.removeAllListeners('exit');
   proc.stdout!.resume();
-  return { url, proc };
+  const usage = async (): Promise<ServerUsage> => {
+    proc.send('usage');
+    const [message] = (await once(proc, 'message')) as [ServerUsage];
+    return message;
+  };
+  return { kind, url, proc, usage };
+}
+
+function answerUsage(): void {
+  process.on('message', (message) => {
+    if (message !== 'usage') return;
+    const cpu = process.cpuUsage();
+    process.send!({ cpuMicros: cpu.user + cpu.system, heapUsed: process.memoryUsage().heapUsed } satisfies ServerUsage);
+  });
 }
 
 async function stop(proc: ChildProcess): Promise<void> {
@@ -157,25 +191,48 @@ export interface LoadResult {
   p99: number;
   errors: number;
   non2xx: number;
+  /** Server CPU (user + system) per completed request. */
+  cpuMicrosPerRequest: number;
+  /** The server's heap after the load. */
+  heapMB: number;
 }
 
-async function load(name: string, url: string, body: string, opts: { duration: number; rate?: number; traceparent: string }): Promise<LoadResult> {
+interface Load {
+  name: string;
+  server: BenchServer;
+  path: string;
+  /** A fixed body, or a new one per request. */
+  body: string | ReviewMaker;
+  traceparent?: string;
+}
+
+/** Request numbers continue across loads, so a server never sees a pod name twice. */
+let sequence = 0;
+
+async function load(l: Load, opts: { duration: number; rate?: number }): Promise<LoadResult> {
+  const before = await l.server.usage();
+  const make = l.body;
   const result = await autocannon({
-    url,
+    url: `${l.server.url}${l.path}`,
     method: 'POST',
-    headers: { 'content-type': 'application/json', traceparent: opts.traceparent },
-    body,
+    headers: { 'content-type': 'application/json', traceparent: l.traceparent ?? UNSAMPLED },
+    ...(typeof make === 'string'
+      ? { body: make }
+      : { requests: [{ method: 'POST', setupRequest: (req: autocannon.Request) => ({ ...req, body: make(sequence++) }) }] }),
     connections: opts.rate ? 8 : 16,
     duration: opts.duration,
     ...(opts.rate ? { overallRate: opts.rate } : {}),
   });
+  const after = await l.server.usage();
   return {
-    name,
+    name: opts.rate ? `${l.name} @${opts.rate}/s` : l.name,
     rps: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    cpuMicrosPerRequest: (after.cpuMicros - before.cpuMicros) / Math.max(1, result.requests.total),
+    heapMB: after.heapUsed / 2 ** 20,
   };
 }
 
@@ -207,65 +264,160 @@ async function expectAllowed(url: string, body: string): Promise<void> {
   }
 }
 
-export async function runHttpBench(duration: number): Promise<LoadResult[]> {
-  const results: LoadResult[] = [];
-  const rates = [200, 500, 1000];
-  const fixed = Math.max(3, Math.round(duration / 2));
+export interface HttpBenchOptions {
+  /** Seconds per measured load. */
+  duration: number;
+  /** Headline alternations: no-op, plain namespace, tenant namespace, no-op, per round. */
+  rounds: number;
+  /** Fixed request rates for the latency table. */
+  rates: number[];
+  /** Only the headline and the latency table (no VM, /mutate or sampled loads). */
+  quick: boolean;
+  /** Write a V8 CPU profile of the tenantguard server here (node --cpu-prof). */
+  profileDir?: string;
+}
 
-  const noop = await child('noop', {});
-  try {
-    await load('warm-up', `${noop.url}/validate`, POD_REVIEW, { duration: 2, traceparent: UNSAMPLED });
-    results.push(await load('no-op TLS route', `${noop.url}/validate`, POD_REVIEW, { duration, traceparent: UNSAMPLED }));
-    for (const rate of rates) {
-      results.push(await load(`no-op @${rate}/s`, `${noop.url}/validate`, POD_REVIEW, { duration: fixed, rate, traceparent: UNSAMPLED }));
-    }
-  } finally {
-    await stop(noop.proc);
-  }
+export interface HttpBenchResults {
+  /** Per round: the two tenantguard loads against the mean of the round's two no-op windows. */
+  rounds: Array<{
+    noop: LoadResult[];
+    plain: LoadResult;
+    tenant: LoadResult;
+    plainRatio: number;
+    tenantRatio: number;
+    /** No-op server CPU per request over tenantguard's: the throughput ratio were the server the bottleneck. */
+    plainCpuRatio: number;
+    tenantCpuRatio: number;
+  }>;
+  latency: LoadResult[];
+  other: LoadResult[];
+}
 
+export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpBenchResults> {
   const sink = await otlpSink();
-  const tg = await child('tenantguard', { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sink.endpoint });
+  const noopServer = await child('noop', {});
+  const profile = opts.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`];
+  const nodeOptions = await deploymentNodeOptions();
+  const tg = await child('tenantguard', { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sink.endpoint, NODE_OPTIONS: nodeOptions }, profile);
+  console.log(`tenantguard runs with NODE_OPTIONS="${nodeOptions}" (manifests/base/deployment.yaml)`);
+  const results: HttpBenchResults = { rounds: [], latency: [], other: [] };
   try {
-    for (const [path, body] of [['/validate', MUTATED_POD_REVIEW], ['/validate', VM_REVIEW], ['/mutate', POD_REVIEW]] as const) {
-      await expectAllowed(`${tg.url}${path}`, body);
+    const plainPods = podReviews(PLAIN_NAMESPACE).create;
+    const tenantPods = podReviews(TENANT_NAMESPACE).create;
+    await expectAllowed(`${tg.url}/validate`, plainPods(sequence++));
+    await expectAllowed(`${tg.url}/validate`, tenantPods(sequence++));
+    const noop: Load = { name: 'no-op TLS route', server: noopServer, path: '/validate', body: tenantPods };
+    const plain: Load = { name: '/validate Pod, namespace no Tenant claims', server: tg, path: '/validate', body: plainPods };
+    const tenant: Load = { name: '/validate Pod, tenant namespace, all modules', server: tg, path: '/validate', body: tenantPods };
+
+    for (const warm of [noop, plain, tenant]) await load(warm, { duration: 2 });
+    for (let r = 0; r < opts.rounds; r++) {
+      const first = await load(noop, opts);
+      const p = await load(plain, opts);
+      const t = await load(tenant, opts);
+      const last = await load(noop, opts);
+      const base = (first.rps + last.rps) / 2;
+      const cpu = (first.cpuMicrosPerRequest + last.cpuMicrosPerRequest) / 2;
+      results.rounds.push({
+        noop: [first, last],
+        plain: p,
+        tenant: t,
+        plainRatio: p.rps / base,
+        tenantRatio: t.rps / base,
+        plainCpuRatio: cpu / p.cpuMicrosPerRequest,
+        tenantCpuRatio: cpu / t.cpuMicrosPerRequest,
+      });
     }
-    await load('warm-up', `${tg.url}/validate`, MUTATED_POD_REVIEW, { duration: 2, traceparent: UNSAMPLED });
-    results.push(await load('/validate Pod, unsampled', `${tg.url}/validate`, MUTATED_POD_REVIEW, { duration, traceparent: UNSAMPLED }));
-    results.push(await load('/validate VM, unsampled', `${tg.url}/validate`, VM_REVIEW, { duration, traceparent: UNSAMPLED }));
-    results.push(await load('/mutate Pod, unsampled', `${tg.url}/mutate`, POD_REVIEW, { duration, traceparent: UNSAMPLED }));
-    results.push(await load('/validate Pod, sampled+exported', `${tg.url}/validate`, MUTATED_POD_REVIEW, { duration, traceparent: SAMPLED }));
-    for (const rate of rates) {
-      results.push(await load(`/validate Pod @${rate}/s`, `${tg.url}/validate`, MUTATED_POD_REVIEW, { duration: fixed, rate, traceparent: UNSAMPLED }));
+    const fixed = Math.max(3, Math.round(opts.duration / 2));
+    for (const rate of opts.rates) {
+      for (const l of [noop, plain, tenant]) results.latency.push(await load(l, { duration: fixed, rate }));
+    }
+
+    if (!opts.quick) {
+      for (const [path, body] of [['/validate', VM_REVIEW], ['/mutate', POD_REVIEW]] as const) await expectAllowed(`${tg.url}${path}`, body);
+      results.other.push(await load({ name: '/validate VM, unsampled', server: tg, path: '/validate', body: VM_REVIEW }, opts));
+      results.other.push(await load({ name: '/mutate Pod needing defaults, unsampled', server: tg, path: '/mutate', body: POD_REVIEW }, opts));
+      results.other.push(await load({ ...tenant, name: '/validate Pod, tenant, sampled+exported', traceparent: SAMPLED }, opts));
+      if (sink.received() === 0) throw new Error('the sampled run exported no spans to the OTLP receiver');
     }
   } finally {
+    await stop(noopServer.proc);
     await stop(tg.proc);
     sink.server.close();
   }
-  if (sink.received() === 0) throw new Error('the sampled run exported no spans to the OTLP receiver');
   return results;
 }
 
-export function printHttpTable(results: LoadResult[]): void {
-  const noop = results.find((r) => r.name === 'no-op TLS route')!;
-  console.log('\nEnd-to-end HTTPS (1 server core, autocannon on the other)');
-  console.log('scenario                              req/s    p50 ms  p99 ms  vs no-op  errors');
-  for (const r of results) {
-    const ratio = r.name.includes('@') ? '' : `${((100 * r.rps) / noop.rps).toFixed(0)}%`;
-    console.log(
-      `${r.name.padEnd(36)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(7)} ${ratio.padStart(9)} ${String(r.errors + r.non2xx).padStart(7)}`,
-    );
+const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+const range = (xs: number[]) => (xs.length === 1 ? pct(xs[0]!) : `${pct(Math.min(...xs))}-${pct(Math.max(...xs))}`);
+
+function row(r: LoadResult, ratio = '', cpuRatio = ''): string {
+  return `${r.name.padEnd(48)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(7)} ${r.p99.toFixed(2).padStart(7)} ${r.cpuMicrosPerRequest.toFixed(0).padStart(7)} ${r.heapMB.toFixed(0).padStart(7)} ${ratio.padStart(9)} ${cpuRatio.padStart(9)} ${String(r.errors + r.non2xx).padStart(6)}`;
+}
+
+export function printHttpTable(results: HttpBenchResults): void {
+  const header = `${'load'.padEnd(48)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'CPU µs'.padStart(7)} ${'heap MB'.padStart(7)} ${'vs no-op'.padStart(9)} ${'CPU ratio'.padStart(9)} ${'errors'.padStart(6)}`;
+  console.log('\nEnd-to-end HTTPS, alternating (1 server core, autocannon on the other)');
+  console.log('CPU µs: server CPU (all threads) per request; CPU ratio: no-op CPU µs / this load\'s, the req/s ratio a server-bound load would show');
+  console.log(header);
+  results.rounds.forEach((round, i) => {
+    console.log(`round ${i + 1}`);
+    console.log(row(round.noop[0]!));
+    console.log(row(round.plain, pct(round.plainRatio), pct(round.plainCpuRatio)));
+    console.log(row(round.tenant, pct(round.tenantRatio), pct(round.tenantCpuRatio)));
+    console.log(row(round.noop[1]!));
+  });
+  const ratios = (f: (r: HttpBenchResults['rounds'][number]) => number) => range(results.rounds.map(f));
+  console.log('\nvs no-op, goal >= 70% (req/s ratio; CPU ratio)');
+  console.log(`  namespace no Tenant claims:            ${ratios((r) => r.plainRatio)}; ${ratios((r) => r.plainCpuRatio)}`);
+  console.log(`  tenant namespace, every module works:  ${ratios((r) => r.tenantRatio)}; ${ratios((r) => r.tenantCpuRatio)}`);
+  console.log('\nLatency at fixed request rates (autocannon resolution 1 ms)');
+  console.log(header);
+  for (const r of results.latency) console.log(row(r));
+  if (results.other.length > 0) {
+    const noops = results.rounds.flatMap((r) => r.noop);
+    const mean = (f: (r: LoadResult) => number) => noops.reduce((sum, r) => sum + f(r), 0) / noops.length;
+    const rps = mean((r) => r.rps);
+    const cpu = mean((r) => r.cpuMicrosPerRequest);
+    console.log('\nOther loads (ratios vs the mean no-op above)');
+    console.log(header);
+    for (const r of results.other) console.log(row(r, pct(r.rps / rps), pct(cpu / r.cpuMicrosPerRequest)));
   }
 }
 
+const isMain = process.argv[1] === fileURLToPath(import.meta.url);
 const { values } = parseArgs({
-  options: { serve: { type: 'string' }, duration: { type: 'string', default: '10' }, json: { type: 'string' } },
+  args: isMain ? process.argv.slice(2) : [],
+  options: {
+    serve: { type: 'string' },
+    duration: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '3' },
+    rates: { type: 'string', default: '500,2000' },
+    quick: { type: 'boolean', default: false },
+    profile: { type: 'string' },
+    json: { type: 'string' },
+  },
 });
-if (values.serve === 'noop' || values.serve === 'tenantguard') {
+if (!isMain) {
+  // Imported for its exports (runHttpBench, printHttpTable): nothing to run here.
+} else if (values.serve === 'noop' || values.serve === 'tenantguard') {
   const url = values.serve === 'noop' ? await serveNoop() : await serveTenantguard();
+  answerUsage();
   process.stdout.write(`URL ${url}\n`);
   process.on('SIGTERM', () => process.exit(0));
-} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const results = await runHttpBench(Number(values.duration));
+} else {
+  const numbers = (name: string, raw: string) => {
+    const list = raw.split(',').map(Number);
+    if (list.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--${name}: expected positive integers, got "${raw}"`);
+    return list;
+  };
+  const results = await runHttpBench({
+    duration: numbers('duration', values.duration!)[0]!,
+    rounds: numbers('rounds', values.rounds!)[0]!,
+    rates: numbers('rates', values.rates!),
+    quick: values.quick!,
+    ...(values.profile !== undefined ? { profileDir: values.profile } : {}),
+  });
   printHttpTable(results);
   if (values.json) await writeFile(values.json, `${JSON.stringify(results, null, 2)}\n`);
 }
