@@ -277,3 +277,10 @@ t.test('each disk is one name: a PVC made before its DataVolume, and a DataVolum
   t.equal(seq.used()['requests.storage'], oneEach);
   t.same(seq.observed(), seq.used(), 'as the objects add up');
 });
+
+t.test('a tenant whose quota does not limit storage is never refused for a disk size it cannot know', async (t) => {
+  const seq = await admissionSequence(t, [...STORAGE_STATE], { quota: { hard: { 'requests.cpu': '10', persistentvolumeclaims: '10' } } });
+  const dataSource = await seq.send('CREATE', dataVolume('d1', { sourceRef: { kind: 'DataSource', name: 'fedora' }, storage: {} }));
+  t.equal(dataSource.allowed, true, dataSource.message);
+  t.equal(seq.used()['persistentvolumeclaims'], 1, 'its claim is still counted');
+});

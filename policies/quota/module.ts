@@ -14,7 +14,7 @@ import { chargedKindOf, chargeOf, launcherVmiOf, type ChargeContext, type Charge
 import { DEFAULT_KUBEVIRT_CONFIG, kubevirtConfigOf } from './kubevirt-launcher-resources.js';
 import { missingResourcesMessage, podDefaultsOf } from './pod-constraints.js';
 import { exceededBy, type Exceeded } from './reservation.js';
-import { chargeDelta, formatAmount, parseHard, zeroCharge } from './resources.js';
+import { chargeDelta, formatAmount, parseHard, REQUESTS_STORAGE, STORAGE_CLASS_SUFFIX, zeroCharge } from './resources.js';
 
 export const QUOTA_MODULE = 'tenant-quota';
 
@@ -35,6 +35,10 @@ function chargeSummary(increase: ResourceAmounts, decrease: ResourceAmounts): st
   for (const [r, v] of Object.entries(increase)) parts.push(`+${formatAmount(r, v)}`);
   for (const [r, v] of Object.entries(decrease)) parts.push(`-${formatAmount(r, v)}`);
   return parts.join(',');
+}
+
+function limitsStorage(hard: Readonly<ResourceAmounts>): boolean {
+  return Object.keys(hard).some((r) => r === REQUESTS_STORAGE || r.endsWith(`${STORAGE_CLASS_SUFFIX}${REQUESTS_STORAGE}`));
 }
 
 function evaluate(input: PolicyInput): ModuleResult {
@@ -68,7 +72,8 @@ function evaluate(input: PolicyInput): ModuleResult {
   const prev =
     operation === 'CREATE' || !input.oldObject ? zeroCharge() : chargeOf(kind, input.oldObject, { ...ctx, onUnknownSize: (p) => unknownBefore.add(p) });
   const next = operation === 'DELETE' || !input.object ? zeroCharge() : chargeOf(kind, input.object, { ...ctx, onUnknownSize: (p) => unknownAfter.push(p) });
-  const unknown = unknownAfter.filter((p) => !unknownBefore.has(p));
+  // Only a tenant whose quota limits storage needs the size; others are not refused for it.
+  const unknown = limitsStorage(hard) ? unknownAfter.filter((p) => !unknownBefore.has(p)) : [];
   if (unknown.length > 0) return { findings: [{ mode: 'enforce', rule: 'storage size', message: `tenant quota: ${unknown.join('; ')}` }] };
   const { increase, decrease } = chargeDelta(prev, next);
   // A decrease is only reported: the ledger sees it when the view observes the smaller object.
