@@ -239,9 +239,10 @@ export function ruleCosts(root: Schema): RuleCost[] {
       for (const [, field] of rule.matchAll(/self\.([a-zA-Z_]+)/g)) {
         const f = s.properties?.[field!];
         if (f?.type === 'array' && f.maxItems === undefined) unbounded.push(`${path}.${field}: no maxItems`);
+        if (f?.type === 'object' && typeof f.additionalProperties === 'object' && f.maxProperties === undefined) unbounded.push(`${path}.${field}: no maxProperties`);
         if (f?.type === 'string' && !f.enum && f.maxLength === undefined) unbounded.push(`${path}.${field}: no maxLength`);
       }
-      out.push({ path: `${path}.x-kubernetes-validations[${i}]`, rule, cost: ruleCost(rule, s) * cardinality, unbounded });
+      out.push({ path: `${path}.x-kubernetes-validations[${i}]`, rule, cost: ruleCost(rule, s) * cardinality, unbounded: [...new Set(unbounded)] });
     }
     for (const [k, p] of Object.entries(s.properties ?? {})) walk(p as Schema, `${path}.${k}`, cardinality, above);
     if (s.items) walk(s.items, `${path}[*]`, cardinality * maxCardinality(s), s.maxItems === undefined ? [...above, `${path}: no maxItems`] : above);
