@@ -200,6 +200,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     bodyLimitBytes: config.bodyLimitBytes,
     https: { key: pair.key, cert: pair.cert, ...(tls.clientCA !== undefined ? { ca: tls.clientCA, requestCert: true } : {}) },
     readiness,
+    unsynced: () => cluster.unsynced(),
     ...(cluster.mode !== 'live' ? { onAdmitted: persistAdmitted(cluster.persist) } : {}),
     serveMetrics: config.metrics.port === undefined,
   });

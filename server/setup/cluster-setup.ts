@@ -52,6 +52,8 @@ interface SetupBase {
   setDefaultTenant(config: ServerConfig): void;
   /** Reasons the view is not ready (live: informers not synced yet). */
   notReady(): string[];
+  /** Reasons the view cannot judge reviews (live: its first sync is not complete); empty once it can. */
+  unsynced(): string[];
   /** Namespaces two Tenants claim: a configuration error reported by /readyz, not a reason to stop serving. */
   conflicts(): string[];
   stop(): Promise<void>;
@@ -118,6 +120,7 @@ function stateSetup(mode: StateSetup['mode'], dir: string, view: SnapshotView, l
     persist: (request, object) => view.apply(request, object),
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => [],
+    unsynced: () => [],
     conflicts: () => conflictsOf(view.store),
     stop: async () => {},
   };
@@ -151,6 +154,7 @@ async function clusterReadOnce(input: SetupInput, target: Extract<SetupFor, { co
     engine: engineOf(input, view, ledger),
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => [],
+    unsynced: () => [],
     conflicts: () => conflictsOf(view.store),
     stop: async () => {},
   };
@@ -258,6 +262,9 @@ async function watchedCluster(input: SetupInput, telemetry: ServeTelemetry): Pro
     engine: engineOf(input, view, ledger, tracing.tracer),
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => view.syncProblems(),
+    // Once synced, the informers keep the view current (relisting after an outage): a later
+    // discovery error makes the replica unready but does not stop it judging.
+    unsynced: () => (view.synced() ? [] : view.syncProblems()),
     conflicts: () => conflictsOf(view.store),
     stop: async () => {
       reconciler.stop();

@@ -7,7 +7,7 @@ import type { ResourceAmounts } from '../../policies/types.js';
 import { HotCounter, HotHistogram, type HotCounterSeries, type HotHistogramSeries } from './hot-metrics.js';
 
 export type Webhook = 'mutate' | 'validate';
-export type RequestErrorReason = 'bad_json' | 'bad_content_type' | 'body_too_large' | 'invalid_review' | 'bad_request' | 'internal';
+export type RequestErrorReason = 'bad_json' | 'bad_content_type' | 'body_too_large' | 'invalid_review' | 'bad_request' | 'not_synced' | 'internal';
 export type ReloadResult = 'success' | 'failure';
 
 /** Kinds come from the request; past this many distinct values they are counted as "other". */
