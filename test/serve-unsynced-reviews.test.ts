@@ -41,7 +41,7 @@ t.test('before its first sync a replica answers 503 to every review, never an al
   const kubeconfig = await api.writeKubeconfig(t.testdir({}));
   await api.stop();
 
-  const server = await startServer({ flags: { host: '127.0.0.1', port: '0', kubeconfig, 'log-level': 'error' }, env: {} });
+  const server = await startServer({ flags: { host: '127.0.0.1', port: '0', 'metrics-port': '0', kubeconfig, 'log-level': 'error' }, env: {} });
   t.teardown(() => server.stop());
   const agent = new Agent({ connect: { ca: server.devCA! } });
   t.teardown(() => agent.close());
@@ -49,8 +49,14 @@ t.test('before its first sync a replica answers 503 to every review, never an al
     const res = await request(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: privilegedPodReview(), dispatcher: agent });
     return { status: res.statusCode, body: (await res.body.json()) as any };
   };
+  /** The plain metrics port, where the kubelet probes under mutual TLS (manifests/components/mtls). */
+  const plain = server.metricsUrl!.replace(/\/metrics$/, '');
+  const readyz = async () => {
+    const res = await request(`${plain}/readyz`);
+    return { status: res.statusCode, body: (await res.body.json()) as any };
+  };
   const metric = async () => {
-    const text = await (await request(`${server.url}/metrics`, { dispatcher: agent })).body.text();
+    const text = await (await request(`${plain}/metrics`)).body.text();
     return Number(/^tenantguard_request_errors_total\{reason="not_synced"\} (\d+)$/m.exec(text)?.[1] ?? 0);
   };
 
@@ -63,6 +69,9 @@ t.test('before its first sync a replica answers 503 to every review, never an al
     t.equal(unreachable.body.response, undefined, 'no AdmissionReview answer, so no allow');
   }
   t.equal(await metric(), 2, 'counted as request errors by reason not_synced');
+  const unready = await readyz();
+  t.equal(unready.status, 503, 'the plain port says not ready, as the webhook port does');
+  t.match(unready.body.reasons, [/^API discovery failed: /]);
 
   // Reachable, but the Tenant list fails: the view is still not synced.
   api.intercept = (req) => (req.method === 'GET' && req.path === '/apis/tenantguard.io/v1alpha1/tenants' && req.query.get('watch') !== 'true' ? { status: 500, body: { kind: 'Status', message: 'etcd slow' } } : undefined);
@@ -77,4 +86,6 @@ t.test('before its first sync a replica answers 503 to every review, never an al
   const judged = await post('/validate');
   t.equal(judged.status, 200);
   t.equal(judged.body.response.allowed, false, 'once synced, the privileged pod is judged and denied by its Tenant');
+  t.same(await readyz(), { status: 200, body: { ready: true } }, 'and the plain port says ready');
+  t.equal((await request(`${plain}/healthz`)).statusCode, 200);
 });
