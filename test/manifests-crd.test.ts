@@ -6,7 +6,7 @@ import t from 'tap';
 import { parseHard, RESOURCES, STORAGE_RESOURCES } from '../policies/quota/resources.js';
 import type { KubeObject, LabelSelectorRequirement, Mode, PodSecurityLevel, TenantSpec } from '../policies/types.js';
 import { validateTenantSpec } from '../server/config-load.js';
-import { celCondition, LABEL_KEY, LABEL_VALUE_PATTERN, QUOTA_NAME } from '../policies/kube/name-grammar.js';
+import { celCondition, LABEL_KEY, LABEL_VALUE_PATTERN, QUOTA_NAME, SELINUX_LEVEL_PATTERN } from '../policies/kube/name-grammar.js';
 import { tenantSpecProblems } from '../server/cluster/tenant-spec-guard.js';
 import { crdValidator, ruleCosts, STATIC_ESTIMATED_COST_LIMIT, STATIC_ESTIMATED_CRD_COST_LIMIT, type Schema } from './helpers/crd-schema.js';
 import { readManifest, readOne } from './helpers/manifests.js';
@@ -449,6 +449,7 @@ t.test('the rules are generated from the grammar the runtime reads (policies/kub
   t.equal(selector.matchExpressions.items.properties.key['x-kubernetes-validations'][0].rule, celCondition(LABEL_KEY, 'self'), 'requirement keys');
   t.equal(selector.matchLabels.additionalProperties.pattern, LABEL_VALUE_PATTERN, 'label values in matchLabels');
   t.equal(selector.matchExpressions.items.properties.values.items.pattern, LABEL_VALUE_PATTERN, 'requirement values');
+  t.equal(p.defaults.properties.seLinuxLevel.pattern, SELINUX_LEVEL_PATTERN, 'SELinux levels');
 });
 
 const LONG = (n: number) => 'a'.repeat(n);
@@ -494,10 +495,15 @@ const AGREED: Array<[string, unknown]> = [
   // quantities
   ['quantities in every form', { quota: { hard: { 'requests.cpu': '2500m', 'requests.memory': '1.5Gi', pods: '1e3', 'limits.memory': 1024, 'limits.cpu': '+1' } } }],
   ['a negative quantity', { quota: { hard: { 'requests.cpu': '-1' } } }],
+  ['a negative integer', { quota: { hard: { 'count/pods': -1 } } }],
+  ['a device name', { vmSecurity: { mode: 'enforce', allowHostDevices: ['nvidia.com/GA102GL_A10'] } }],
+  ['an empty device name', { vmSecurity: { mode: 'enforce', allowHostDevices: [''] } }],
   ['a quantity with a space', { quota: { hard: { 'requests.memory': '20 GB' } } }],
   ['a quantity with an unknown suffix', { quota: { hard: { 'requests.memory': '20GB' } } }],
   ['default requests', { quota: { defaultRequests: { cpu: '100m', memory: '128Mi' } } }],
   ['a default request that is not a quantity', { quota: { defaultRequests: { cpu: 'a little' } } }],
+  ['an SELinux level', { defaults: { seLinuxLevel: 's0:c123,c456' } }],
+  ['an SELinux level that is not one', { defaults: { seLinuxLevel: 'restricted' } }],
   // modes and levels
   ['every mode', { podSecurity: { level: 'baseline', mode: 'audit', version: 'v1.30' }, networkPolicy: { mode: 'off' }, vmSecurity: { mode: 'warn' } }],
   ['an unknown mode', { networkPolicy: { mode: 'block' } }],

@@ -32,6 +32,9 @@ export const LABEL_KEY_MAX_LENGTH = 317;
 export const LABEL_VALUE_PATTERN = `^(${LABEL_NAME})?$`;
 export const LABEL_VALUE_MAX_LENGTH = 63;
 
+/** An SELinux MCS level as secure-defaults fills it into seLinuxOptions.level, e.g. s0:c123,c456. */
+export const SELINUX_LEVEL_PATTERN = '^s[0-9]+(-s[0-9]+)?(:c[0-9]+([.,]c[0-9]+)*)?$';
+
 /** The resource names tenant-quota accounts, with the built-in ResourceQuota's short names. */
 export const QUOTA_FIXED_NAMES = [
   'count/pods',

@@ -7,7 +7,7 @@
 // strictest reading of what it says. Each rejection is reported once (log line, metric) and kept
 // for the Tenant's SpecRejected condition.
 import { selectorProblems } from '../../policies/kube/label-selector.js';
-import { inGrammar, LABEL_KEY, LABEL_KEY_MAX_LENGTH, LABEL_VALUE_MAX_LENGTH, LABEL_VALUE_PATTERN } from '../../policies/kube/name-grammar.js';
+import { inGrammar, LABEL_KEY, LABEL_KEY_MAX_LENGTH, LABEL_VALUE_MAX_LENGTH, LABEL_VALUE_PATTERN, SELINUX_LEVEL_PATTERN } from '../../policies/kube/name-grammar.js';
 import { parseHard } from '../../policies/quota/resources.js';
 import { podDefaultsOf } from '../../policies/quota/pod-constraints.js';
 import type { KubeObject, LabelSelector, LabelSelectorRequirement, TenantSpec } from '../../policies/types.js';
@@ -34,6 +34,7 @@ const STRICTEST: Required<Pick<TenantSpec, (typeof SECTIONS)[number]>> = {
 };
 
 const LABEL_VALUE = new RegExp(LABEL_VALUE_PATTERN);
+const SELINUX_LEVEL = new RegExp(SELINUX_LEVEL_PATTERN);
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function isObject(v: unknown): v is Record<string, any> {
@@ -63,6 +64,10 @@ export function tenantSpecProblems(spec: unknown): string[] {
     if (isObject(selector) && Object.keys(selector.matchLabels ?? {}).length === 0 && (selector.matchExpressions ?? []).length === 0) {
       problems.push('spec.namespaceSelector: must name at least one label (an empty selector would claim every namespace)');
     }
+  }
+  const seLinuxLevel = isObject(spec.defaults) ? spec.defaults.seLinuxLevel : undefined;
+  if (typeof seLinuxLevel === 'string' && !SELINUX_LEVEL.test(seLinuxLevel)) {
+    problems.push(`spec.defaults.seLinuxLevel: ${JSON.stringify(seLinuxLevel.slice(0, 100))} is not an SELinux MCS level such as s0:c123,c456`);
   }
   if (isObject(spec.quota)) {
     const hard = spec.quota.hard;
@@ -147,7 +152,7 @@ export function strictestReading(spec: unknown): TenantSpec {
   }
   for (const section of SECTIONS) {
     if (spec[section] === undefined) continue;
-    (out as Record<string, unknown>)[section] = validateTenantSpec({ [section]: spec[section] }).length === 0 ? spec[section] : STRICTEST[section];
+    (out as Record<string, unknown>)[section] = tenantSpecProblems({ [section]: spec[section] }).length === 0 ? spec[section] : STRICTEST[section];
   }
   const quota = strictestQuota(spec.quota);
   if (quota) out.quota = quota;
