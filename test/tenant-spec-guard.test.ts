@@ -138,6 +138,14 @@ t.test('a Tenant never valid is judged by the strictest reading of what it says,
   t.match(view.store.tenantGuard.rejection('tenant-a'), { keptLastGood: false });
 });
 
+t.test('a never-valid Tenant naming its namespace as a string, not a list, still claims it (never by substring)', async (t) => {
+  const { view } = snapshot();
+  view.add({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team' } });
+  view.add(tenantObject({ namespaces: 'team-a', podSecurity: { level: 'restricted', mode: 'enforce' } }));
+  t.equal(view.tenantOf(NS).name, 'tenant-a');
+  t.equal(view.tenantOf('team').name, undefined, 'team is not claimed because "team-a" contains it');
+});
+
 t.test('the strictest reading never claims every namespace', async (t) => {
   const { view } = snapshot();
   view.add(tenantObject({ namespaceSelector: { matchLabels: { 'bad key!': 'x' }, matchExpressions: [{ key: '', operator: 'NotIn' }] }, podSecurity: { level: 'restricted', mode: 'enforce' } }));

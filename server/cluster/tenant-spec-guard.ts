@@ -144,7 +144,9 @@ function strictestQuota(quota: unknown): TenantSpec['quota'] | undefined {
 export function strictestReading(spec: unknown): TenantSpec {
   if (!isObject(spec)) return {};
   const out: TenantSpec = {};
-  const namespaces = (Array.isArray(spec.namespaces) ? spec.namespaces : []).filter((n: unknown) => typeof n === 'string' && DNS_LABEL.test(n));
+  // A single name where a list belongs still names that namespace.
+  const listed: unknown[] = Array.isArray(spec.namespaces) ? spec.namespaces : [spec.namespaces];
+  const namespaces = listed.filter((n): n is string => typeof n === 'string' && DNS_LABEL.test(n));
   if (namespaces.length > 0) out.namespaces = [...new Set<string>(namespaces)];
   if (spec.namespaceSelector !== undefined) {
     const selector = tenantSpecProblems({ namespaceSelector: spec.namespaceSelector }).length === 0 ? spec.namespaceSelector : widenedSelector(spec.namespaceSelector);
