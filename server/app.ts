@@ -22,7 +22,13 @@ export function buildApp(deps: AppDeps): AdmissionApp {
   const { logger, metrics } = deps.telemetry;
   registerJsonBodyParser(app);
   registerErrorReplies(app, { drain, metrics, logger, bodyLimitBytes: deps.bodyLimitBytes, serveMetrics: deps.serveMetrics });
-  registerReviewRoutes(app, { engine: deps.engine, telemetry: deps.telemetry, drain, ...(deps.onAdmitted ? { onAdmitted: deps.onAdmitted } : {}) });
+  registerReviewRoutes(app, {
+    engine: deps.engine,
+    telemetry: deps.telemetry,
+    drain,
+    ...(deps.onAdmitted ? { onAdmitted: deps.onAdmitted } : {}),
+    ...(deps.unsynced ? { unsynced: deps.unsynced } : {}),
+  });
   registerStatusRoutes(app, { readiness: deps.readiness, metrics, serveMetrics: deps.serveMetrics });
   return app;
 }

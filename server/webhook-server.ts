@@ -20,6 +20,7 @@ import type { ServerConfig } from './config.js';
 import { configFileOf, engineConfigOf, loadConfig, type ConfigFlags } from './config-load.js';
 import { changedFields, watchConfig, type ConfigWatcher } from './config-watch.js';
 import { setupCluster, viewModeOf, type ClusterSetup, type StateSetup, type ViewMode } from './setup/cluster-setup.js';
+import { HEALTHY, readinessReply } from './http/status-routes.js';
 import { SetupError } from './setup/setup-error.js';
 import { gracefulShutdown } from './shutdown.js';
 import { createLogger, type Logger } from './telemetry/logging.js';
@@ -108,11 +109,17 @@ function listenUrl(scheme: 'https' | 'http', address: AddressInfo): string {
   return `${scheme}://${host}:${address.port}`;
 }
 
-async function startMetricsServer(config: ServerConfig, metrics: Metrics, logger: Logger): Promise<HttpServer | undefined> {
+async function startMetricsServer(config: ServerConfig, metrics: Metrics, logger: Logger, readiness: () => Readiness): Promise<HttpServer | undefined> {
   if (config.metrics.port === undefined) return undefined;
   const server = createServer((req, res) => {
+    // /healthz and /readyz for the kubelet, which cannot pass mutual TLS on the webhook port.
+    if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
+      const { status, body } = req.url === '/healthz' ? { status: 200, body: HEALTHY } : readinessReply(readiness());
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      return;
+    }
     if (req.method !== 'GET' || (req.url !== '/metrics' && !req.url?.startsWith('/metrics?'))) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics is served on this port\n');
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics, /healthz and /readyz are served on this port\n');
       return;
     }
     metrics.render().then(
@@ -200,6 +207,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     bodyLimitBytes: config.bodyLimitBytes,
     https: { key: pair.key, cert: pair.cert, ...(tls.clientCA !== undefined ? { ca: tls.clientCA, requestCert: true } : {}) },
     readiness,
+    unsynced: () => cluster.unsynced(),
     ...(cluster.mode !== 'live' ? { onAdmitted: persistAdmitted(cluster.persist) } : {}),
     serveMetrics: config.metrics.port === undefined,
   });
@@ -210,7 +218,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     } catch (err) {
       throw new SetupError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${(err as Error).message}`);
     }
-    metricsServer = await startMetricsServer(config, metrics, logger);
+    metricsServer = await startMetricsServer(config, metrics, logger, readiness);
   } catch (err) {
     // What started before the failure is stopped, so an embedding process is left clean.
     await app.close();

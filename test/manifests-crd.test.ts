@@ -6,7 +6,9 @@ import t from 'tap';
 import { parseHard, RESOURCES, STORAGE_RESOURCES } from '../policies/quota/resources.js';
 import type { KubeObject, LabelSelectorRequirement, Mode, PodSecurityLevel, TenantSpec } from '../policies/types.js';
 import { validateTenantSpec } from '../server/config-load.js';
-import { crdValidator, type Schema } from './helpers/crd-schema.js';
+import { celCondition, LABEL_KEY, LABEL_VALUE_PATTERN, QUOTA_NAME, SELINUX_LEVEL_PATTERN } from '../policies/kube/name-grammar.js';
+import { tenantSpecProblems } from '../server/cluster/tenant-spec-guard.js';
+import { crdValidator, ruleCosts, STATIC_ESTIMATED_COST_LIMIT, STATIC_ESTIMATED_CRD_COST_LIMIT, type Schema } from './helpers/crd-schema.js';
 import { readManifest, readOne } from './helpers/manifests.js';
 
 const crd = readOne('base/crd-tenant.yaml');
@@ -373,4 +375,162 @@ t.test('kubectl get tenants shows used against hard for pods, VMs, CPU, memory a
     Age: '2025-01-01T00:00:00Z',
   });
   t.equal(firstResult(shown, parseJsonPath('.status.used.requests.cpu')), undefined, 'without escaping, the dot in requests.cpu splits the key');
+});
+
+// ---- CEL rules: within the apiserver's cost budget, on Kubernetes 1.30+, and as the runtime reads ----
+
+t.test('every CEL rule is within the apiserver cost budget, every map, list and string it reads or sits under bounded', async (t) => {
+  const costs = ruleCosts(root);
+  t.ok(costs.length >= 4, 'the quota names, the selector labels, requirements and keys are checked by rules');
+  for (const c of costs) {
+    t.same(c.unbounded, [], `${c.path}: bounded`);
+    t.ok(c.cost <= STATIC_ESTIMATED_COST_LIMIT, `${c.path}: estimated ${c.cost} of ${STATIC_ESTIMATED_COST_LIMIT}`);
+  }
+  const total = costs.reduce((sum, c) => sum + c.cost, 0);
+  t.ok(total <= STATIC_ESTIMATED_CRD_COST_LIMIT, `all rules: estimated ${total} of ${STATIC_ESTIMATED_CRD_COST_LIMIT}`);
+});
+
+/** The schema with one bound removed, at a path of property names. */
+function without(bound: string, ...path: string[]): Schema {
+  const copy = structuredClone(root);
+  let node = copy.properties.spec;
+  for (const p of path) node = p === '[*]' ? node.items : node.properties[p];
+  delete node[bound];
+  return copy;
+}
+
+/** The quota.hard rule a real kube-apiserver 1.33 refused, "estimated rule cost exceeds budget by factor of 3.0x". */
+const REFUSED_BY_1_33 =
+  "self.all(k, k in ['count/pods', 'count/virtualmachines.kubevirt.io', 'requests.cpu', 'requests.memory', 'limits.cpu', 'limits.memory', " +
+  "'requests.storage', 'persistentvolumeclaims', 'cpu', 'memory', 'pods'] || k.matches('^requests\\\\.hugepages-[0-9]+([KMGTPE]i|[kMGTPE])?$') " +
+  "|| k.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\\\\.storageclass\\\\.storage\\\\.k8s\\\\.io/(requests\\\\.storage|persistentvolumeclaims)$'))";
+
+t.test('the estimate finds what a real kube-apiserver 1.33 refused: the quota.hard rule without maxProperties, 3.0x over budget', async (t) => {
+  const schema = without('maxProperties', 'quota', 'hard');
+  schema.properties.spec.properties.quota.properties.hard['x-kubernetes-validations'] = [{ rule: REFUSED_BY_1_33 }];
+  const hard = ruleCosts(schema).find((c) => c.path === '.spec.quota.hard.x-kubernetes-validations[0]')!;
+  t.equal((hard.cost / STATIC_ESTIMATED_COST_LIMIT).toFixed(1), '3.0');
+  t.same(hard.unbounded, ['.spec.quota.hard: no maxProperties']);
+  const today = ruleCosts(without('maxProperties', 'quota', 'hard')).find((c) => c.path === '.spec.quota.hard.x-kubernetes-validations[0]')!;
+  t.ok(today.cost > STATIC_ESTIMATED_COST_LIMIT, 'the rule of today is over budget too without the bound');
+});
+
+t.test('a rule under, on or reading an unbounded list or string is flagged', async (t) => {
+  const underList = ruleCosts(without('maxItems', 'namespaceSelector', 'matchExpressions')).filter((c) => c.unbounded.length > 0);
+  t.same(underList.map((c) => c.path), [
+    '.spec.namespaceSelector.x-kubernetes-validations[0]',
+    '.spec.namespaceSelector.matchExpressions[*].x-kubernetes-validations[0]', '.spec.namespaceSelector.matchExpressions[*].key.x-kubernetes-validations[0]']);
+  const key = ruleCosts(without('maxLength', 'namespaceSelector', 'matchExpressions', '[*]', 'key')).find((c) => c.unbounded.length > 0);
+  t.same(key?.unbounded, ['.spec.namespaceSelector.matchExpressions[*].key: no maxLength']);
+  t.ok(key!.cost > STATIC_ESTIMATED_COST_LIMIT, 'a regular expression on a string of up to 3 MiB, 64 times, is over budget');
+  const values = ruleCosts(without('maxItems', 'namespaceSelector', 'matchExpressions', '[*]', 'values')).find((c) => c.unbounded.length > 0);
+  t.same(values?.unbounded, ['.spec.namespaceSelector.matchExpressions[*].values: no maxItems'], 'size(self.values) reads the list');
+});
+
+/**
+ * What the rules call: CEL's standard macros and functions only, which every Kubernetes with CRD
+ * validation rules has (1.25+), so 1.30 too (no Kubernetes CEL library such as quantity(), 1.29+,
+ * or ext strings functions whose version differs per release).
+ */
+const CEL_1_30 = new Set(['all', 'exists', 'has', 'size', 'matches']);
+
+t.test('the rules use only CEL functions every supported Kubernetes (1.30+) has', async (t) => {
+  for (const { rule, path } of ruleCosts(root)) {
+    const called = [...rule.replace(/'(?:[^'\\]|\\.)*'/g, "''").matchAll(/([A-Za-z_][A-Za-z0-9_]*)\(/g)].map((m) => m[1]!);
+    t.same(called.filter((f) => !CEL_1_30.has(f)), [], `${path}: ${[...new Set(called)].join(', ')}`);
+  }
+});
+
+t.test('the rules are generated from the grammar the runtime reads (policies/kube/name-grammar.ts)', async (t) => {
+  const p = specSchema.properties;
+  t.equal(p.quota.properties.hard['x-kubernetes-validations'][0].rule, `self.all(k, ${celCondition(QUOTA_NAME, 'k')})`, 'quota names');
+  const selector = p.namespaceSelector.properties;
+  t.equal(selector.matchLabels['x-kubernetes-validations'][0].rule, `self.all(k, ${celCondition(LABEL_KEY, 'k')})`, 'label keys in matchLabels');
+  t.equal(selector.matchExpressions.items.properties.key['x-kubernetes-validations'][0].rule, celCondition(LABEL_KEY, 'self'), 'requirement keys');
+  t.equal(selector.matchLabels.additionalProperties.pattern, LABEL_VALUE_PATTERN, 'label values in matchLabels');
+  t.equal(selector.matchExpressions.items.properties.values.items.pattern, LABEL_VALUE_PATTERN, 'requirement values');
+  t.equal(p.defaults.properties.seLinuxLevel.pattern, SELINUX_LEVEL_PATTERN, 'SELinux levels');
+});
+
+const LONG = (n: number) => 'a'.repeat(n);
+
+/** Specs on each side of each rule: the CRD and the runtime (tenant-spec-guard.ts) agree on every one. */
+const AGREED: Array<[string, unknown]> = [
+  // selectors, as Kubernetes validates them
+  ['In with values', { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['a'] }] } }],
+  ['In without values', { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In' }] } }],
+  ['In with no values', { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: [] }] } }],
+  ['NotIn without values', { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'NotIn' }] } }],
+  ['Exists', { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'Exists' }] } }],
+  ['Exists with an empty list', { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'Exists', values: [] }] } }],
+  ['Exists with values', { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'Exists', values: ['a'] }] } }],
+  ['DoesNotExist with values', { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'DoesNotExist', values: ['a'] }] } }],
+  ['a prefixed key', { namespaceSelector: { matchLabels: { 'example.com/team': 'a' } } }],
+  ['a key with a 253-character prefix', { namespaceSelector: { matchLabels: { [`${LONG(253)}/team`]: 'a' } } }],
+  ['a key with a 254-character prefix', { namespaceSelector: { matchLabels: { [`${LONG(254)}/team`]: 'a' } } }],
+  ['a 63-character key name', { namespaceSelector: { matchExpressions: [{ key: LONG(63), operator: 'Exists' }] } }],
+  ['a 64-character key name', { namespaceSelector: { matchExpressions: [{ key: LONG(64), operator: 'Exists' }] } }],
+  ['an upper-case prefix', { namespaceSelector: { matchLabels: { 'Example.com/team': 'a' } } }],
+  ['a key with two slashes', { namespaceSelector: { matchLabels: { 'a/b/c': 'a' } } }],
+  ['an empty key', { namespaceSelector: { matchLabels: { '': 'a' } } }],
+  ['a key ending in a dash', { namespaceSelector: { matchExpressions: [{ key: 'team-', operator: 'Exists' }] } }],
+  ['an empty label value', { namespaceSelector: { matchLabels: { team: '' } } }],
+  ['a 63-character value', { namespaceSelector: { matchLabels: { team: LONG(63) } } }],
+  ['a 64-character value', { namespaceSelector: { matchLabels: { team: LONG(64) } } }],
+  ['a value with a space', { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['a b'] }] } }],
+  ['an empty matchLabels, which would claim every namespace', { namespaceSelector: { matchLabels: {} } }],
+  // quota names, by the one grammar
+  ['the fixed names and short names', { quota: { hard: { 'count/pods': '1', 'count/virtualmachines.kubevirt.io': '1', cpu: '1', memory: '1Gi', pods: '2', 'limits.cpu': '1', 'limits.memory': '1' } } }],
+  ['hugepages of 2Mi and 1Gi', { quota: { hard: { 'requests.hugepages-2Mi': '1Gi', 'requests.hugepages-1Gi': '2Gi' } } }],
+  ['hugepages of size 0', { quota: { hard: { 'requests.hugepages-0': '1' } } }],
+  ['hugepages of a fractional size', { quota: { hard: { 'requests.hugepages-1.5Gi': '1' } } }],
+  ['hugepages without a size', { quota: { hard: { 'requests.hugepages-': '1' } } }],
+  ['a storage class with dots', { quota: { hard: { 'fast.ssd.storageclass.storage.k8s.io/requests.storage': '1Ti' } } }],
+  ['a storage class of 253 characters', { quota: { hard: { [`${LONG(253)}.storageclass.storage.k8s.io/persistentvolumeclaims`]: '1' } } }],
+  ['a storage class of 254 characters', { quota: { hard: { [`${LONG(254)}.storageclass.storage.k8s.io/persistentvolumeclaims`]: '1' } } }],
+  ['a storage class with two dots in a row', { quota: { hard: { 'a..b.storageclass.storage.k8s.io/requests.storage': '1' } } }],
+  ['a storage class limit the built-in quota does not name', { quota: { hard: { 'gold.storageclass.storage.k8s.io/limits.storage': '1' } } }],
+  ['an extended resource', { quota: { hard: { 'requests.nvidia.com/gpu': '1' } } }],
+  ['a misspelt name', { quota: { hard: { 'request.cpu': '1' } } }],
+  // quantities
+  ['quantities in every form', { quota: { hard: { 'requests.cpu': '2500m', 'requests.memory': '1.5Gi', pods: '1e3', 'limits.memory': 1024, 'limits.cpu': '+1' } } }],
+  ['a negative quantity', { quota: { hard: { 'requests.cpu': '-1' } } }],
+  ['a negative integer', { quota: { hard: { 'count/pods': -1 } } }],
+  ['a device name', { vmSecurity: { mode: 'enforce', allowHostDevices: ['nvidia.com/GA102GL_A10'] } }],
+  ['an empty device name', { vmSecurity: { mode: 'enforce', allowHostDevices: [''] } }],
+  ['a quantity with a space', { quota: { hard: { 'requests.memory': '20 GB' } } }],
+  ['a quantity with an unknown suffix', { quota: { hard: { 'requests.memory': '20GB' } } }],
+  ['default requests', { quota: { defaultRequests: { cpu: '100m', memory: '128Mi' } } }],
+  ['a default request that is not a quantity', { quota: { defaultRequests: { cpu: 'a little' } } }],
+  ['an SELinux level', { defaults: { seLinuxLevel: 's0:c123,c456' } }],
+  ['an SELinux level that is not one', { defaults: { seLinuxLevel: 'restricted' } }],
+  // modes and levels
+  ['every mode', { podSecurity: { level: 'baseline', mode: 'audit', version: 'v1.30' }, networkPolicy: { mode: 'off' }, vmSecurity: { mode: 'warn' } }],
+  ['an unknown mode', { networkPolicy: { mode: 'block' } }],
+  ['an unknown level', { podSecurity: { level: 'strict', mode: 'enforce' } }],
+  ['an unknown version', { podSecurity: { level: 'baseline', mode: 'enforce', version: '1.30' } }],
+];
+
+/**
+ * Quantities the CRD cannot refuse but tenant-quota cannot count exactly (above 2^53 in canonical
+ * units, 9 PB): the guard keeps the last good spec for these (test/tenant-spec-guard.test.ts).
+ */
+const RUNTIME_ONLY: Array<[string, unknown]> = [
+  ['a limit of 1E bytes', { quota: { hard: { 'requests.memory': '1E' } } }],
+  ['a limit of 10^100 pods', { quota: { hard: { pods: '1e100' } } }],
+];
+
+t.test('each CRD rule agrees with the runtime on valid and invalid samples', async (t) => {
+  let valid = 0;
+  for (const [what, spec] of AGREED) {
+    const crd = tenantErrors(tenant(spec));
+    const runtime = tenantSpecProblems(spec);
+    t.equal(crd.length === 0, runtime.length === 0, `${what}: CRD ${crd.join('; ') || 'accepts'}, runtime ${runtime.join('; ') || 'accepts'}`);
+    if (crd.length === 0) valid++;
+  }
+  t.ok(valid >= 10 && valid <= AGREED.length - 10, `both sides of the rules are sampled (${valid} valid of ${AGREED.length})`);
+  for (const [what, spec] of RUNTIME_ONLY) {
+    t.same(tenantErrors(tenant(spec)), [], `${what}: the CRD accepts`);
+    t.not(tenantSpecProblems(spec).length, 0, `${what}: the runtime cannot use it`);
+  }
 });

@@ -59,12 +59,37 @@ t.test('mtls: the server config names a client CA the Deployment mounts', async 
   // mutual TLS itself, a client with and one without a certificate, is in test/cli-serve.test.ts.
   const configText = (findNamed(docs, 'ConfigMap', 'tenantguard-config').data as Record<string, string>)['config.yaml']!;
   t.ok(parseConfigText(configText, 'config.yaml').ok, 'the config is unchanged and valid');
-  for (const probe of [c.livenessProbe, c.readinessProbe]) {
-    t.same(probe.tcpSocket, { port: 'https' }, 'probes without a client certificate cannot do HTTPS: TCP only');
-    t.equal(probe.httpGet, undefined);
-  }
+  // Probes without a client certificate cannot do HTTPS: they ask the plain metrics port.
+  t.same(c.readinessProbe.httpGet, { path: '/readyz', port: 'metrics', scheme: 'HTTP' });
+  t.same(c.livenessProbe.httpGet, { path: '/healthz', port: 'metrics', scheme: 'HTTP' });
   const base = container(await kustomizeBuild('base'));
   t.equal(base.env!.some((e) => e.name === 'TENANTGUARD_CLIENT_CA'), false, 'the base has no client CA');
+});
+
+const OVERLAYS = ['base', 'overlays/cert-manager', 'overlays/mtls', 'overlays/monitoring'];
+
+t.test('every overlay probes readiness for real: GET /readyz on a port that serves it to the kubelet', async (t) => {
+  for (const dir of OVERLAYS) {
+    const docs = await kustomizeBuild(dir);
+    const c = container(docs);
+    const config = parseConfigText((findNamed(docs, 'ConfigMap', 'tenantguard-config').data as Record<string, string>)['config.yaml']!, 'config.yaml');
+    if (!config.ok) throw new Error(`${dir}: config invalid`);
+    const mtls = c.env?.some((e) => e.name === 'TENANTGUARD_CLIENT_CA') ?? false;
+    const ports = c.ports as Array<{ name: string; containerPort: number }>;
+    for (const [probe, path] of [[c.readinessProbe, '/readyz'], [c.livenessProbe, '/healthz']] as const) {
+      t.equal(probe.tcpSocket, undefined, `${dir} ${path}: not a bare TCP check`);
+      t.equal(probe.exec, undefined, `${dir} ${path}: not a command`);
+      t.equal(probe.httpGet?.path, path, `${dir}: ${path}`);
+      const port = ports.find((p) => p.name === probe.httpGet.port)!;
+      if (port.containerPort === (config.value as any).metrics?.port) {
+        t.equal(probe.httpGet.scheme, 'HTTP', `${dir} ${path}: the metrics port is plain HTTP (server/webhook-server.ts startMetricsServer)`);
+      } else {
+        t.equal(port.containerPort, (config.value as any).listen?.port ?? 8443, `${dir} ${path}: the webhook port`);
+        t.equal(probe.httpGet.scheme, 'HTTPS', `${dir} ${path}: the webhook port is HTTPS`);
+        t.notOk(mtls, `${dir} ${path}: the kubelet presents no client certificate, so not under mutual TLS`);
+      }
+    }
+  }
 });
 
 t.test('monitoring: the ServiceMonitor scrapes the Service metrics port; the dashboard ships as a ConfigMap', async (t) => {

@@ -9,6 +9,7 @@
 // identity in a WeakMap: objects from the cluster view are replaced, never modified, so a compiled
 // selector can never go stale and is dropped with its object.
 import type { LabelSelector, LabelSelectorRequirement } from '../types.js';
+import { inGrammar, LABEL_KEY, LABEL_KEY_MAX_LENGTH, LABEL_VALUE_MAX_LENGTH, LABEL_VALUE_PATTERN } from './name-grammar.js';
 
 type Labels = Readonly<Record<string, string>>;
 type Requirement = (labels: Labels) => boolean;
@@ -28,6 +29,7 @@ export interface RequiredLabel {
 /** Larger In lists are indexed by their key only, so an index costs O(1) per selector. */
 export const MAX_INDEXED_VALUES = 16;
 
+const LABEL_VALUE = new RegExp(LABEL_VALUE_PATTERN);
 const NO_LABELS: Labels = Object.freeze({});
 const NOTHING: CompiledSelector = Object.freeze({ matches: () => false, cost: 1 });
 const compiled = new WeakMap<object, CompiledSelector>();
@@ -133,4 +135,50 @@ export function requiredLabel(selector: LabelSelector | null | undefined): Requi
 
 export function selectorMatches(selector: LabelSelector | null | undefined, labels: Record<string, string> | null | undefined): boolean {
   return compiledSelector(selector).matches(labels);
+}
+
+/**
+ * Why a selector is not one the apiserver would accept (k8s.io/apimachinery
+ * pkg/apis/meta/v1/validation/validation.go ValidateLabelSelector): keys must be label keys and
+ * values label values; In/NotIn need values, Exists/DoesNotExist take none. Empty when valid. The
+ * grammar is the one the Tenant CRD's rules are generated from.
+ */
+export function selectorProblems(selector: unknown, path: string): string[] {
+  if (selector == null || typeof selector !== 'object' || Array.isArray(selector)) return [`${path}: must be an object`];
+  const problems: string[] = [];
+  const { matchLabels, matchExpressions } = selector as Record<string, unknown>;
+  const value = (v: unknown, at: string) => {
+    if (typeof v !== 'string' || v.length > LABEL_VALUE_MAX_LENGTH || !LABEL_VALUE.test(v)) problems.push(`${at}: ${JSON.stringify(v)} is not a label value`);
+  };
+  const key = (k: unknown, at: string) => {
+    if (typeof k !== 'string' || k.length > LABEL_KEY_MAX_LENGTH || !inGrammar(LABEL_KEY, k)) problems.push(`${at}: ${JSON.stringify(k)} is not a label key`);
+  };
+  if (matchLabels != null) {
+    if (typeof matchLabels !== 'object' || Array.isArray(matchLabels)) problems.push(`${path}.matchLabels: must be an object`);
+    else {
+      for (const [k, v] of Object.entries(matchLabels)) {
+        key(k, `${path}.matchLabels`);
+        value(v, `${path}.matchLabels[${JSON.stringify(k)}]`);
+      }
+    }
+  }
+  if (matchExpressions != null) {
+    if (!Array.isArray(matchExpressions)) return [...problems, `${path}.matchExpressions: must be a list`];
+    matchExpressions.forEach((req: unknown, i) => {
+      const at = `${path}.matchExpressions[${i}]`;
+      if (req == null || typeof req !== 'object') return problems.push(`${at}: must be an object`);
+      const { key: k, operator, values } = req as Record<string, unknown>;
+      key(k, `${at}.key`);
+      if (values != null && !Array.isArray(values)) return problems.push(`${at}.values: must be a list`);
+      const valued = Array.isArray(values) && values.length > 0;
+      if (operator === 'In' || operator === 'NotIn') {
+        if (!valued) problems.push(`${at}.values: must be non-empty for operator ${operator}`);
+      } else if (operator === 'Exists' || operator === 'DoesNotExist') {
+        if (valued) problems.push(`${at}.values: must be empty for operator ${operator}`);
+      } else problems.push(`${at}.operator: ${JSON.stringify(operator)} is not In, NotIn, Exists or DoesNotExist`);
+      (Array.isArray(values) ? values : []).forEach((v, j) => value(v, `${at}.values[${j}]`));
+      return undefined;
+    });
+  }
+  return problems;
 }

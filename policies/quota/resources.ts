@@ -3,6 +3,7 @@
 // carry the page size (the built-in quota's requests.hugepages-<size>), and storage, whose
 // per-class names carry the class, are added only where charged. No arithmetic here ever yields a
 // negative amount: a charge is clamped at 0 per resource.
+import { inGrammar, QUOTA_NAME } from '../kube/name-grammar.js';
 import { formatMilli, formatUnits, parseMilli, parseUnits } from '../kube/quantity.js';
 import type { ResourceAmounts } from '../types.js';
 
@@ -39,20 +40,6 @@ export const STORAGE_CLASS_SUFFIX = '.storageclass.storage.k8s.io/';
 
 export function storageClassResource(storageClass: string, resource: (typeof STORAGE_RESOURCES)[number]): string {
   return `${storageClass}${STORAGE_CLASS_SUFFIX}${resource}`;
-}
-
-/** A StorageClass name is a DNS subdomain (k8s.io/apimachinery validation IsDNS1123Subdomain). */
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-/** `<class>.storageclass.storage.k8s.io/requests.storage|persistentvolumeclaims` with a valid class name. */
-function storageClassHardName(name: string): string | undefined {
-  const at = name.indexOf(STORAGE_CLASS_SUFFIX);
-  if (at <= 0) return undefined;
-  const storageClass = name.slice(0, at);
-  const resource = name.slice(at + STORAGE_CLASS_SUFFIX.length);
-  return (STORAGE_RESOURCES as readonly string[]).includes(resource) && storageClass.length <= 253 && DNS_SUBDOMAIN.test(storageClass)
-    ? name
-    : undefined;
 }
 
 /** What one object costs, in canonical units (millicores, bytes, objects). */
@@ -154,11 +141,8 @@ export function parseHard(hard: Record<string, unknown> | undefined): Readonly<R
 function parseHardUncached(hard: Record<string, unknown>): ResourceAmounts {
   const out: ResourceAmounts = {};
   for (const [name, raw] of Object.entries(hard)) {
-    const resource =
-      ALIASES[name] ??
-      [...RESOURCES, ...STORAGE_RESOURCES].find((r) => r === name) ??
-      hugepagesHardName(name) ??
-      storageClassHardName(name);
+    // The grammar the Tenant CRD's rule is generated from (policies/kube/name-grammar.ts).
+    const resource = ALIASES[name] ?? (inGrammar(QUOTA_NAME, name) ? name : undefined);
     if (resource === undefined) {
       throw new Error(
         `tenant quota: unsupported resource "${name}" in spec.quota.hard (supported: ${[...RESOURCES, ...STORAGE_RESOURCES].join(', ')}, ${REQUESTS_HUGEPAGES_PREFIX}<size>, <storage class>${STORAGE_CLASS_SUFFIX}requests.storage, <storage class>${STORAGE_CLASS_SUFFIX}persistentvolumeclaims, cpu, memory, pods)`,
@@ -177,16 +161,6 @@ function parseHardUncached(hard: Record<string, unknown>): ResourceAmounts {
     out[resource] = amount;
   }
   return out;
-}
-
-/** requests.hugepages-<size> with a page size that is a quantity (the built-in quota's validation). */
-function hugepagesHardName(name: string): string | undefined {
-  if (!name.startsWith(REQUESTS_HUGEPAGES_PREFIX)) return undefined;
-  try {
-    return parseUnits(name.slice(REQUESTS_HUGEPAGES_PREFIX.length)) > 0 ? name : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** One amount as the built-in quota prints it: requests.cpu=1500m, requests.memory=2Gi, count/pods=3. */

@@ -2,6 +2,7 @@
 // lookups a review makes are O(1) (get) or O(objects in one namespace) (list).
 import { TenantIndex } from '../../policies/kube/tenants.js';
 import type { KubeObject, TenantBinding, TenantSpec, ViewKind } from '../../policies/types.js';
+import { TenantSpecGuard } from './tenant-spec-guard.js';
 
 export const CLUSTER_SCOPED: ReadonlySet<ViewKind> = new Set<ViewKind>([
   'Namespace',
@@ -61,6 +62,8 @@ export class ObjectStore {
   private readonly listCache = new Map<string, readonly KubeObject[]>();
   private tenantIndex: TenantIndex | undefined;
   private readonly listeners: StoreListener[] = [];
+  /** Every Tenant is stored with the spec tenantguard judges by (the last valid one, SPEC 11.1). */
+  readonly tenantGuard = new TenantSpecGuard();
 
   constructor(private defaultTenant: TenantSpec) {}
 
@@ -100,7 +103,8 @@ export class ObjectStore {
     return cached;
   }
 
-  upsert(kind: ViewKind, obj: KubeObject): void {
+  upsert(kind: ViewKind, stored: KubeObject): void {
+    const obj = kind === 'Tenant' ? this.tenantGuard.admit(stored) : stored;
     const scope = this.scope(kind, obj.metadata?.namespace);
     const name = obj.metadata?.name ?? '';
     let byNs = this.kinds.get(kind);
@@ -118,6 +122,7 @@ export class ObjectStore {
     const objs = this.kinds.get(kind)?.get(scope);
     const previous = objs?.get(name);
     if (previous === undefined || !objs!.delete(name)) return;
+    if (kind === 'Tenant') this.tenantGuard.forget(name);
     this.changed(kind, scope, true);
     this.notify({ kind, namespace: scope, name, object: undefined, previous });
   }

@@ -142,7 +142,7 @@ export class TenantReconciler {
         status.reserved = reserved;
         changed = true;
       }
-      const conditions = nextConditions(fresh, shared, this.ledger.observed.notices(name), now);
+      const conditions = nextConditions(fresh, shared, this.ledger.observed.notices(name), now, this.view.store.tenantGuard.rejection(name));
       if (conditions !== undefined) {
         status.conditions = conditions;
         changed = true;

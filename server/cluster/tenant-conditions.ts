@@ -5,10 +5,14 @@
 // - ChargeIncomplete: objects charged without all of their inputs (an instancetype edited or deleted
 //   since KubeVirt stored it, SPEC 6.4 "Trust"); their charge is what is known, and the condition
 //   says which, so that an operator can see it without every later review failing.
+// - SpecRejected: the Tenant's spec cannot be used (tenant-spec-guard.ts); it says why and what is
+//   judged by instead (the last valid spec, or the strictest reading of this one).
 import type { KubeObject } from '../../policies/types.js';
+import type { SpecRejection } from './tenant-spec-guard.js';
 
 export const NAMESPACE_CONFLICT = 'NamespaceConflict';
 export const CHARGE_INCOMPLETE = 'ChargeIncomplete';
+export const SPEC_REJECTED = 'SpecRejected';
 
 /** At most this many objects are named in ChargeIncomplete's message; the rest are counted. */
 const NAMED_NOTICES = 5;
@@ -42,6 +46,17 @@ function chargeIncomplete(notices: readonly string[]): Desired {
   return { type: CHARGE_INCOMPLETE, status: 'True', reason: 'ChargeInputsMissing', message };
 }
 
+function specRejected(rejection: SpecRejection | undefined): Desired {
+  if (rejection === undefined) return { type: SPEC_REJECTED, status: 'False', reason: 'SpecAccepted', message: 'the spec in force is the current one' };
+  const which = rejection.generation === undefined ? 'the current spec' : `the spec of generation ${rejection.generation}`;
+  const rest = rejection.problems.length - NAMED_NOTICES;
+  const problems = rejection.problems.slice(0, NAMED_NOTICES).join('; ') + (rest > 0 ? `; and ${rest} more` : '');
+  const inForce = rejection.keptLastGood
+    ? `the last valid spec${rejection.lastGoodGeneration === undefined ? '' : ` (generation ${rejection.lastGoodGeneration})`} stays in force`
+    : 'no valid spec was seen since tenantguard started: its namespaces are judged by the strictest reading of this one (invalid sections at their strictest, unusable limits at 0)';
+  return { type: SPEC_REJECTED, status: 'True', reason: rejection.keptLastGood ? 'InvalidSpecLastValidInForce' : 'InvalidSpecStrictestReading', message: `${which} is not used: ${problems}; ${inForce}` };
+}
+
 /**
  * The Tenant's conditions brought up to date, or undefined when they already are. A condition that
  * never was True is not added just to say False.
@@ -51,10 +66,11 @@ export function nextConditions(
   shared: ReadonlyArray<{ namespace: string; others: string[] }>,
   notices: readonly string[],
   now: number,
+  rejection?: SpecRejection,
 ): TenantCondition[] | undefined {
   let conditions: TenantCondition[] = Array.isArray(tenant.status?.conditions) ? tenant.status.conditions : [];
   let changed = false;
-  for (const desired of [namespaceConflict(shared), chargeIncomplete(notices)]) {
+  for (const desired of [namespaceConflict(shared), chargeIncomplete(notices), specRejected(rejection)]) {
     const existing = conditions.find((c) => c.type === desired.type);
     if (existing === undefined && desired.status === 'False') continue;
     const next: TenantCondition = {

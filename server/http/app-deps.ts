@@ -44,6 +44,11 @@ export interface AppDeps {
   bodyLimitBytes: number;
   https: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestCert?: boolean };
   readiness(): Readiness;
+  /**
+   * Why the cluster view cannot judge a review now (live: its first sync is not complete); empty
+   * when it can. Reviews are then answered 503, never allowed (SPEC 11.1).
+   */
+  unsynced?(): string[];
   /** Called after an allowed review with the final (mutated) object; snapshot mode applies it. */
   onAdmitted?(request: AdmissionRequest, decision: Decision): void;
   serveMetrics: boolean;

@@ -11,7 +11,7 @@ import type { AdmissionApp, AppDeps, DrainSignal } from './app-deps.js';
 import { sendError } from './error-replies.js';
 import { recordReview } from './review-record.js';
 
-type ReviewDeps = Pick<AppDeps, 'engine' | 'telemetry' | 'onAdmitted'> & { drain: DrainSignal };
+type ReviewDeps = Pick<AppDeps, 'engine' | 'telemetry' | 'onAdmitted' | 'unsynced'> & { drain: DrainSignal };
 
 export function registerReviewRoutes(app: AdmissionApp, deps: ReviewDeps): void {
   const { engine, drain, onAdmitted } = deps;
@@ -25,6 +25,18 @@ export function registerReviewRoutes(app: AdmissionApp, deps: ReviewDeps): void 
       return sendError(reply, drain, 400, { error: 'invalid_review', message: decoded.error });
     }
     const req = decoded.request;
+    // A view that has not synced would judge a tenant namespace as nobody's (allowing what its
+    // Tenant denies). kube-apiserver treats a non-2xx reply as a failed call (webhook/mutating and
+    // validating dispatcher.go: r.Do(ctx).Into(response) fails, ErrCallingWebhook), so the
+    // webhook's failurePolicy decides, as it would with this replica down.
+    const unsynced = deps.unsynced?.() ?? [];
+    if (unsynced.length > 0) {
+      metrics.countRequestError('not_synced');
+      return sendError(reply, drain, 503, {
+        error: 'not_synced',
+        message: `review ${req.uid} not judged: the cluster view has not synced (${unsynced.join('; ')}); the webhook's failurePolicy applies`,
+      });
+    }
     const span = tracing.startReviewSpan(phase === 'mutate' ? 'admission mutate' : 'admission validate', request.headers);
     const recording = span.isRecording();
     if (recording) {

@@ -52,6 +52,8 @@ interface SetupBase {
   setDefaultTenant(config: ServerConfig): void;
   /** Reasons the view is not ready (live: informers not synced yet). */
   notReady(): string[];
+  /** Reasons the view cannot judge reviews (live: its first sync is not complete); empty once it can. */
+  unsynced(): string[];
   /** Namespaces two Tenants claim: a configuration error reported by /readyz, not a reason to stop serving. */
   conflicts(): string[];
   stop(): Promise<void>;
@@ -118,6 +120,7 @@ function stateSetup(mode: StateSetup['mode'], dir: string, view: SnapshotView, l
     persist: (request, object) => view.apply(request, object),
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => [],
+    unsynced: () => [],
     conflicts: () => conflictsOf(view.store),
     stop: async () => {},
   };
@@ -151,6 +154,7 @@ async function clusterReadOnce(input: SetupInput, target: Extract<SetupFor, { co
     engine: engineOf(input, view, ledger),
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => [],
+    unsynced: () => [],
     conflicts: () => conflictsOf(view.store),
     stop: async () => {},
   };
@@ -165,12 +169,20 @@ function publishQuota(metrics: Metrics, view: ClusterView, ledger: MemoryLedger 
     // As status.used shows it: storage at 0 before the first claim, so dashboards have a series.
     metrics.setQuotaUsed(tenant, usedForStatus(ledger.observed.tenantUsage(tenant)));
     metrics.setQuotaReserved(tenant, { ...zeroCharge(), ...ledger.book.reserved(tenant) }, ledger.book.count(tenant));
-    try {
-      metrics.setQuotaHard(tenant, parseHard(t.spec?.quota?.hard));
-    } catch {
-      // An invalid limit is reported where it matters: the quota module fails the review naming it.
-    }
+    // The view holds the spec in force, which tenant-spec-guard.ts has parsed: this cannot throw.
+    metrics.setQuotaHard(tenant, parseHard(t.spec?.quota?.hard));
   }
+}
+
+/** A Tenant spec tenantguard cannot use is a log line and a metric (and a condition, by the reconcile). */
+function reportRejectedSpecs(store: ObjectStore, telemetry: ServeTelemetry): void {
+  store.tenantGuard.onRejected((r) => {
+    telemetry.metrics.countTenantSpecRejected(r.tenant);
+    telemetry.logger.warn(
+      { tenant: r.tenant, generation: r.generation, problems: r.problems, keptLastGood: r.keptLastGood, lastGoodGeneration: r.lastGoodGeneration },
+      `Tenant ${r.tenant}: spec not used (${r.problems[0]}); ${r.keptLastGood ? 'the last valid spec stays in force' : 'judged by its strictest reading'}`,
+    );
+  });
 }
 
 /** What the ledger options are in the server config, and the metrics and log lines of reservations. */
@@ -196,6 +208,7 @@ function ledgerOptions(config: ServerConfig, telemetry: ServeTelemetry): LedgerO
 /** serve --state / embedded: the state in memory, changed by what the webhook admits. */
 async function servedState(dir: string, mode: StateSetup['mode'], input: SetupInput, telemetry: ServeTelemetry): Promise<StateSetup> {
   const view = await loadState(dir, input.config);
+  reportRejectedSpecs(view.store, telemetry);
   const ledger = new MemoryLedger(view, ledgerOptions(input.config, telemetry));
   const problems = view.list('Tenant').flatMap((t) => ledger.observed.problems(t.metadata?.name ?? ''));
   if (problems.length > 0) throw new SetupError(`cannot charge the quota usage of the state in ${dir}: ${problems[0]}`);
@@ -217,6 +230,7 @@ async function watchedCluster(input: SetupInput, telemetry: ServeTelemetry): Pro
     defaultTenant: config.defaultTenant,
     onError: (source, err) => logger.warn({ source, err: err.message }, `cluster view: ${source} failed; retrying`),
   });
+  reportRejectedSpecs(view.store, telemetry);
   const ledger = new TenantStatusLedger(client, view, ledgerOptions(config, telemetry));
   const reconciler = new TenantReconciler(client, view, ledger, {
     intervalMs: config.quota.reconcileIntervalSeconds * 1000,
@@ -248,6 +262,9 @@ async function watchedCluster(input: SetupInput, telemetry: ServeTelemetry): Pro
     engine: engineOf(input, view, ledger, tracing.tracer),
     setDefaultTenant: (c) => view.store.setDefaultTenant(c.defaultTenant),
     notReady: () => view.syncProblems(),
+    // Once synced, the informers keep the view current (relisting after an outage): a later
+    // discovery error makes the replica unready but does not stop it judging.
+    unsynced: () => (view.synced() ? [] : view.syncProblems()),
     conflicts: () => conflictsOf(view.store),
     stop: async () => {
       reconciler.stop();

@@ -7,7 +7,7 @@ import type { ResourceAmounts } from '../../policies/types.js';
 import { HotCounter, HotHistogram, type HotCounterSeries, type HotHistogramSeries } from './hot-metrics.js';
 
 export type Webhook = 'mutate' | 'validate';
-export type RequestErrorReason = 'bad_json' | 'bad_content_type' | 'body_too_large' | 'invalid_review' | 'bad_request' | 'internal';
+export type RequestErrorReason = 'bad_json' | 'bad_content_type' | 'body_too_large' | 'invalid_review' | 'bad_request' | 'not_synced' | 'internal';
 export type ReloadResult = 'success' | 'failure';
 
 /** Kinds come from the request; past this many distinct values they are counted as "other". */
@@ -47,6 +47,7 @@ export class Metrics {
   private readonly reconciles: Counter<'outcome'>;
   private readonly certExpiry: Gauge;
   private readonly reloads: Counter<'result'>;
+  private readonly tenantSpecRejected: Counter<'tenant'>;
   private readonly cacheSynced: Gauge<'kind'>;
   private readonly requestErrors: Counter<'reason'>;
   /** webhook -> operation -> kind -> series. */
@@ -132,6 +133,12 @@ export class Metrics {
       name: 'tenantguard_config_reloads_total',
       help: 'Configuration reloads by result.',
       labelNames: ['result'],
+      registers,
+    });
+    this.tenantSpecRejected = new Counter({
+      name: 'tenantguard_tenant_spec_rejected_total',
+      help: 'Tenant specs tenantguard could not use (each distinct spec once); the last valid spec, or the strictest reading, stays in force.',
+      labelNames: ['tenant'],
       registers,
     });
     this.cacheSynced = new Gauge({
@@ -234,6 +241,10 @@ export class Metrics {
 
   setCertExpiry(notAfter: Date): void {
     this.certExpiry.set(notAfter.getTime() / 1000);
+  }
+
+  countTenantSpecRejected(tenant: string): void {
+    this.tenantSpecRejected.inc({ tenant });
   }
 
   countConfigReload(result: ReloadResult): void {
