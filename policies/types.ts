@@ -145,6 +145,11 @@ export interface TenantBinding {
   spec: TenantSpec;
   /** Other Tenants that also select this namespace (a configuration error, SPEC 4). */
   conflicts: string[];
+  /**
+   * Every Tenant claiming the namespace with its own quota section (defaults filled in): each is
+   * charged for what runs here and judged against its own hard. Absent: `name` with `spec.quota`.
+   */
+  quotas?: Array<{ tenant: string; quota: TenantSpec['quota'] }>;
 }
 
 export interface LabelSelectorRequirement {
