@@ -16,7 +16,7 @@ import { DEFAULT_KUBEVIRT_CONFIG, kubevirtConfigOf } from './kubevirt-launcher-r
 import type { PodDefaults } from './pod-charge.js';
 import { missingResourcesMessage, podDefaultsOf } from './pod-constraints.js';
 import { exceededBy, type Exceeded } from './reservation.js';
-import { accountedCharge, chargeDelta, formatAmount, parseHard, REQUESTS_STORAGE, STORAGE_CLASS_SUFFIX, zeroCharge } from './resources.js';
+import { accountedBy, accountedCharge, chargeDelta, formatAmount, parseHard, REQUESTS_STORAGE, STORAGE_CLASS_SUFFIX, zeroCharge } from './resources.js';
 
 export const QUOTA_MODULE = 'tenant-quota';
 
@@ -79,6 +79,7 @@ function evaluate(input: PolicyInput): ModuleResult {
     // new charge agree with what was charged before; only a pod being created is judged by its creator.
     admission: { request, settings: input.settings, creating: operation === 'CREATE' },
     podDefaults: kind === 'Pod' ? podDefaultsOf(tenant.spec.quota?.defaultRequests) : undefined,
+    accounts: accountedBy(hards),
   };
   if (kind === 'Pod' && operation === 'CREATE' && input.object && launcherVmiOf(input.object, ctx) === undefined) {
     for (const c of claimants) {

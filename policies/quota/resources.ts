@@ -98,6 +98,15 @@ export function usedForStatus(usage: ResourceAmounts): ResourceAmounts {
 
 const FIXED: ReadonlySet<string> = new Set<string>([...RESOURCES, ...STORAGE_RESOURCES]);
 
+function accounted(resource: string, hards: readonly Readonly<ResourceAmounts>[]): boolean {
+  return FIXED.has(resource) || hards.some((h) => h[resource] !== undefined);
+}
+
+/** Whether a resource is accounted under `hards` (accountedCharge), for skipping work on the others. */
+export function accountedBy(hards: readonly Readonly<ResourceAmounts>[]): (resource: string) => boolean {
+  return (resource) => accounted(resource, hards);
+}
+
 /**
  * The charge as tenant-quota accounts it under `hards` (the limits of every Tenant charged for it):
  * the fixed resources always (status.used shows them), a per-size or per-class one only where some
@@ -108,7 +117,7 @@ const FIXED: ReadonlySet<string> = new Set<string>([...RESOURCES, ...STORAGE_RES
 export function accountedCharge(charge: Charge, hards: readonly Readonly<ResourceAmounts>[]): Charge {
   let out: Charge | undefined;
   for (const r in charge) {
-    if (FIXED.has(r) || hards.some((h) => h[r] !== undefined)) continue;
+    if (accounted(r, hards)) continue;
     out ??= { ...charge };
     delete out[r];
   }

@@ -18,7 +18,7 @@ import { CHARGED_KINDS, chargeOf, type ChargeContext } from './charge.js';
 import { kubevirtConfigOf } from './kubevirt-launcher-resources.js';
 import type { PodDefaults } from './pod-charge.js';
 import { podDefaultsOf } from './pod-constraints.js';
-import { accountedCharge, addCharge, claimantLimits, zeroCharge, type Charge } from './resources.js';
+import { accountedBy, accountedCharge, addCharge, claimantLimits, zeroCharge, type Charge } from './resources.js';
 import type { VmCharging } from './vm-charge.js';
 
 export function tenantUsage(
@@ -34,7 +34,16 @@ export function tenantUsage(
   const kubevirt = kubevirtConfigOf(view);
   const total = zeroCharge();
   for (const namespace of namespaces) {
-    const ctx: ChargeContext = { view, namespace, vmCharging, kubevirt, nowMs, podDefaults, onProblem: onProblem && ((p) => onProblem(`${namespace}: ${p}`)) };
+    const ctx: ChargeContext = {
+      view,
+      namespace,
+      vmCharging,
+      kubevirt,
+      nowMs,
+      podDefaults,
+      onProblem: onProblem && ((p) => onProblem(`${namespace}: ${p}`)),
+      ...(limits ? { accounts: accountedBy(limits) } : {}),
+    };
     for (const kind of CHARGED_KINDS) {
       for (const obj of view.list(kind, namespace)) {
         // A disk whose size cannot be known is counted without its size, and reported.

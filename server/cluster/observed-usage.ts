@@ -13,7 +13,7 @@ import { CHARGED_KINDS, chargeOf, type ChargedKind, type ChargeContext } from '.
 import { kubevirtConfigOf, type KubeVirtResourceConfig } from '../../policies/quota/kubevirt-launcher-resources.js';
 import { controllerRef } from '../../policies/kube/controller-ref.js';
 import { podDefaultsOf } from '../../policies/quota/pod-constraints.js';
-import { accountedCharge, addCharge, claimantLimits, sameAmounts, zeroCharge, type Charge } from '../../policies/quota/resources.js';
+import { accountedBy, accountedCharge, addCharge, claimantLimits, sameAmounts, zeroCharge, type Charge } from '../../policies/quota/resources.js';
 import type { TenantIndex } from '../../policies/kube/tenants.js';
 import type { ClusterView, KubeObject, ResourceAmounts, ViewKind } from '../../policies/types.js';
 import type { ObjectStore, StoreChange } from './object-store.js';
@@ -262,6 +262,7 @@ export class ObservedUsage {
       vmCharging: quota?.vmCharging ?? 'pod',
       kubevirt: this.kubevirt,
       podDefaults: podDefaultsOf(quota?.defaultRequests),
+      accounts: accountedBy(this.limitsOf(namespace, index)),
       onProblem: (problem) => this.notes.set(objectKey, problem),
       // A disk whose size cannot be known (a clone's source gone) is counted without it, and reported.
       onUnknownSize: (problem) => this.notes.set(objectKey, problem),
