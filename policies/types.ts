@@ -229,6 +229,11 @@ export interface ClusterView {
    * (SPEC 6.5). Absent in snapshot mode, where the snapshot is the truth.
    */
   listLive?(kind: ViewKind, namespace: string, signal: AbortSignal): Promise<KubeObject[]>;
+  /**
+   * One object as the API server has it now (undefined: it does not exist), for a miss the watch
+   * may not have delivered yet (a launcher pod created before its VMI's event). Absent in snapshot mode.
+   */
+  getLive?(kind: ViewKind, namespace: string, name: string, signal: AbortSignal): Promise<KubeObject | undefined>;
 }
 
 /** Settings the engine passes to modules from the server config (not per tenant). */
