@@ -6,7 +6,9 @@
 // pod it replaces in a migration. A change to any KubeVirt object or KubeVirt pod therefore
 // recharges that namespace's KubeVirt objects and pods (few next to its plain pods); a change to the
 // KubeVirt CR, a cluster instancetype, a StorageClass, CDI's config or the Tenant/Namespace
-// mapping recharges everything, lazily. A PVC or DataVolume recharges the links of its disk chain.
+// mapping recharges everything, lazily. A PVC or DataVolume recharges the links of its disk chain,
+// a PVC also the populator PVC' named after its uid. Each charge keeps only what the limits of the
+// Tenants charged for its namespace account (policies/quota/resources.ts accountedCharge).
 // What time alone changes (a pod past its deletion grace) and anything the dependencies above miss
 // is repaired by repair(), which the reconcile runs every period: drift lasts at most one period.
 import { CHARGED_KINDS, chargeOf, type ChargedKind, type ChargeContext } from '../../policies/quota/charge.js';
