@@ -6,8 +6,10 @@
 // scale-down, a delete) is never handed to the ledger: a review is a claim that anyone can send, and
 // the apiserver sends a pod's DELETE several times; usage falls when the view observes the object
 // gone or smaller. KubeVirt's own virt-launcher pods are never denied: a migration target's growth
-// is reserved when it fits and only warned about when it does not; CDI's own PVCs of DataVolumes
-// likewise. A DataVolume or VM whose disk size cannot be known at admission is denied, saying why.
+// is reserved when it fits and only warned about when it does not; CDI's own PVCs (of DataVolumes,
+// and its populators' PVC's) likewise. A DataVolume or VM whose disk size cannot be known at
+// admission is denied, saying why. Where two Tenants claim the namespace, each is judged against its
+// own hard and reserves for itself; only what some Tenant's hard names is charged (accountedCharge).
 import type { Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, Reservation, ReservationOutcome, ReservedObject, ResourceAmounts, TenantBinding } from '../types.js';
 import { cdiOwnPvc } from '../kube/cdi-pvc.js';
 import { admittedName } from '../kube/object-name.js';
