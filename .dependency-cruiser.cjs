@@ -12,6 +12,13 @@ module.exports = {
       from: { pathNot: '^server/commands/' },
       to: { path: '^server/commands/' },
     },
+    {
+      name: 'kube-helpers-below-modules',
+      comment: 'policies/kube/ holds the Kubernetes helpers the modules share: it imports no module',
+      severity: 'error',
+      from: { path: '(^|/)policies/kube/' },
+      to: { path: '(^|/)policies/', pathNot: '(^|/)policies/(kube/|types\\.ts$)' },
+    },
   ],
   options: {
     parser: 'swc',

@@ -4,6 +4,7 @@
 // and times and traces every module. Modules stay pure; the clock and the tracer live here.
 import { context, trace, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import fjp from 'fast-json-patch';
+import { confirmLauncherVmi } from './launcher-vmi-confirm.js';
 import type {
   AdmissionRequest,
   AdmissionStatus,
@@ -158,12 +159,15 @@ export class PolicyEngine {
     const tenant = this.deps.view.tenantOf(request.namespace ?? '');
     decision.tenant = tenant.name;
     const original = request.object ?? undefined;
+    // A launcher pod ahead of its VMI's watch event is judged with the VMI read live (every module alike).
+    let view = confirmLauncherVmi(request, this.deps.view, config.settings);
+    if (view instanceof Promise) view = await view;
     const input: PolicyInput = {
       request,
       object: original,
       oldObject: request.oldObject ?? undefined,
       tenant,
-      view: this.deps.view,
+      view,
       settings: config.settings,
       ledger: this.deps.ledger,
     };

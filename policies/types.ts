@@ -145,6 +145,11 @@ export interface TenantBinding {
   spec: TenantSpec;
   /** Other Tenants that also select this namespace (a configuration error, SPEC 4). */
   conflicts: string[];
+  /**
+   * Every Tenant claiming the namespace with its own quota section (defaults filled in): each is
+   * charged for what runs here and judged against its own hard. Absent: `name` with `spec.quota`.
+   */
+  quotas?: Array<{ tenant: string; quota: TenantSpec['quota'] }>;
 }
 
 export interface LabelSelectorRequirement {
@@ -224,6 +229,11 @@ export interface ClusterView {
    * (SPEC 6.5). Absent in snapshot mode, where the snapshot is the truth.
    */
   listLive?(kind: ViewKind, namespace: string, signal: AbortSignal): Promise<KubeObject[]>;
+  /**
+   * One object as the API server has it now (undefined: it does not exist), for a miss the watch
+   * may not have delivered yet (a launcher pod created before its VMI's event). Absent in snapshot mode.
+   */
+  getLive?(kind: ViewKind, namespace: string, name: string, signal: AbortSignal): Promise<KubeObject | undefined>;
 }
 
 /** Settings the engine passes to modules from the server config (not per tenant). */

@@ -1,4 +1,5 @@
-// The import rules of .dependency-cruiser.cjs (no cycles; nothing imports server/commands/) hold
+// The import rules of .dependency-cruiser.cjs (no cycles; nothing imports server/commands/; the
+// Kubernetes helpers in policies/kube/ import no policy module) hold
 // for server/, policies/ and certs/; and the check does see a cycle made of type-only imports.
 import { createRequire } from 'node:module';
 import { relative } from 'node:path';
@@ -33,4 +34,20 @@ t.test('a cycle through type-only imports is reported', async (t) => {
   const found = await violations([dir]);
   t.equal(found.violations.length, 1);
   t.match(found.violations[0], /^no-circular: .*a\.ts -> .*b\.ts -> .*a\.ts/);
+});
+
+t.test('a Kubernetes helper in policies/kube/ that imports a policy module is reported', async (t) => {
+  const dir = relative(process.cwd(), t.testdir({
+    policies: {
+      'types.ts': 'export type K = string;\n',
+      quota: { 'resources.ts': 'export const R = 1;\n' },
+      kube: {
+        'helper.ts': "import type { K } from '../types.js';\nimport { R } from '../quota/resources.js';\nexport const k: K = String(R);\n",
+        'other.ts': "import { k } from './helper.js';\nexport const o = k;\n",
+      },
+    },
+  }));
+  const found = await violations([dir]);
+  t.equal(found.violations.length, 1, found.violations.join('\n'));
+  t.match(found.violations[0], /^kube-helpers-below-modules: .*policies\/kube\/helper\.ts.*quota\/resources\.ts/);
 });

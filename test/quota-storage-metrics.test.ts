@@ -13,7 +13,7 @@ function metricValue(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-t.test('tenantguard_quota_used and _hard carry storage, per class too', async (t) => {
+t.test('tenantguard_quota_used and _hard carry storage, per class where the hard names the class', async (t) => {
   const server = await startServer({ flags: { host: '127.0.0.1', port: '0', 'log-level': 'silent' }, env: {} });
   t.teardown(() => server.stop());
   const agent = new Agent({ connect: { ca: server.devCA! } });
@@ -44,6 +44,7 @@ t.test('tenantguard_quota_used and _hard carry storage, per class too', async (t
   const review = (await res.body.json()) as { response: { allowed: boolean } };
   t.equal(review.response.allowed, true);
   t.equal(await series('requests.storage'), 19952281936, 'both disks, as CDI will request them');
-  t.equal(await series('standard.storageclass.storage.k8s.io/requests.storage'), 19952281936, 'in the default class');
+  t.equal(await series('fast-ssd.storageclass.storage.k8s.io/requests.storage'), 0, 'the class the hard names: nothing in it');
+  t.equal(await series('standard.storageclass.storage.k8s.io/requests.storage'), undefined, 'the default class they are in: not accounted, the hard does not name it');
   t.equal(await series('persistentvolumeclaims'), 2);
 });

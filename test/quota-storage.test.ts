@@ -56,6 +56,12 @@ const vmWithDisks: KubeObject = {
   },
 };
 
+/** Per-class storage is accounted where the hard names the class (as the built-in quota): both classes, loosely. */
+const CLASS_LIMITS = {
+  'standard.storageclass.storage.k8s.io/requests.storage': '1Ti',
+  'fast.storageclass.storage.k8s.io/requests.storage': '1Ti',
+};
+
 const storageOf = (used: Record<string, number>) => ({
   'requests.storage': used['requests.storage'] ?? 0,
   persistentvolumeclaims: used.persistentvolumeclaims ?? 0,
@@ -64,7 +70,7 @@ const storageOf = (used: Record<string, number>) => ({
 });
 
 t.test('a VM with two dataVolumeTemplates is charged its disks at CREATE, and never again as KubeVirt and CDI create them', async (t) => {
-  const seq = await admissionSequence(t, STORAGE_STATE, { quota: { hard: { 'requests.storage': '40Gi', persistentvolumeclaims: '4' } } });
+  const seq = await admissionSequence(t, STORAGE_STATE, { quota: { hard: { 'requests.storage': '40Gi', persistentvolumeclaims: '4', ...CLASS_LIMITS } } });
   const disks = {
     'requests.storage': TEN_GI_INFLATED + 20 * Gi,
     persistentvolumeclaims: 2,
@@ -132,7 +138,8 @@ t.test('storage-class quotas: each class limited on its own, counted as the buil
   t.match(third.message, 'requested: fast.storageclass.storage.k8s.io/persistentvolumeclaims=1,', 'a third fast claim exceeds the class count');
   t.same(
     [seq.used()['fast.storageclass.storage.k8s.io/requests.storage'], seq.used()['standard.storageclass.storage.k8s.io/requests.storage'], seq.used().persistentvolumeclaims],
-    [5 * Gi, 50 * Gi, 3],
+    [5 * Gi, undefined, 3],
+    'the limited class and the claim count; a class the hard does not name is not accounted',
   );
 });
 
@@ -177,7 +184,14 @@ t.test('default storage class: the newest default (GA or beta annotation) when u
       CLASS('new-default', '2025-06-01T00:00:00Z', { 'storageclass.beta.kubernetes.io/is-default-class': 'true' }),
       CLASS('not-default', '2026-01-01T00:00:00Z', { 'storageclass.kubernetes.io/is-default-class': 'false' }),
     ],
-    { quota: { hard: { 'requests.storage': '100Gi' } } },
+    {
+      quota: {
+        hard: {
+          'requests.storage': '100Gi',
+          ...Object.fromEntries(['old-default', 'new-default', 'not-default', 'ignored'].map((c) => [`${c}.storageclass.storage.k8s.io/requests.storage`, '100Gi'])),
+        },
+      },
+    },
   );
   t.equal((await seq.send('CREATE', pvc('unset', '1Gi'))).allowed, true);
   t.equal((await seq.send('CREATE', pvc('none', '2Gi', { storageClassName: '' }))).allowed, true);

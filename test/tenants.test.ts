@@ -58,22 +58,29 @@ t.test('a namespace claimed by two tenants is reported and gets the stricter set
   t.equal(b.spec.vmSecurity?.mode, 'enforce');
 });
 
-t.test('two claimants\' quotas combine to the smaller limit per resource', async (t) => {
+t.test('two claimants of a namespace each keep their own quota limits; how objects are charged is the stricter reading', async (t) => {
   const idx = new TenantIndex(
     [
-      tenant('a', { namespaces: ['shared'], quota: { hard: { cpu: '10', 'requests.memory': '8Gi', 'count/pods': '50' }, vmCharging: 'guest' } }),
-      tenant('b', { namespaces: ['shared'], quota: { hard: { 'requests.cpu': '2500m', 'requests.memory': '16Gi', 'limits.cpu': '4' }, vmCharging: 'guest' } }),
-      tenant('c', { namespaces: ['other'], quota: { hard: { 'count/pods': '5' } } }),
+      tenant('a', { namespaces: ['shared'], quota: { hard: { cpu: '10', 'requests.memory': '8Gi', 'count/pods': '50' }, vmCharging: 'guest', defaultRequests: { cpu: '100m', memory: '1Gi' } } }),
+      tenant('b', { namespaces: ['shared'], quota: { hard: { 'requests.cpu': '2500m', 'requests.memory': '16Gi', 'limits.cpu': '4' }, vmCharging: 'guest', defaultRequests: { cpu: '250m' } } }),
+      tenant('c', { namespaces: ['other'], quota: { hard: { 'count/pods': '5' }, vmCharging: 'guest' } }),
       tenant('d', { namespaces: ['other'], podSecurity: { level: 'baseline', mode: 'enforce' } }),
     ],
     [ns('shared'), ns('other')],
     defaults,
   );
-  t.same(idx.tenantOf('shared').spec.quota, {
-    hard: { 'requests.cpu': '2500m', 'requests.memory': String(8 * 1024 ** 3), 'count/pods': '50', 'limits.cpu': '4000m' },
-    vmCharging: 'guest',
-  });
-  t.same(idx.tenantOf('other').spec.quota, { hard: { 'count/pods': '5' } }, 'a Tenant without a quota does not lift the other\'s');
+  t.same(
+    idx.tenantOf('shared').quotas?.map((q) => [q.tenant, q.quota?.hard]),
+    [
+      ['a', { cpu: '10', 'requests.memory': '8Gi', 'count/pods': '50' }],
+      ['b', { 'requests.cpu': '2500m', 'requests.memory': '16Gi', 'limits.cpu': '4' }],
+    ],
+    'each Tenant is judged against its own hard, not the smaller of the two',
+  );
+  t.same(idx.tenantOf('shared').spec.quota, { vmCharging: 'guest', defaultRequests: { cpu: '250m', memory: '1Gi' } }, 'guest when both say so; the larger default request');
+  t.same(idx.tenantOf('other').quotas?.map((q) => [q.tenant, q.quota?.hard]), [['c', { 'count/pods': '5' }], ['d', undefined]], 'a Tenant without a quota does not lift the other\'s');
+  t.equal(idx.tenantOf('other').spec.quota?.vmCharging, 'pod', 'the launcher overhead counts unless both say guest');
+  t.same([idx.namespacesOf('a'), idx.namespacesOf('b')], [['shared'], ['shared']], 'the shared namespace counts for both');
 });
 
 t.test('snapshot view loads YAML and JSON, multi-document and List, and applies admitted reviews', async (t) => {

@@ -1,9 +1,10 @@
 // Namespace -> Tenant resolution (SPEC 4). The index is rebuilt when Tenants or Namespaces change
 // so that a review looks its tenant up in O(1); a namespace claimed by two Tenants is a
-// configuration error that is reported, and the stricter settings of the claimants apply.
+// configuration error that is reported, and the stricter settings of the claimants apply, except
+// quota limits: each claimant is charged for the namespace and judged against its own.
 import { selectorMatches } from './label-selector.js';
-import { isCpu, parseHard } from '../quota/resources.js';
-import type { KubeObject, Mode, PodSecurityLevel, ResourceAmounts, TenantBinding, TenantSpec } from '../types.js';
+import { parseMilli, parseUnits } from './quantity.js';
+import type { KubeObject, Mode, PodSecurityLevel, TenantBinding, TenantSpec } from '../types.js';
 
 export interface NamespaceConflict {
   namespace: string;
@@ -22,21 +23,24 @@ function intersect(a: string[] | undefined, b: string[] | undefined): string[] {
   return (a ?? []).filter((x) => set.has(x));
 }
 
-/** Per resource the smaller limit; a resource only one limits stays limited. */
-function stricterHard(a: Record<string, string>, b: Record<string, string>): Record<string, string> {
-  let pa: ResourceAmounts;
-  let pb: ResourceAmounts;
-  try {
-    pa = parseHard(a);
-    pb = parseHard(b);
-  } catch {
-    // An invalid limit is the quota module's to report, naming it; keep the first as written.
-    return a;
-  }
-  const out: Record<string, string> = {};
-  for (const r of new Set([...Object.keys(pa), ...Object.keys(pb)])) {
-    const v = Math.min(pa[r] ?? Infinity, pb[r] ?? Infinity);
-    out[r] = isCpu(r) ? `${v}m` : String(v);
+type DefaultRequests = NonNullable<NonNullable<TenantSpec['quota']>['defaultRequests']>;
+
+/** Per resource the larger default request (it charges more); one only one gives stays. */
+function largerDefaults(a: DefaultRequests | undefined, b: DefaultRequests | undefined): DefaultRequests | undefined {
+  if (!a || !b) return a ?? b;
+  const out: DefaultRequests = { ...a };
+  for (const [name, parse] of [['cpu', parseMilli], ['memory', parseUnits]] as const) {
+    const x = a[name];
+    const y = b[name];
+    if (x === undefined || y === undefined) {
+      if (y !== undefined) out[name] = y;
+      continue;
+    }
+    try {
+      if (parse(y) > parse(x)) out[name] = y;
+    } catch {
+      // An invalid default is the quota module's to report, naming it; keep the first as written.
+    }
   }
   return out;
 }
@@ -64,13 +68,15 @@ export function stricterSpec(a: TenantSpec, b: TenantSpec): TenantSpec {
       allowDedicatedCpu: !!a.vmSecurity.allowDedicatedCpu && !!b.vmSecurity.allowDedicatedCpu,
     };
   } else out.vmSecurity = a.vmSecurity ?? b.vmSecurity;
-  if (a.quota?.hard && b.quota?.hard) {
+  // Quota limits are not merged: each Tenant is judged against its own hard (TenantBinding.quotas).
+  // How an object is charged is one reading for both: the launcher pod's overhead counts unless
+  // both say guest, and the larger default request stands in for a missing one.
+  if (a.quota || b.quota) {
     out.quota = {
-      hard: stricterHard(a.quota.hard, b.quota.hard),
-      // Charging what the launcher pod requests counts the overhead too: the stricter of the two.
-      vmCharging: a.quota.vmCharging === 'guest' && b.quota.vmCharging === 'guest' ? 'guest' : 'pod',
+      vmCharging: a.quota?.vmCharging === 'guest' && b.quota?.vmCharging === 'guest' ? 'guest' : 'pod',
+      defaultRequests: largerDefaults(a.quota?.defaultRequests, b.quota?.defaultRequests),
     };
-  } else out.quota = a.quota?.hard ? a.quota : b.quota?.hard ? b.quota : (a.quota ?? b.quota);
+  }
   out.defaults = a.defaults ?? b.defaults;
   return out;
 }
@@ -114,12 +120,14 @@ export class TenantIndex {
       const owners = sorted.filter((t) => claims(t, ns));
       if (owners.length === 0) continue;
       const names = owners.map((t) => t.metadata?.name ?? '');
-      let spec = (owners[0]!.spec ?? {}) as TenantSpec;
-      for (const other of owners.slice(1)) spec = stricterSpec(spec, (other.spec ?? {}) as TenantSpec);
+      const specs = owners.map((t) => (t.spec ?? {}) as TenantSpec);
+      let spec = specs[0]!;
+      for (const other of specs.slice(1)) spec = stricterSpec(spec, other);
       this.byNamespace.set(name, {
         name: names[0],
         spec: withDefaults(spec, defaults),
         conflicts: names.slice(1),
+        quotas: specs.map((s, i) => ({ tenant: names[i]!, quota: s.quota ?? defaults.quota })),
       });
       if (owners.length > 1) this.conflicts.push({ namespace: name, tenants: names });
     }

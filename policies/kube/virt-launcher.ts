@@ -4,6 +4,7 @@
 // controller ownerReference to a VMI that exists in the namespace with that uid, and a request
 // made by KubeVirt's controller. A user-made imitation fails at least the last two and is judged
 // like any pod.
+import { controllerRef } from './controller-ref.js';
 import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings, OwnerReference } from '../types.js';
 
 /**
@@ -12,20 +13,24 @@ import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings, OwnerRe
  */
 export const LAUNCHER_STAMP = 'tenantguard.io/launcher-of';
 
-/** The name of the VMI a genuine virt-launcher pod belongs to; undefined for any other pod. */
-export function virtLauncherVmiOf(request: AdmissionRequest, pod: KubeObject, view: ClusterView, settings: ModuleSettings): string | undefined {
+/**
+ * The VMI a pod being created claims as KubeVirt's launcher pod by the signs that need no lookup:
+ * the label, KubeVirt's controller as the requester, one controller reference to a kubevirt.io/v1
+ * VMI. Whether that VMI exists with that uid is virtLauncherVmiOf's to check.
+ */
+export function claimedLauncherVmi(request: AdmissionRequest, pod: KubeObject, settings: ModuleSettings): OwnerReference | undefined {
   if (pod.metadata?.labels?.['kubevirt.io'] !== 'virt-launcher') return undefined;
   const username = request.userInfo.username;
   if (username === undefined || !settings.kubevirtServiceAccounts.includes(username)) return undefined;
-  let owner: OwnerReference | undefined;
-  for (const ref of pod.metadata.ownerReferences ?? []) {
-    if (ref.controller !== true) continue;
-    if (owner !== undefined) return undefined; // more than one controller
-    owner = ref;
-  }
-  if (owner === undefined || owner.kind !== 'VirtualMachineInstance' || owner.apiVersion !== 'kubevirt.io/v1') return undefined;
-  const namespace = request.namespace ?? pod.metadata.namespace;
-  if (!namespace) return undefined;
+  const owner = controllerRef(pod);
+  return owner?.kind === 'VirtualMachineInstance' && owner.apiVersion === 'kubevirt.io/v1' ? owner : undefined;
+}
+
+/** The name of the VMI a genuine virt-launcher pod belongs to; undefined for any other pod. */
+export function virtLauncherVmiOf(request: AdmissionRequest, pod: KubeObject, view: ClusterView, settings: ModuleSettings): string | undefined {
+  const owner = claimedLauncherVmi(request, pod, settings);
+  const namespace = request.namespace ?? pod.metadata?.namespace;
+  if (owner === undefined || !namespace) return undefined;
   const vmi = view.get('VirtualMachineInstance', namespace, owner.name);
   if (vmi?.metadata?.uid === undefined || vmi.metadata.uid !== owner.uid) return undefined;
   return owner.name;

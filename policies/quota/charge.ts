@@ -52,6 +52,8 @@ export interface ChargeContext extends VmChargeContext {
   podDefaults?: PodDefaults;
   /** Told each disk whose size cannot be known (storage-charge.ts). */
   onUnknownSize?: (problem: string) => void;
+  /** The resources the Tenants' limits account (resources.ts accountedBy); a pod's other hugepage sizes are skipped. */
+  accounts?: (resource: string) => boolean;
 }
 
 function storageContext(ctx: ChargeContext): StorageChargeContext {
@@ -94,7 +96,7 @@ export function chargeOf(kind: ChargedKind, obj: KubeObject, ctx: ChargeContext)
   switch (kind) {
     case 'Pod': {
       const vmi = launcherVmiOf(obj, ctx);
-      return vmi ? launcherPodCharge(obj, vmi, ctx.view, ctx.nowMs) : podCharge(obj, ctx.nowMs, ctx.podDefaults);
+      return vmi ? launcherPodCharge(obj, vmi, ctx.view, ctx.nowMs) : podCharge(obj, ctx.nowMs, ctx.podDefaults, ctx.accounts);
     }
     case 'VirtualMachine':
       return addCharge(virtualMachineCharge(obj, ctx), dataVolumeTemplatesCharge(obj, ctx));

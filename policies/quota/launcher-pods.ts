@@ -11,7 +11,7 @@
 // own pod and point it at its own VMI, and KubeVirt then adopts it and lists it as active.
 import type { ClusterView, KubeObject } from '../types.js';
 import { LAUNCHER_STAMP } from '../kube/virt-launcher.js';
-import { controllerRef } from './owners.js';
+import { controllerRef } from '../kube/controller-ref.js';
 import { podCharge, podHoldsCompute } from './pod-charge.js';
 import { COUNT_PODS, zeroCharge, type Charge } from './resources.js';
 

@@ -6,15 +6,19 @@
 // scale-down, a delete) is never handed to the ledger: a review is a claim that anyone can send, and
 // the apiserver sends a pod's DELETE several times; usage falls when the view observes the object
 // gone or smaller. KubeVirt's own virt-launcher pods are never denied: a migration target's growth
-// is reserved when it fits and only warned about when it does not; CDI's own PVCs of DataVolumes
-// likewise. A DataVolume or VM whose disk size cannot be known at admission is denied, saying why.
-import type { Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, ReservationOutcome, ReservedObject, ResourceAmounts } from '../types.js';
-import { cdiDataVolumeOf } from '../kube/cdi-pvc.js';
+// is reserved when it fits and only warned about when it does not; CDI's own PVCs (of DataVolumes,
+// and its populators' PVC's) likewise. A DataVolume or VM whose disk size cannot be known at
+// admission is denied, saying why. Where two Tenants claim the namespace, each is judged against its
+// own hard and reserves for itself; only what some Tenant's hard names is charged (accountedCharge).
+import type { Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, Reservation, ReservationOutcome, ReservedObject, ResourceAmounts, TenantBinding } from '../types.js';
+import { cdiOwnPvc } from '../kube/cdi-pvc.js';
+import { admittedName } from '../kube/object-name.js';
 import { chargedKindOf, chargeOf, launcherVmiOf, type ChargeContext, type ChargedKind } from './charge.js';
 import { DEFAULT_KUBEVIRT_CONFIG, kubevirtConfigOf } from './kubevirt-launcher-resources.js';
+import type { PodDefaults } from './pod-charge.js';
 import { missingResourcesMessage, podDefaultsOf } from './pod-constraints.js';
 import { exceededBy, type Exceeded } from './reservation.js';
-import { chargeDelta, formatAmount, parseHard, REQUESTS_STORAGE, STORAGE_CLASS_SUFFIX, zeroCharge } from './resources.js';
+import { accountedBy, accountedCharge, chargeDelta, formatAmount, parseHard, REQUESTS_STORAGE, STORAGE_CLASS_SUFFIX, zeroCharge } from './resources.js';
 
 export const QUOTA_MODULE = 'tenant-quota';
 
@@ -41,15 +45,31 @@ function limitsStorage(hard: Readonly<ResourceAmounts>): boolean {
   return Object.keys(hard).some((r) => r === REQUESTS_STORAGE || r.endsWith(`${STORAGE_CLASS_SUFFIX}${REQUESTS_STORAGE}`));
 }
 
+/** A Tenant charged for the request's namespace, with its own limits (several where Tenants share it). */
+interface Claimant {
+  tenant: string;
+  hard: Readonly<ResourceAmounts>;
+  defaults: PodDefaults | undefined;
+}
+
+function claimantsOf(tenant: TenantBinding): Claimant[] {
+  const quotas = tenant.quotas ?? (tenant.name === undefined ? [] : [{ tenant: tenant.name, quota: tenant.spec.quota }]);
+  const out: Claimant[] = [];
+  for (const { tenant: name, quota } of quotas) {
+    const hard = parseHard(quota?.hard);
+    if (Object.keys(hard).length > 0) out.push({ tenant: name, hard, defaults: podDefaultsOf(quota?.defaultRequests) });
+  }
+  return out;
+}
+
 function evaluate(input: PolicyInput): ModuleResult {
   const { request, tenant, view, ledger } = input;
-  const name = tenant.name;
-  const hardSpec = tenant.spec.quota?.hard;
-  if (name === undefined || !hardSpec) return {};
+  if (tenant.name === undefined) return {};
   const kind: ChargedKind | undefined = chargedKindOf(request.kind, request.resource, request.subResource);
   if (kind === undefined || request.operation === 'CONNECT') return {};
-  const hard = parseHard(hardSpec);
-  if (Object.keys(hard).length === 0) return {};
+  const claimants = claimantsOf(tenant);
+  if (claimants.length === 0) return {};
+  const hards = claimants.map((c) => c.hard);
 
   const operation = request.operation;
   const ctx: ChargeContext = {
@@ -61,10 +81,13 @@ function evaluate(input: PolicyInput): ModuleResult {
     // new charge agree with what was charged before; only a pod being created is judged by its creator.
     admission: { request, settings: input.settings, creating: operation === 'CREATE' },
     podDefaults: kind === 'Pod' ? podDefaultsOf(tenant.spec.quota?.defaultRequests) : undefined,
+    accounts: accountedBy(hards),
   };
   if (kind === 'Pod' && operation === 'CREATE' && input.object && launcherVmiOf(input.object, ctx) === undefined) {
-    const missing = missingResourcesMessage(name, input.object, hard, ctx.podDefaults);
-    if (missing !== undefined) return { findings: [{ mode: 'enforce', rule: 'must specify', message: missing }] };
+    for (const c of claimants) {
+      const missing = missingResourcesMessage(c.tenant, input.object, c.hard, c.defaults);
+      if (missing !== undefined) return { findings: [{ mode: 'enforce', rule: 'must specify', message: missing }] };
+    }
   }
   // A disk whose size cannot be known (storage-charge.ts) is refused when the change brings it.
   const unknownBefore = new Set<string>();
@@ -73,9 +96,9 @@ function evaluate(input: PolicyInput): ModuleResult {
     operation === 'CREATE' || !input.oldObject ? zeroCharge() : chargeOf(kind, input.oldObject, { ...ctx, onUnknownSize: (p) => unknownBefore.add(p) });
   const next = operation === 'DELETE' || !input.object ? zeroCharge() : chargeOf(kind, input.object, { ...ctx, onUnknownSize: (p) => unknownAfter.push(p) });
   // Only a tenant whose quota limits storage needs the size; others are not refused for it.
-  const unknown = limitsStorage(hard) ? unknownAfter.filter((p) => !unknownBefore.has(p)) : [];
+  const unknown = hards.some(limitsStorage) ? unknownAfter.filter((p) => !unknownBefore.has(p)) : [];
   if (unknown.length > 0) return { findings: [{ mode: 'enforce', rule: 'storage size', message: `tenant quota: ${unknown.join('; ')}` }] };
-  const { increase, decrease } = chargeDelta(prev, next);
+  const { increase, decrease } = chargeDelta(accountedCharge(prev, hards), accountedCharge(next, hards));
   // A decrease is only reported: the ledger sees it when the view observes the smaller object.
   if (Object.keys(increase).length === 0) return Object.keys(decrease).length === 0 ? {} : { annotation: chargeSummary(increase, decrease) };
 
@@ -84,21 +107,40 @@ function evaluate(input: PolicyInput): ModuleResult {
   const neverDenied =
     object !== undefined &&
     ((kind === 'Pod' && launcherVmiOf(object, ctx) !== undefined) ||
-      (kind === 'PersistentVolumeClaim' && operation === 'CREATE' && cdiDataVolumeOf(request, object, view, input.settings) !== undefined));
+      (kind === 'PersistentVolumeClaim' && operation === 'CREATE' && cdiOwnPvc(request, object, view, input.settings)));
   const mode: Finding['mode'] = neverDenied ? 'warn' : 'enforce';
-  const early = exceededBy(ledger.used(name), { increase, hard });
-  if (early.length > 0) return { findings: [finding(name, early, mode)] };
-  const reservation = { tenant: name, uid: request.uid, object: reservedObject(kind, ctx.namespace, request.name, input.object, input.oldObject), increase, hard };
+  const early = claimants.flatMap((c) => {
+    const exceeded = exceededBy(ledger.used(c.tenant), { increase, hard: c.hard });
+    return exceeded.length > 0 ? [finding(c.tenant, exceeded, mode)] : [];
+  });
+  if (early.length > 0) return { findings: early };
+  const target = reservedObject(kind, ctx.namespace, admittedName(request, input.object), input.object, input.oldObject);
+  // Each Tenant charged keeps its own reservation; one review's uid names one per Tenant.
+  const reservations: Reservation[] = claimants.map((c) => ({
+    tenant: c.tenant,
+    uid: claimants.length === 1 ? request.uid : `${request.uid}/${c.tenant}`,
+    object: target,
+    increase,
+    hard: c.hard,
+  }));
   return {
     annotation: chargeSummary(increase, decrease),
-    commit: async ({ dryRun, signal }) => findingsOf(name, await ledger.reserve(reservation, { dryRun, signal }), mode),
+    commit: async ({ dryRun, signal }) => {
+      // One after another: a Tenant that refuses stops the rest; what an earlier one reserved then
+      // waits for its TTL, as a create refused later in the admission chain does.
+      for (const r of reservations) {
+        const findings = findingsOf(r.tenant, await ledger.reserve(r, { dryRun, signal }), mode);
+        if (findings.length > 0) return findings;
+      }
+      return [];
+    },
   };
 }
 
 /** The object a reservation waits to observe: by name, and by uid and resourceVersion where the review has them. */
-function reservedObject(kind: ChargedKind, namespace: string, requestName: string | undefined, object: KubeObject | undefined, old: KubeObject | undefined): ReservedObject {
+function reservedObject(kind: ChargedKind, namespace: string, name: string, object: KubeObject | undefined, old: KubeObject | undefined): ReservedObject {
   const meta = object?.metadata;
-  const out: ReservedObject = { kind, namespace, name: requestName || meta?.name || '' };
+  const out: ReservedObject = { kind, namespace, name };
   if (meta?.uid) out.uid = meta.uid;
   // '' when the old object carries none (a replayed fixture): any stored version then counts as later.
   if (old !== undefined) out.updatedFrom = old.metadata?.resourceVersion ?? '';

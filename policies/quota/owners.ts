@@ -4,6 +4,7 @@
 // (k8s.io/kubernetes pkg/controller/garbagecollector: an owner it cannot resolve is left alone)
 // while KubeVirt runs it anyway. So an owner counts only when an object of that API group and kind
 // exists in the namespace under that name with that uid; otherwise the object pays for itself.
+import { controllerRef } from '../kube/controller-ref.js';
 import type { ClusterView, KubeObject, OwnerReference } from '../types.js';
 
 export type OwnerKind = 'VirtualMachine' | 'VirtualMachineInstance' | 'VirtualMachineInstanceReplicaSet' | 'VirtualMachinePool';
@@ -15,17 +16,6 @@ const GROUP: Readonly<Record<OwnerKind, string>> = {
   VirtualMachineInstanceReplicaSet: 'kubevirt.io',
   VirtualMachinePool: 'pool.kubevirt.io',
 };
-
-/** The single controller reference; none when there is none or (invalid, but possible in a snapshot) several. */
-export function controllerRef(obj: KubeObject): OwnerReference | undefined {
-  let found: OwnerReference | undefined;
-  for (const ref of obj.metadata?.ownerReferences ?? []) {
-    if (ref?.controller !== true) continue;
-    if (found !== undefined) return undefined;
-    found = ref;
-  }
-  return found;
-}
 
 function groupOf(apiVersion: unknown): string | undefined {
   if (typeof apiVersion !== 'string') return undefined;

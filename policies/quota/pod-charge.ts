@@ -178,10 +178,12 @@ function hugepagesNames(spec: any): Set<string> {
  * Each hugepages-<size> the pod requests, by the pod-requests rule (a request defaults to the
  * limit, as hugepages must set both equal), keyed requests.hugepages-<size>.
  */
-export function podHugepages(pod: KubeObject): Record<string, number> {
+export function podHugepages(pod: KubeObject, accounts?: (resource: string) => boolean): Record<string, number> {
   const spec = pod.spec;
   const out: Record<string, number> = {};
   for (const name of hugepagesNames(spec)) {
+    // Sizes no limit names are not summed at all (resources.ts accountedBy): a pod may invent thousands.
+    if (accounts !== undefined && !accounts(hugepagesQuotaName(name)!)) continue;
     // The same aggregation as cpu, carried in the cpu slot of the helper.
     const pick = (list: ResourceList | undefined, owner: string, index: number, field: string): number | undefined =>
       list?.[name] === undefined ? undefined : parsed(list[name]!, parseUnits, owner, index, field, name);
@@ -196,8 +198,8 @@ export function podHugepages(pod: KubeObject): Record<string, number> {
   return out;
 }
 
-/** The full charge of an ordinary pod; never negative. */
-export function podCharge(pod: KubeObject, nowMs?: number, defaults?: PodDefaults): Charge {
+/** The full charge of an ordinary pod (hugepage sizes only where `accounts` says so); never negative. */
+export function podCharge(pod: KubeObject, nowMs?: number, defaults?: PodDefaults, accounts?: (resource: string) => boolean): Charge {
   const charge = zeroCharge();
   charge[COUNT_PODS] = 1;
   if (!podHoldsCompute(pod, nowMs)) return charge;
@@ -207,6 +209,6 @@ export function podCharge(pod: KubeObject, nowMs?: number, defaults?: PodDefault
   charge[REQUESTS_MEMORY] = Math.max(0, req.memory);
   charge[LIMITS_CPU] = Math.max(0, lim.cpu);
   charge[LIMITS_MEMORY] = Math.max(0, lim.memory);
-  Object.assign(charge, podHugepages(pod));
+  Object.assign(charge, podHugepages(pod, accounts));
   return charge;
 }

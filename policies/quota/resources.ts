@@ -5,7 +5,7 @@
 // negative amount: a charge is clamped at 0 per resource.
 import { inGrammar, QUOTA_NAME } from '../kube/name-grammar.js';
 import { formatMilli, formatUnits, parseMilli, parseUnits } from '../kube/quantity.js';
-import type { ResourceAmounts } from '../types.js';
+import type { ResourceAmounts, TenantBinding } from '../types.js';
 
 export const COUNT_PODS = 'count/pods';
 export const COUNT_VMS = 'count/virtualmachines.kubevirt.io';
@@ -80,6 +80,59 @@ export function usedForStatus(usage: ResourceAmounts): ResourceAmounts {
   const out: ResourceAmounts = {};
   for (const r of [...RESOURCES, ...STORAGE_RESOURCES]) out[r] = usage[r] ?? 0;
   for (const [r, v] of Object.entries(usage)) if (v > 0) out[r] = v;
+  return out;
+}
+
+const FIXED: ReadonlySet<string> = new Set<string>([...RESOURCES, ...STORAGE_RESOURCES]);
+
+function accounted(resource: string, hards: readonly Readonly<ResourceAmounts>[]): boolean {
+  return FIXED.has(resource) || hards.some((h) => h[resource] !== undefined);
+}
+
+/** Whether a resource is accounted under `hards` (accountedCharge), for skipping work on the others. */
+export function accountedBy(hards: readonly Readonly<ResourceAmounts>[]): (resource: string) => boolean {
+  return (resource) => accounted(resource, hards);
+}
+
+/**
+ * The charge as tenant-quota accounts it under `hards` (the limits of every Tenant charged for it):
+ * the fixed resources always (status.used shows them), a per-size or per-class one only where some
+ * hard names it, as the built-in quota keeps only what its hard names (kubernetes
+ * pkg/quota/v1/resources.go Mask with evaluator MatchingResources). A tenant picks hugepage sizes
+ * and class names freely; unmasked, every name it invents would be summed, reserved and published.
+ */
+export function accountedCharge(charge: Charge, hards: readonly Readonly<ResourceAmounts>[]): Charge {
+  let out: Charge | undefined;
+  for (const r in charge) {
+    if (accounted(r, hards)) continue;
+    out ??= { ...charge };
+    delete out[r];
+  }
+  return out ?? charge;
+}
+
+/** The parsed hard of each Tenant charged for a namespace; an invalid one limits nothing here (the module reports it). */
+export function claimantLimits(binding: TenantBinding): Readonly<ResourceAmounts>[] {
+  const out: Readonly<ResourceAmounts>[] = [];
+  for (const { quota } of binding.quotas ?? []) {
+    try {
+      out.push(parseHard(quota?.hard));
+    } catch {
+      // The review that needs it fails naming the limit.
+    }
+  }
+  return out;
+}
+
+/**
+ * What the quota metrics publish for a Tenant: the fixed resources and each resource its hard
+ * names, 0 where nothing is used, so a usage that fell to 0 reads 0 and a resource the hard no
+ * longer names is not published at all (bounded by the hard, not by what objects ask for).
+ */
+export function publishedAmounts(amounts: ResourceAmounts, hard: Readonly<ResourceAmounts>): ResourceAmounts {
+  const out: ResourceAmounts = {};
+  for (const r of FIXED) out[r] = amounts[r] ?? 0;
+  for (const r of Object.keys(hard)) out[r] = amounts[r] ?? 0;
   return out;
 }
 

@@ -16,11 +16,12 @@
 // the PVC CDI's controller creates for a DataVolume (kube/cdi-pvc.ts: verified controller and
 // requester), over that DataVolume. So a VM's disks are charged when the VM is created (the user's
 // action) and never again, and a PVC bigger than foreseen (a StorageProfile minimum) pays the
-// difference. Anyone else's PVC pays in full at its CREATE (a tenant's imitation of CDI's, CDI's
-// populator scratch PVCs, which the built-in quota charges too); once it exists the DataVolume of
+// difference. A populator's PVC' (kube/cdi-pvc.ts) pays what it asks beyond its target PVC, which
+// pays the one volume both use. Anyone else's PVC pays in full at its CREATE (a tenant's imitation
+// of CDI's); once it exists the DataVolume of
 // its name stops paying, since CDI can only bind or adopt that PVC. Nothing is freed by a review:
 // the ledger observes the same total move from one link to the next.
-import { cdiDataVolumeOf } from '../kube/cdi-pvc.js';
+import { cdiDataVolumeOf, cdiPrimeTargetOf, primeTargetOf } from '../kube/cdi-pvc.js';
 import type { AdmissionRequest, KubeObject, ModuleSettings } from '../types.js';
 import { dataVolumeDisk, quantity, type DiskSize } from './datavolume-size.js';
 import { verifiedController } from './owners.js';
@@ -96,8 +97,16 @@ function templateNow(vm: KubeObject, index: number, ctx: StorageChargeContext): 
   return diskCharge(dataVolumeDisk(template?.spec, ctx.namespace, ctx.view, `spec.dataVolumeTemplates[${index}].spec`), ctx);
 }
 
+/** A PVC's own claim, in full. */
+function claimOf(pvc: KubeObject, ctx: StorageChargeContext): Charge {
+  return claimCharge(pvcStorageClass(pvc, ctx.view), pvcStorageBytes(pvc));
+}
+
 export function persistentVolumeClaimCharge(pvc: KubeObject, ctx: StorageChargeContext): Charge {
-  const gross = claimCharge(pvcStorageClass(pvc, ctx.view), pvcStorageBytes(pvc));
+  const gross = claimOf(pvc, ctx);
+  // A populator's PVC' shares its target's one volume: it pays what it asks beyond the target.
+  const target = ctx.creating ? cdiPrimeTargetOf(ctx.creating.request, pvc, ctx.view, ctx.creating.settings) : primeTargetOf(pvc, ctx.view, ctx.namespace);
+  if (target) return chargeBeyond(gross, claimOf(target, ctx));
   const dv = ctx.creating && cdiDataVolumeOf(ctx.creating.request, pvc, ctx.view, ctx.creating.settings);
   return dv ? chargeBeyond(gross, dataVolumeNow(dv, { ...ctx, onUnknownSize: undefined })) : gross;
 }

@@ -6,7 +6,7 @@
 import { KubeConfig, ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { ClusterView, KubeObject, TenantBinding, TenantSpec, ViewKind } from '../../policies/types.js';
 import { collectionPath, CORE_RESOURCES, discoverResources, type ApiResource } from './discovery.js';
-import type { KubeClient } from './kube-client.js';
+import { KubeApiError, type KubeClient } from './kube-client.js';
 import { ObjectStore } from './object-store.js';
 import { project } from './projections.js';
 
@@ -274,12 +274,28 @@ export class LiveView implements ClusterView {
   }
 
   /** Straight from the apiserver, bypassing the cache (SPEC 6.5); a kind not served has no objects. */
-  async listLive(kind: ViewKind, namespace: string, signal: AbortSignal): Promise<KubeObject[]> {
-    const resource = this.informers.get(kind)?.resource ?? CORE_RESOURCES.find((r) => r.kind === kind);
-    if (!resource) {
-      if (!this.discovered) throw new Error(`cannot list ${kind}: API discovery has not completed`);
-      return [];
+  async getLive(kind: ViewKind, namespace: string, name: string, signal: AbortSignal): Promise<KubeObject | undefined> {
+    const resource = this.resourceOf(kind, 'get');
+    if (!resource) return undefined;
+    try {
+      const obj = await this.client.request('GET', `${collectionPath(resource, namespace)}/${encodeURIComponent(name)}`, { signal, operation: `get ${resource.plural}` });
+      return project(kind, obj);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw err;
     }
+  }
+
+  /** Where a kind is served; undefined for a kind the cluster does not serve (throws before discovery). */
+  private resourceOf(kind: ViewKind, verb: string): ApiResource | undefined {
+    const resource = this.informers.get(kind)?.resource ?? CORE_RESOURCES.find((r) => r.kind === kind);
+    if (!resource && !this.discovered) throw new Error(`cannot ${verb} ${kind}: API discovery has not completed`);
+    return resource;
+  }
+
+  async listLive(kind: ViewKind, namespace: string, signal: AbortSignal): Promise<KubeObject[]> {
+    const resource = this.resourceOf(kind, 'list');
+    if (!resource) return [];
     const res = await this.client.list(collectionPath(resource, namespace), {
       signal,
       pageSize: this.opts.pageSize,

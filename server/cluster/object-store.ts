@@ -64,6 +64,8 @@ export class ObjectStore {
   private readonly listeners: StoreListener[] = [];
   /** Every Tenant is stored with the spec tenantguard judges by (the last valid one, SPEC 11.1). */
   readonly tenantGuard = new TenantSpecGuard();
+  /** The highest numeric resourceVersion stored so far (snapshot mode numbers its writes past it). */
+  private latestVersion = 0;
 
   constructor(private defaultTenant: TenantSpec) {}
 
@@ -113,6 +115,7 @@ export class ObjectStore {
     if (!objs) byNs.set(scope, (objs = new Map()));
     const previous = objs.get(name);
     objs.set(name, obj);
+    this.noteVersion(obj.metadata?.resourceVersion);
     this.changed(kind, scope, kind !== 'Tenant' || !sameSpec(previous, obj));
     this.notify({ kind, namespace: scope, name, object: obj, previous });
   }
@@ -125,6 +128,20 @@ export class ObjectStore {
     if (kind === 'Tenant') this.tenantGuard.forget(name);
     this.changed(kind, scope, true);
     this.notify({ kind, namespace: scope, name, object: undefined, previous });
+  }
+
+  /**
+   * A resourceVersion later than every one stored and than `seen` (the version a review was made
+   * against), as etcd's revisions grow: snapshot mode's writes then always look later.
+   */
+  nextVersion(seen?: string): string {
+    this.noteVersion(seen);
+    return String(++this.latestVersion);
+  }
+
+  private noteVersion(version: string | undefined): void {
+    const n = Number(version);
+    if (Number.isSafeInteger(n) && n > this.latestVersion) this.latestVersion = n;
   }
 
   count(kind: ViewKind): number {

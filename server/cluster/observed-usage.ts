@@ -6,16 +6,18 @@
 // pod it replaces in a migration. A change to any KubeVirt object or KubeVirt pod therefore
 // recharges that namespace's KubeVirt objects and pods (few next to its plain pods); a change to the
 // KubeVirt CR, a cluster instancetype, a StorageClass, CDI's config or the Tenant/Namespace
-// mapping recharges everything, lazily. A PVC or DataVolume recharges the links of its disk chain.
+// mapping recharges everything, lazily. A PVC or DataVolume recharges the links of its disk chain,
+// a PVC also the populator PVC' named after its uid. Each charge keeps only what the limits of the
+// Tenants charged for its namespace account (policies/quota/resources.ts accountedCharge).
 // What time alone changes (a pod past its deletion grace) and anything the dependencies above miss
 // is repaired by repair(), which the reconcile runs every period: drift lasts at most one period.
 import { CHARGED_KINDS, chargeOf, type ChargedKind, type ChargeContext } from '../../policies/quota/charge.js';
 import { kubevirtConfigOf, type KubeVirtResourceConfig } from '../../policies/quota/kubevirt-launcher-resources.js';
-import { controllerRef } from '../../policies/quota/owners.js';
+import { controllerRef } from '../../policies/kube/controller-ref.js';
 import { podDefaultsOf } from '../../policies/quota/pod-constraints.js';
-import { addCharge, sameAmounts, zeroCharge, type Charge } from '../../policies/quota/resources.js';
+import { accountedBy, accountedCharge, addCharge, claimantLimits, sameAmounts, zeroCharge, type Charge } from '../../policies/quota/resources.js';
 import type { TenantIndex } from '../../policies/kube/tenants.js';
-import type { ClusterView, KubeObject, ViewKind } from '../../policies/types.js';
+import type { ClusterView, KubeObject, ResourceAmounts, ViewKind } from '../../policies/types.js';
 import type { ObjectStore, StoreChange } from './object-store.js';
 
 const KUBEVIRT_KINDS: ReadonlySet<ViewKind> = new Set<ViewKind>([
@@ -50,6 +52,8 @@ export class ObservedUsage {
   /** namespace -> "kind/name" -> charge, for objects in namespaces some Tenant claims. */
   private readonly charges = new Map<string, Map<string, Charge>>();
   private readonly byNamespace = new Map<string, Charge>();
+  /** namespace -> the parsed hard of each Tenant charged for it, for the mapping `index` holds. */
+  private readonly limits = new Map<string, readonly Readonly<ResourceAmounts>[]>();
   /** Per namespace, the names of its KubeVirt pods (recharged with its KubeVirt objects). */
   private readonly kubevirtPods = new Map<string, Set<string>>();
   /** "kind/namespace/name" -> why its charge could not be computed (it is then charged nothing). */
@@ -139,6 +143,7 @@ export class ObservedUsage {
     this.index = index;
     this.kubevirt = undefined;
     this.charges.clear();
+    this.limits.clear();
     this.byNamespace.clear();
     this.kubevirtPods.clear();
     this.errors.clear();
@@ -175,6 +180,10 @@ export class ObservedUsage {
       // The source PVC or VolumeSnapshot a sizeless clone was sized from is left to repair().
       if (kind === 'PersistentVolumeClaim') {
         this.recharge('DataVolume', namespace, name, index);
+        // A populator's PVC' pays nothing while its target is unbound (policies/kube/cdi-pvc.ts).
+        for (const uid of new Set([change.object?.metadata?.uid, change.previous?.metadata?.uid])) {
+          if (uid) this.recharge('PersistentVolumeClaim', namespace, `prime-${uid}`, index);
+        }
         if ((change.object === undefined) !== (change.previous === undefined)) {
           for (const vm of this.view.list('VirtualMachine', namespace)) this.recharge('VirtualMachine', namespace, vm.metadata?.name ?? '', index);
         }
@@ -208,7 +217,7 @@ export class ObservedUsage {
     this.notes.delete(errorKey);
     if (obj !== undefined) {
       try {
-        next = chargeOf(kind, obj, this.contextFor(namespace, index, errorKey));
+        next = accountedCharge(chargeOf(kind, obj, this.contextFor(namespace, index, errorKey)), this.limitsOf(namespace, index));
       } catch (err) {
         // It exists and costs something; the Tenant's status reports it until it is fixed.
         this.errors.set(errorKey, (err as Error).message);
@@ -238,6 +247,13 @@ export class ObservedUsage {
     }
   }
 
+  /** The limits of every Tenant charged for a namespace: what its objects' charges keep (accountedCharge). */
+  private limitsOf(namespace: string, index: TenantIndex): readonly Readonly<ResourceAmounts>[] {
+    let limits = this.limits.get(namespace);
+    if (limits === undefined) this.limits.set(namespace, (limits = claimantLimits(index.tenantOf(namespace))));
+    return limits;
+  }
+
   private contextFor(namespace: string, index: TenantIndex, objectKey: string): ChargeContext {
     this.kubevirt ??= kubevirtConfigOf(this.view);
     const now = this.now();
@@ -248,6 +264,7 @@ export class ObservedUsage {
       vmCharging: quota?.vmCharging ?? 'pod',
       kubevirt: this.kubevirt,
       podDefaults: podDefaultsOf(quota?.defaultRequests),
+      accounts: accountedBy(this.limitsOf(namespace, index)),
       onProblem: (problem) => this.notes.set(objectKey, problem),
       // A disk whose size cannot be known (a clone's source gone) is counted without it, and reported.
       onUnknownSize: (problem) => this.notes.set(objectKey, problem),

@@ -322,6 +322,9 @@ function projectPersistentVolumeClaim(obj: KubeObject): KubeObject {
   const spec: Json = {};
   if (src.storageClassName !== undefined) spec.storageClassName = src.storageClassName;
   if (src.volumeMode !== undefined) spec.volumeMode = src.volumeMode;
+  // Which populator fills it: a CDI populator's PVC' shares its volume (policies/kube/cdi-pvc.ts).
+  const source = record(src.dataSourceRef);
+  if (typeof source?.apiGroup === 'string') spec.dataSourceRef = { apiGroup: source.apiGroup, kind: source.kind };
   const requests = storageOnly(record(src.resources)?.requests);
   if (requests) spec.resources = { requests };
   const st = record(obj.status);

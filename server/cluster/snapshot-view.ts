@@ -3,6 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Composer, LineCounter, Parser } from 'yaml';
+import { admittedName } from '../../policies/kube/object-name.js';
 import type { AdmissionRequest, ClusterView, KubeObject, TenantBinding, TenantSpec, ViewKind } from '../../policies/types.js';
 import { CLUSTER_SCOPED, isViewKind, ObjectStore } from './object-store.js';
 import { project } from './projections.js';
@@ -66,7 +67,6 @@ export class SnapshotView implements ClusterView {
   readonly store: ObjectStore;
   /** Objects whose kind the view does not keep; reported so a typo is not silent. */
   readonly ignored: string[] = [];
-  private writes = 0;
 
   constructor(defaultTenant: TenantSpec) {
     this.store = new ObjectStore(defaultTenant);
@@ -128,11 +128,12 @@ export class SnapshotView implements ClusterView {
       // object, and nothing else of it is changed later, so a deep clone would be wasted work.
       const metadata = { ...finalObject.metadata };
       const obj: KubeObject = { ...finalObject, metadata };
-      metadata.name ??= request.name ?? `${metadata.generateName ?? 'object-'}${request.uid.slice(0, 5)}`;
+      metadata.name = admittedName(request, finalObject) || `object-${request.uid.slice(0, 5)}`;
       metadata.namespace ||= namespace || (CLUSTER_SCOPED.has(kind) ? undefined : 'default');
       metadata.uid ??= request.uid;
-      // As etcd would: every write a later version (the quota ledger tells an applied UPDATE by it).
-      metadata.resourceVersion = String(++this.writes);
+      // As etcd would: every write a later version than any before it, including the versions a
+      // state file or the review carries (the quota ledger tells an applied UPDATE by it).
+      metadata.resourceVersion = this.store.nextVersion(request.oldObject?.metadata?.resourceVersion);
       // Kept as the live view keeps it (the fields policies read): the whole reviewed object would
       // hold ~10 KB of heap per admitted Pod, and the state grows by every admitted create.
       this.store.upsert(kind, project(kind, obj));
@@ -146,7 +147,7 @@ export class SnapshotView implements ClusterView {
     const replicas = scale?.spec?.replicas;
     if (request.operation !== 'UPDATE' || kind === undefined || !name || typeof replicas !== 'number') return;
     const target = this.store.get(kind, request.namespace, name);
-    if (target) this.store.upsert(kind, { ...target, metadata: { ...target.metadata, resourceVersion: String(++this.writes) }, spec: { ...target.spec, replicas } });
+    if (target) this.store.upsert(kind, { ...target, metadata: { ...target.metadata, resourceVersion: this.store.nextVersion() }, spec: { ...target.spec, replicas } });
   }
 }
 

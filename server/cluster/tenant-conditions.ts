@@ -34,7 +34,7 @@ function namespaceConflict(shared: ReadonlyArray<{ namespace: string; others: st
     [...shared]
       .sort((a, b) => a.namespace.localeCompare(b.namespace))
       .map((s) => `namespace "${s.namespace}" is also selected by Tenant ${s.others.map((o) => `"${o}"`).join(', ')}`)
-      .join('; ') + '; the stricter settings of both apply and it counts against each quota';
+      .join('; ') + '; the stricter settings of both apply, except quota: it counts for each Tenant, against its own limits';
   return { type: NAMESPACE_CONFLICT, status: 'True', reason: 'NamespaceSelectedByMultipleTenants', message };
 }
 

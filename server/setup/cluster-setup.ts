@@ -5,7 +5,7 @@
 // reservations in Tenant status, quota metrics); `replay` and `audit` read it once.
 import { resolve } from 'node:path';
 import { PolicyEngine } from '../../policies/engine.js';
-import { parseHard, usedForStatus, zeroCharge } from '../../policies/quota/resources.js';
+import { parseHard, publishedAmounts } from '../../policies/quota/resources.js';
 import type { AdmissionRequest, ClusterView, KubeObject, PolicyModule } from '../../policies/types.js';
 import type { Tracer } from '@opentelemetry/api';
 import { loadClusterSnapshot } from '../cluster/cluster-snapshot.js';
@@ -162,15 +162,15 @@ async function clusterReadOnce(input: SetupInput, target: Extract<SetupFor, { co
 
 type ServeTelemetry = Extract<SetupFor, { command: 'serve' }>['telemetry'];
 
-/** Quota observed, reserved and hard as Prometheus series, read at scrape time. */
+/** Quota observed, reserved and hard as Prometheus series, read at scrape time: what the Tenant's hard names, and the fixed resources. */
 function publishQuota(metrics: Metrics, view: ClusterView, ledger: MemoryLedger | TenantStatusLedger): void {
   for (const t of view.list('Tenant')) {
     const tenant = t.metadata?.name ?? '';
-    // As status.used shows it: storage at 0 before the first claim, so dashboards have a series.
-    metrics.setQuotaUsed(tenant, usedForStatus(ledger.observed.tenantUsage(tenant)));
-    metrics.setQuotaReserved(tenant, { ...zeroCharge(), ...ledger.book.reserved(tenant) }, ledger.book.count(tenant));
     // The view holds the spec in force, which tenant-spec-guard.ts has parsed: this cannot throw.
-    metrics.setQuotaHard(tenant, parseHard(t.spec?.quota?.hard));
+    const hard = parseHard(t.spec?.quota?.hard);
+    metrics.setQuotaUsed(tenant, publishedAmounts(ledger.observed.tenantUsage(tenant), hard));
+    metrics.setQuotaReserved(tenant, publishedAmounts(ledger.book.reserved(tenant), hard), ledger.book.count(tenant));
+    metrics.setQuotaHard(tenant, hard);
   }
 }
 

@@ -54,8 +54,11 @@ export class Metrics {
   private readonly reviewSeries = new Map<string, Map<string, Map<string, ReviewSeries>>>();
   private readonly kinds = new Set<string>();
   private readonly policySeries = new Map<string, PolicySeries>();
-  /** Resources published per tenant and gauge, so a deleted tenant's series can be removed. */
-  private readonly quotaResources = new Map<string, Set<string>>();
+  /**
+   * Resources published per gauge and tenant: a series the next publish leaves out is removed (a
+   * resource that left the Tenant's hard), and a deleted tenant's series go with it.
+   */
+  private readonly quotaResources = new Map<Gauge<'tenant' | 'resource'>, Map<string, Set<string>>>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -230,13 +233,11 @@ export class Metrics {
 
   /** Drops a deleted tenant's quota series. */
   forgetTenant(tenant: string): void {
-    for (const resource of this.quotaResources.get(tenant) ?? []) {
-      this.quotaUsed.remove({ tenant, resource });
-      this.quotaHard.remove({ tenant, resource });
-      this.quotaReserved.remove({ tenant, resource });
+    for (const [gauge, byTenant] of this.quotaResources) {
+      for (const resource of byTenant.get(tenant) ?? []) gauge.remove({ tenant, resource });
+      byTenant.delete(tenant);
     }
     this.reservations.remove({ tenant });
-    this.quotaResources.delete(tenant);
   }
 
   setCertExpiry(notAfter: Date): void {
@@ -255,13 +256,15 @@ export class Metrics {
     this.cacheSynced.set({ kind }, synced ? 1 : 0);
   }
 
+  /** Publishes exactly `amounts` for the tenant on `gauge`: resources it no longer names lose their series. */
   private setQuota(gauge: Gauge<'tenant' | 'resource'>, tenant: string, amounts: ResourceAmounts): void {
-    let known = this.quotaResources.get(tenant);
-    if (known === undefined) this.quotaResources.set(tenant, (known = new Set()));
-    for (const [resource, amount] of Object.entries(amounts)) {
-      known.add(resource);
-      gauge.set({ tenant, resource }, baseUnits(resource, amount));
-    }
+    let byTenant = this.quotaResources.get(gauge);
+    if (byTenant === undefined) this.quotaResources.set(gauge, (byTenant = new Map()));
+    const before = byTenant.get(tenant);
+    const now = new Set(Object.keys(amounts));
+    for (const resource of before ?? []) if (!now.has(resource)) gauge.remove({ tenant, resource });
+    byTenant.set(tenant, now);
+    for (const [resource, amount] of Object.entries(amounts)) gauge.set({ tenant, resource }, baseUnits(resource, amount));
   }
 
   private seriesFor(webhook: Webhook, operation: string, kind: string): ReviewSeries {
