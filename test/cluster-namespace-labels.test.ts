@@ -2,7 +2,8 @@
 // the Tenants' claims, is removed when a claim ends, leaves the operator's opt-in label alone, and a
 // converged pass writes nothing.
 import t, { type Test } from 'tap';
-import { NamespaceLabelKeeper, OPT_IN_LABEL, TENANT_LABEL, tenantLabelValue } from '../server/cluster/namespace-labels.js';
+import { OPT_IN_LABEL, TENANT_LABEL, tenantLabelValue } from '../policies/namespace-label.js';
+import { NamespaceLabelKeeper } from '../server/cluster/namespace-labels.js';
 import { liveCluster, namespace, tenant, until } from './helpers/live-cluster.js';
 
 const T = 'tenantguard.io/v1alpha1';

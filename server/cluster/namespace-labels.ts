@@ -5,24 +5,9 @@
 // label, which the apiserver's webhook namespaceSelector cannot follow; this label translates one
 // into the other. Run from the periodic reconcile: one pass reads the cached namespaces (no API
 // list) and writes only where the label is wrong, so converged passes write nothing.
+import { TENANT_LABEL, tenantLabelValue } from '../../policies/namespace-label.js';
 import type { ClusterView, KubeObject } from '../../policies/types.js';
 import { KubeApiError, type KubeClient } from './kube-client.js';
-
-export const TENANT_LABEL = 'tenantguard.io/tenant';
-export const OPT_IN_LABEL = 'tenantguard.io/enabled';
-
-/** Label values: at most 63 characters, alphanumeric at both ends, '-', '_' and '.' inside. */
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-
-/**
- * The label's value for a namespace the Tenant `name` claims: the Tenant's name, so that
- * `kubectl get ns -L tenantguard.io/tenant` shows who owns what. Tenant names are DNS subdomains
- * of up to 253 characters; one too long for a label value is marked with an empty value (the
- * webhooks select on the key alone).
- */
-export function tenantLabelValue(name: string): string {
-  return name.length <= 63 && LABEL_VALUE.test(name) ? name : '';
-}
 
 export interface NamespaceLabelPass {
   /** Namespaces whose label was set or changed (name -> new value). */
