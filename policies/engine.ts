@@ -67,6 +67,8 @@ export const DEFAULT_MODULE_POLICY: ModulePolicy = { failureMode: 'ignore', time
 
 const ANNOTATION_PREFIX = 'tenantguard.io/';
 const MAX_WARNING = 119;
+/** How long a review waits to read a namespace its view has not seen (below the webhook timeouts). */
+const NAMESPACE_READ_MS = 1000;
 const MAX_ANNOTATION = 512;
 /** A module's outcome is its most severe finding. */
 const RESULT_RANK = { allow: 0, patch: 0, audit: 1, warn: 2, deny: 3, error: 4 } as const;
@@ -155,6 +157,21 @@ export class PolicyEngine {
       return decision;
     }
 
+    // A pod created right after its namespace (or right after the namespace joined a Tenant) may
+    // arrive before the namespace's watch event: judge it by the namespace as the apiserver has it,
+    // never by the lenient default a stale cache would give; if it cannot be read, refuse.
+    if (request.namespace && request.resource?.resource !== 'namespaces') {
+      const refreshing = this.deps.view.refreshNamespace?.(request.namespace, AbortSignal.timeout(NAMESPACE_READ_MS));
+      if (refreshing !== undefined) {
+        try {
+          await refreshing;
+        } catch (err) {
+          decision.allowed = false;
+          decision.status = { code: 403, reason: 'Forbidden', message: `namespace ${request.namespace} is not in tenantguard's view yet and reading it failed (${errorText(err)}); retry` };
+          return decision;
+        }
+      }
+    }
     const tenant = this.deps.view.tenantOf(request.namespace ?? '');
     decision.tenant = tenant.name;
     const original = request.object ?? undefined;

@@ -224,6 +224,13 @@ export interface ClusterView {
    * (SPEC 6.5). Absent in snapshot mode, where the snapshot is the truth.
    */
   listLive?(kind: ViewKind, namespace: string, signal: AbortSignal): Promise<KubeObject[]>;
+  /**
+   * A review for a namespace the cache cannot account for (not seen yet, or seen neither claimed
+   * nor opted in, while the apiserver sent the review because its labels say otherwise): reads the
+   * namespace from the apiserver into the view. Undefined when the cache accounts for it, so the
+   * common path stays synchronous. Absent in snapshot mode.
+   */
+  refreshNamespace?(namespace: string, signal: AbortSignal): Promise<void> | undefined;
 }
 
 /** Settings the engine passes to modules from the server config (not per tenant). */

@@ -6,7 +6,8 @@
 import { KubeConfig, ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { ClusterView, KubeObject, TenantBinding, TenantSpec, ViewKind } from '../../policies/types.js';
 import { collectionPath, CORE_RESOURCES, discoverResources, type ApiResource } from './discovery.js';
-import type { KubeClient } from './kube-client.js';
+import { KubeApiError, type KubeClient } from './kube-client.js';
+import { OPT_IN_LABEL } from '../../policies/namespace-label.js';
 import { ObjectStore } from './object-store.js';
 import { project } from './projections.js';
 
@@ -271,6 +272,32 @@ export class LiveView implements ClusterView {
 
   tenantOf(namespace: string): TenantBinding {
     return this.store.tenantOf(namespace);
+  }
+
+  refreshNamespace(namespace: string, signal: AbortSignal): Promise<void> | undefined {
+    return this.accountsFor(namespace) ? undefined : this.readNamespace(namespace, signal);
+  }
+
+  /** The cache explains a review for the namespace: a Tenant claims it, or it is opted in. */
+  private accountsFor(namespace: string): boolean {
+    const cached = this.store.get('Namespace', undefined, namespace);
+    return cached !== undefined && (this.store.tenantOf(namespace).name !== undefined || cached.metadata?.labels?.[OPT_IN_LABEL] === 'true');
+  }
+
+  /**
+   * The namespace as the apiserver has it, into the store, unless the informer caught up while the
+   * GET was in flight (its copy is then at least as new); the informer's own event follows and
+   * replaces it. A namespace gone meanwhile leaves the view as it is.
+   */
+  private async readNamespace(namespace: string, signal: AbortSignal): Promise<void> {
+    let obj: KubeObject;
+    try {
+      obj = await this.client.request('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`, { signal, operation: 'get namespace' });
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return;
+      throw err;
+    }
+    if (!this.accountsFor(namespace)) this.store.upsert('Namespace', project('Namespace', obj));
   }
 
   /** Straight from the apiserver, bypassing the cache (SPEC 6.5); a kind not served has no objects. */
