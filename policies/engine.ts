@@ -4,6 +4,7 @@
 // and times and traces every module. Modules stay pure; the clock and the tracer live here.
 import { context, trace, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import fjp from 'fast-json-patch';
+import { isKubevirtInstallNamespace } from './kube/virt-launcher.js';
 import type {
   AdmissionRequest,
   AdmissionStatus,
@@ -99,6 +100,15 @@ export function exemptionOf(request: AdmissionRequest, ex: Exemptions): string |
   return undefined;
 }
 
+/** KubeVirt's and CDI's own namespaces, wherever their install put them, are exempt like the configured ones. */
+function installExemption(request: AdmissionRequest, view: ClusterView): string | undefined {
+  const ns = request.namespace;
+  if (!ns) return undefined;
+  if (isKubevirtInstallNamespace(ns, view)) return `namespace ${ns} (KubeVirt's install)`;
+  if (view.cdiNamespace?.() === ns) return `namespace ${ns} (CDI's install)`;
+  return undefined;
+}
+
 async function withTimeout<T>(promise: Promise<T>, module: string, ms: number, abort?: AbortController): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -150,7 +160,7 @@ export class PolicyEngine {
     const config = this.config;
     const decision: Decision = { allowed: true, warnings: [], auditAnnotations: {}, tenant: undefined, modules: [] };
 
-    const exempt = exemptionOf(request, config.exemptions);
+    const exempt = exemptionOf(request, config.exemptions) ?? installExemption(request, this.deps.view);
     if (exempt !== undefined) {
       decision.exemptBy = exempt;
       decision.auditAnnotations[`${ANNOTATION_PREFIX}exempt`] = exempt;

@@ -231,6 +231,11 @@ export interface ClusterView {
    * common path stays synchronous. Absent in snapshot mode.
    */
   refreshNamespace?(namespace: string, signal: AbortSignal): Promise<void> | undefined;
+  /**
+   * The namespace CDI is installed in, as its install says (server/cluster/discovery.ts
+   * cdiInstallNamespace); undefined when unknown (no CDI, not found yet, or snapshot mode).
+   */
+  cdiNamespace?(): string | undefined;
 }
 
 /** Settings the engine passes to modules from the server config (not per tenant). */

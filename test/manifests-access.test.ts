@@ -86,7 +86,12 @@ t.test('RBAC: its own webhook configurations, Secret and Lease by name, for cert
     resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'],
     resourceNames: [...new Set([mutating, validating])],
     verbs: ['get', 'patch'],
-  }], 'webhook configurations: read and patch the caBundle of its own only');
+  }, {
+    apiGroups: ['admissionregistration.k8s.io'],
+    resources: ['validatingwebhookconfigurations'],
+    resourceNames: ['cdi-api-datavolume-validate'],
+    verbs: ['get'],
+  }], 'webhook configurations: read and patch the caBundle of its own only; read CDI\'s to find where CDI is installed');
   const secretName = readOne('base/deployment.yaml').spec.template.spec.volumes.find((v: { name: string }) => v.name === 'tls').secret.secretName;
   t.equal(nsRole.metadata?.namespace, DEFAULT_CONFIG.namespace, 'a Role in its own namespace');
   t.same(nsRole.rules, [

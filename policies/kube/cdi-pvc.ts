@@ -11,10 +11,24 @@ import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings } from '
 
 const CDI_GROUP = 'cdi.kubevirt.io';
 
+/** CDI's operator runs cdi-deployment under this service account in CDI's install namespace
+ * (containerized-data-importer pkg/operator/resources/namespaced/controller.go, createControllerServiceAccount). */
+const CDI_SERVICE_ACCOUNT = 'cdi-sa';
+
+/**
+ * Whether `username` is CDI's controller: one the server config names, or cdi-sa in the namespace
+ * CDI's install was found in (ClusterView.cdiNamespace).
+ */
+export function isCdiController(username: string | undefined, view: ClusterView, settings: ModuleSettings): boolean {
+  if (username === undefined) return false;
+  if ((settings.cdiServiceAccounts ?? []).includes(username)) return true;
+  const namespace = view.cdiNamespace?.();
+  return namespace !== undefined && username === `system:serviceaccount:${namespace}:${CDI_SERVICE_ACCOUNT}`;
+}
+
 /** The DataVolume whose genuine CDI-created PVC this is, or undefined for any other PVC. */
 export function cdiDataVolumeOf(request: AdmissionRequest, pvc: KubeObject, view: ClusterView, settings: ModuleSettings): KubeObject | undefined {
-  const username = request.userInfo.username;
-  if (username === undefined || !(settings.cdiServiceAccounts ?? []).includes(username)) return undefined;
+  if (!isCdiController(request.userInfo.username, view, settings)) return undefined;
   const owner = controllerRef(pvc);
   if (owner === undefined || owner.kind !== 'DataVolume' || !owner.apiVersion?.startsWith(`${CDI_GROUP}/`)) return undefined;
   const namespace = request.namespace ?? pvc.metadata?.namespace;

@@ -5,7 +5,7 @@
 // a jittered backoff (resuming the watch from the last resourceVersion it saw).
 import { KubeConfig, ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { ClusterView, KubeObject, TenantBinding, TenantSpec, ViewKind } from '../../policies/types.js';
-import { collectionPath, CORE_RESOURCES, discoverResources, type ApiResource } from './discovery.js';
+import { cdiInstallNamespace, collectionPath, CORE_RESOURCES, discoverResources, type ApiResource } from './discovery.js';
 import { KubeApiError, type KubeClient } from './kube-client.js';
 import { OPT_IN_LABEL } from '../../policies/namespace-label.js';
 import { ObjectStore } from './object-store.js';
@@ -149,6 +149,8 @@ export class LiveView implements ClusterView {
   private rediscoverTimer: NodeJS.Timeout | undefined;
   private waiters: Array<() => void> = [];
   private running = false;
+  /** Where CDI is installed, as discovery last found it. */
+  private cdiInstall: string | undefined;
 
   constructor(
     readonly client: KubeClient,
@@ -198,6 +200,14 @@ export class LiveView implements ClusterView {
     }
     this.discoveryError = undefined;
     this.discovered = true;
+    if (resources.some((r) => r.kind === 'DataVolume')) {
+      try {
+        this.cdiInstall = await cdiInstallNamespace(this.client, AbortSignal.timeout(30_000));
+      } catch (err) {
+        // Unknown until the next discovery: CDI's PVCs are recognised by the configured identities only.
+        this.opts.onError?.('CDI install discovery', err as Error);
+      }
+    }
     for (const r of resources) {
       if (!this.running || this.informers.has(r.kind)) continue;
       const informer = new KindInformer(r, this, this.opts);
@@ -272,6 +282,10 @@ export class LiveView implements ClusterView {
 
   tenantOf(namespace: string): TenantBinding {
     return this.store.tenantOf(namespace);
+  }
+
+  cdiNamespace(): string | undefined {
+    return this.cdiInstall;
   }
 
   refreshNamespace(namespace: string, signal: AbortSignal): Promise<void> | undefined {
