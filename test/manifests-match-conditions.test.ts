@@ -35,12 +35,14 @@ interface Req {
 
 function request(r: Req): AdmissionRequest {
   const subject = (r.object ?? r.oldObject)!;
+  // The namespace of a Namespace request is its own name (predicates/rules/rules.go scope()).
+  const namespace = r.resource === 'namespaces' ? subject.metadata!.name! : NS;
   return {
     uid: 'u',
     kind: { group: r.group ?? '', version: r.version ?? 'v1', kind: r.kind },
     resource: { group: r.group ?? '', version: r.version ?? 'v1', resource: r.resource },
     ...(r.subResource ? { subResource: r.subResource } : {}),
-    namespace: NS,
+    namespace,
     name: subject.metadata?.name ?? '',
     operation: r.operation,
     userInfo: r.user,
@@ -143,7 +145,23 @@ const targetPod: KubeObject = {
   spec: { containers: [{ name: 'compute', image: 'quay.io/kubevirt/virt-launcher:v1.5.0' }] },
 };
 
+const tenantNamespace: KubeObject = {
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name: 'team-a', labels: { 'kubernetes.io/metadata.name': 'team-a', team: 'a', 'tenantguard.io/tenant': 'tenant-a' }, finalizers: ['example.com/keep'] },
+  spec: { finalizers: ['kubernetes'] },
+};
+const terminatingNamespace = edit(tenantNamespace, (n) => (n.metadata!.deletionTimestamp = '2026-12-07T00:00:00Z'));
+
 const CONTROLLERS: Array<[string, Req]> = [
+  // kubernetes pkg/controller/namespace/deletion/namespaced_resources_deleter.go: the namespace
+  // controller writes status and finalize (subresources), and other controllers drop their own
+  // metadata.finalizers from a terminating namespace.
+  ['namespace controller finalizes a deleted namespace', { resource: 'namespaces', subResource: 'finalize', kind: 'Namespace', operation: 'UPDATE', user: sa('kube-system', 'namespace-controller'), oldObject: terminatingNamespace, object: edit(terminatingNamespace, (n) => (n.spec.finalizers = [])) }],
+  ['namespace controller writes the namespace status', { resource: 'namespaces', subResource: 'status', kind: 'Namespace', operation: 'UPDATE', user: sa('kube-system', 'namespace-controller'), oldObject: terminatingNamespace, object: terminatingNamespace }],
+  ['a controller removes its finalizer from a terminating namespace', { resource: 'namespaces', kind: 'Namespace', operation: 'UPDATE', user: sa('kube-system', 'some-controller'), oldObject: terminatingNamespace, object: edit(terminatingNamespace, (n) => (n.metadata!.finalizers = [])) }],
+  ['an annotation written on a namespace', { resource: 'namespaces', kind: 'Namespace', operation: 'UPDATE', user: sa('kube-system', 'some-controller'), oldObject: tenantNamespace, object: edit(tenantNamespace, (n) => (n.metadata!.annotations = { note: 'x' })) }],
+  ['namespace controller deletes a namespace', { resource: 'namespaces', kind: 'Namespace', operation: 'DELETE', user: TENANT_USER, oldObject: tenantNamespace }],
   // kubernetes pkg/controller/garbagecollector/operations.go removeFinalizer (a JSON patch of
   // metadata.finalizers, reviewed as an UPDATE), on a pod whose deletion waits for it.
   ['garbage collector removes a finalizer from a terminating pod', { resource: 'pods', kind: 'Pod', operation: 'UPDATE', user: sa('kube-system', 'generic-garbage-collector'), oldObject: terminatingPod, object: edit(terminatingPod, (p) => (p.metadata!.finalizers = ['batch.kubernetes.io/job-tracking'])) }],
@@ -208,6 +226,19 @@ const TENANT: Array<[string, Req]> = [
 
 t.test('tenant requests that could raise a charge or weaken security are still reviewed', async (t) => {
   for (const [what, r] of TENANT) t.same(await failClosed(r), ['validate.tenantguard.io'], what);
+});
+
+t.test('a namespace created or relabelled reaches the failing-closed namespace-label webhook; system namespaces never', async (t) => {
+  const created = edit(tenantNamespace, (n) => delete n.metadata!.labels!['tenantguard.io/tenant']);
+  t.same(await failClosed({ resource: 'namespaces', kind: 'Namespace', operation: 'CREATE', user: TENANT_USER, object: created }), ['namespace-label.tenantguard.io'], 'CREATE');
+  const generated: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: '', generateName: 'team-a-' } };
+  t.same(await failClosed({ resource: 'namespaces', kind: 'Namespace', operation: 'CREATE', user: TENANT_USER, object: generated }), ['namespace-label.tenantguard.io'], 'CREATE with generateName (no kubernetes.io/metadata.name yet)');
+  t.same(await failClosed({ resource: 'namespaces', kind: 'Namespace', operation: 'UPDATE', user: TENANT_USER, oldObject: tenantNamespace, object: edit(tenantNamespace, (n) => delete n.metadata!.labels!['tenantguard.io/tenant']) }), ['namespace-label.tenantguard.io'], 'UPDATE stripping the label');
+  t.same(await failClosed({ resource: 'namespaces', kind: 'Namespace', operation: 'UPDATE', user: TENANT_USER, oldObject: edit(tenantNamespace, (n) => delete n.metadata!.labels), object: tenantNamespace }), ['namespace-label.tenantguard.io'], 'UPDATE adding labels to a namespace that had none');
+  for (const name of ['kube-system', 'kube-public', 'kube-node-lease', 'default', 'tenantguard', 'kubevirt', 'cdi', 'openshift-cnv', 'kubevirt-hyperconverged']) {
+    const system: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name } } };
+    t.same(await failClosed({ resource: 'namespaces', kind: 'Namespace', operation: 'CREATE', user: TENANT_USER, object: system }), [], `${name}: never`);
+  }
 });
 
 t.test('matchConditions stay cheap: no comprehension over a list or map, at most a handful per webhook', async (t) => {
