@@ -100,7 +100,8 @@ export class ApiserverAdmission {
           ? { allowed: false, status: { message: `failed calling webhook "${hook.name}": connection refused` } }
           : undefined;
       }
-      return handler({ ...request, uid: randomUUID() });
+      // Every webhook of one admission sees the same request uid.
+      return handler(request);
     };
     for (const hook of chain.mutating) {
       const verdict = await call(hook, chain.mutate);
