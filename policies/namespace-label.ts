@@ -8,7 +8,7 @@
 // is computed from the Tenants in the view and the request's own name and labels; a label a user
 // adds, changes or strips is put back as the Tenants say, and a second pass finds nothing to do.
 import { claimingTenantOf } from './kube/tenants.js';
-import type { KubeObject, ModuleResult, PatchOp, PolicyInput, PolicyModule } from './types.js';
+import type { ModuleResult, PatchOp, PolicyInput, PolicyModule } from './types.js';
 
 export const TENANT_LABEL = 'tenantguard.io/tenant';
 export const OPT_IN_LABEL = 'tenantguard.io/enabled';
@@ -26,12 +26,6 @@ const NOTHING: ModuleResult = Object.freeze({});
  */
 export function tenantLabelValue(name: string): string {
   return name.length <= 63 && LABEL_VALUE.test(name) ? name : '';
-}
-
-/** The label a namespace should carry given the Tenants: the claiming Tenant's value, or none. */
-export function wantedTenantLabel(tenants: readonly KubeObject[], namespace: KubeObject): string | undefined {
-  const tenant = claimingTenantOf(tenants, namespace);
-  return tenant === undefined ? undefined : tenantLabelValue(tenant);
 }
 
 function mutate(input: PolicyInput): ModuleResult {
