@@ -41,7 +41,7 @@ export type KeeperView = Pick<ClusterView, 'list' | 'get' | 'tenantOf'> & { stor
 type Desired = Pick<TenantCondition, 'type' | 'status' | 'reason' | 'message'>;
 
 /** The condition for a Tenant whose namespaces are all labelled but `unguarded`. */
-export function namespacesGuarded(value: string, claimed: number, unguarded: readonly string[]): Desired {
+function namespacesGuarded(value: string, claimed: number, unguarded: readonly string[]): Desired {
   if (unguarded.length === 0) {
     return { type: NAMESPACES_GUARDED, status: 'True', reason: 'AllNamespacesLabelled', message: `all ${claimed} namespaces carry ${TENANT_LABEL}=${JSON.stringify(value)}: every request in them is reviewed` };
   }

@@ -11,7 +11,7 @@ import { isCelError, run } from '@bufbuild/cel';
 import { selectorMatches } from '../../policies/kube/label-selector.js';
 import type { AdmissionRequest, LabelSelector } from '../../policies/types.js';
 
-export interface WebhookRule {
+interface WebhookRule {
   apiGroups: string[];
   apiVersions: string[];
   operations: string[];
@@ -31,7 +31,7 @@ export interface Webhook {
 }
 
 /** A request as the apiserver's admission chain holds it. */
-export type Attributes = AdmissionRequest;
+type Attributes = AdmissionRequest;
 
 /** "pods" matches the resource only, "pods/x" that subresource, "pods/*" any, "*" and "*\/*" as documented. */
 function resourceMatches(pattern: string, resource: string, subResource: string | undefined): boolean {
@@ -42,7 +42,7 @@ function resourceMatches(pattern: string, resource: string, subResource: string 
   return subResource !== undefined && (ps === '*' || ps === subResource);
 }
 
-export function ruleMatches(rule: WebhookRule, a: Attributes): boolean {
+function ruleMatches(rule: WebhookRule, a: Attributes): boolean {
   const any = (list: string[], value: string) => list.includes('*') || list.includes(value);
   const namespaced = a.resource.resource !== 'namespaces' && a.namespace !== undefined && a.namespace !== '';
   const scope = rule.scope ?? '*';
@@ -60,7 +60,7 @@ export function ruleMatches(rule: WebhookRule, a: Attributes): boolean {
  * `namespaceLabels` reads the namespace as stored now (undefined: it does not exist, which the
  * apiserver answers with 404).
  */
-export function selectorLabels(a: Attributes, namespaceLabels: (name: string) => Record<string, string> | undefined): Record<string, string> | 'cluster-scoped' {
+function selectorLabels(a: Attributes, namespaceLabels: (name: string) => Record<string, string> | undefined): Record<string, string> | 'cluster-scoped' {
   const isNamespace = a.resource.group === '' && a.resource.resource === 'namespaces';
   if (!a.namespace && !isNamespace) return 'cluster-scoped';
   if (isNamespace && a.subResource === undefined && (a.operation === 'CREATE' || a.operation === 'UPDATE')) return a.object?.metadata?.labels ?? {};
@@ -69,10 +69,10 @@ export function selectorLabels(a: Attributes, namespaceLabels: (name: string) =>
   return labels;
 }
 
-export type ConditionOutcome = { call: true } | { call: false; failed?: string } | { error: string };
+type ConditionOutcome = { call: true } | { call: false; failed?: string } | { error: string };
 
 /** The matchConditions of one webhook for a request (their CEL variables as the apiserver binds them). */
-export function evaluateConditions(hook: Webhook, a: Attributes): ConditionOutcome {
+function evaluateConditions(hook: Webhook, a: Attributes): ConditionOutcome {
   const vars = { request: a, object: a.object ?? null, oldObject: a.oldObject ?? null } as never;
   const errors: string[] = [];
   for (const c of hook.matchConditions ?? []) {
@@ -88,7 +88,7 @@ export function evaluateConditions(hook: Webhook, a: Attributes): ConditionOutco
   return errors.length > 0 ? { error: errors.join('; ') } : { call: true };
 }
 
-export type HookDecision = 'call' | 'skip' | { refuse: string };
+type HookDecision = 'call' | 'skip' | { refuse: string };
 
 /** ShouldCallHook for one webhook. */
 export function shouldCall(hook: Webhook, a: Attributes, namespaceLabels: (name: string) => Record<string, string> | undefined): HookDecision {
