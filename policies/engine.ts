@@ -5,6 +5,7 @@
 import { context, trace, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import fjp from 'fast-json-patch';
 import { confirmLauncherVmi } from './launcher-vmi-confirm.js';
+import { isKubevirtInstallNamespace } from './kube/virt-launcher.js';
 import type {
   AdmissionRequest,
   AdmissionStatus,
@@ -68,6 +69,8 @@ export const DEFAULT_MODULE_POLICY: ModulePolicy = { failureMode: 'ignore', time
 
 const ANNOTATION_PREFIX = 'tenantguard.io/';
 const MAX_WARNING = 119;
+/** How long a review waits to read a namespace its view has not seen (below the webhook timeouts). */
+const NAMESPACE_READ_MS = 1000;
 const MAX_ANNOTATION = 512;
 /** A module's outcome is its most severe finding. */
 const RESULT_RANK = { allow: 0, patch: 0, audit: 1, warn: 2, deny: 3, error: 4 } as const;
@@ -95,6 +98,15 @@ export function exemptionOf(request: AdmissionRequest, ex: Exemptions): string |
   if (user !== undefined && ex.usernames.includes(user)) return `user ${user}`;
   const group = request.userInfo.groups?.find((g) => ex.groups.includes(g));
   if (group !== undefined) return `group ${group}`;
+  return undefined;
+}
+
+/** KubeVirt's and CDI's own namespaces, wherever their install put them, are exempt like the configured ones. */
+function installExemption(request: AdmissionRequest, view: ClusterView): string | undefined {
+  const ns = request.namespace;
+  if (!ns) return undefined;
+  if (isKubevirtInstallNamespace(ns, view)) return `namespace ${ns} (KubeVirt's install)`;
+  if (view.cdiNamespace?.() === ns) return `namespace ${ns} (CDI's install)`;
   return undefined;
 }
 
@@ -149,13 +161,28 @@ export class PolicyEngine {
     const config = this.config;
     const decision: Decision = { allowed: true, warnings: [], auditAnnotations: {}, tenant: undefined, modules: [] };
 
-    const exempt = exemptionOf(request, config.exemptions);
+    const exempt = exemptionOf(request, config.exemptions) ?? installExemption(request, this.deps.view);
     if (exempt !== undefined) {
       decision.exemptBy = exempt;
       decision.auditAnnotations[`${ANNOTATION_PREFIX}exempt`] = exempt;
       return decision;
     }
 
+    // A pod created right after its namespace (or right after the namespace joined a Tenant) may
+    // arrive before the namespace's watch event: judge it by the namespace as the apiserver has it,
+    // never by the lenient default a stale cache would give; if it cannot be read, refuse.
+    if (request.namespace && request.resource?.resource !== 'namespaces') {
+      const refreshing = this.deps.view.refreshNamespace?.(request.namespace, AbortSignal.timeout(NAMESPACE_READ_MS));
+      if (refreshing !== undefined) {
+        try {
+          await refreshing;
+        } catch (err) {
+          decision.allowed = false;
+          decision.status = { code: 403, reason: 'Forbidden', message: `namespace ${request.namespace} is not in tenantguard's view yet and reading it failed (${errorText(err)}); retry` };
+          return decision;
+        }
+      }
+    }
     const tenant = this.deps.view.tenantOf(request.namespace ?? '');
     decision.tenant = tenant.name;
     const original = request.object ?? undefined;

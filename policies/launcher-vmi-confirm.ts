@@ -16,7 +16,7 @@ export const LIVE_CONFIRM_TIMEOUT_MS = 500;
 export function confirmLauncherVmi(request: AdmissionRequest, view: ClusterView, settings: ModuleSettings): ClusterView | Promise<ClusterView> {
   const pod = request.object;
   if (!view.getLive || !pod || request.operation !== 'CREATE' || request.subResource || request.kind.group !== '' || request.kind.kind !== 'Pod') return view;
-  const owner = claimedLauncherVmi(request, pod, settings);
+  const owner = claimedLauncherVmi(request, pod, view, settings);
   const namespace = request.namespace ?? pod.metadata?.namespace;
   if (owner === undefined || !namespace || !owner.uid) return view;
   if (view.get('VirtualMachineInstance', namespace, owner.name)?.metadata?.uid === owner.uid) return view;

@@ -234,6 +234,18 @@ export interface ClusterView {
    * may not have delivered yet (a launcher pod created before its VMI's event). Absent in snapshot mode.
    */
   getLive?(kind: ViewKind, namespace: string, name: string, signal: AbortSignal): Promise<KubeObject | undefined>;
+  /**
+   * A review for a namespace the cache cannot account for (not seen yet, or seen neither claimed
+   * nor opted in, while the apiserver sent the review because its labels say otherwise): reads the
+   * namespace from the apiserver into the view. Undefined when the cache accounts for it, so the
+   * common path stays synchronous. Absent in snapshot mode.
+   */
+  refreshNamespace?(namespace: string, signal: AbortSignal): Promise<void> | undefined;
+  /**
+   * The namespace CDI is installed in, as its install says (server/cluster/discovery.ts
+   * cdiInstallNamespace); undefined when unknown (no CDI, not found yet, or snapshot mode).
+   */
+  cdiNamespace?(): string | undefined;
 }
 
 /** Settings the engine passes to modules from the server config (not per tenant). */

@@ -41,6 +41,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   namespace: 'tenantguard',
   exemptions: { namespaces: ['kube-system', 'kube-node-lease', 'tenantguard'], usernames: [], groups: [] },
   modules: {
+    // fail: a namespace whose Tenant label cannot be computed must not be created unguarded.
+    'namespace-label': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'secure-defaults': { failureMode: 'ignore', timeoutMs: 100, enabled: true },
     'launcher-stamp-mutate': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'pod-security': { failureMode: 'fail', timeoutMs: 100, enabled: true },

@@ -1,8 +1,10 @@
 // The namespace label keeper against the fake apiserver: the label the webhooks select on follows
 // the Tenants' claims, is removed when a claim ends, leaves the operator's opt-in label alone, and a
-// converged pass writes nothing.
+// converged pass writes nothing; the view's events label at once, and each Tenant's status says when
+// all of its namespaces are guarded.
 import t, { type Test } from 'tap';
-import { NamespaceLabelKeeper, OPT_IN_LABEL, TENANT_LABEL, tenantLabelValue } from '../server/cluster/namespace-labels.js';
+import { OPT_IN_LABEL, TENANT_LABEL, tenantLabelValue } from '../policies/namespace-label.js';
+import { NAMESPACES_GUARDED, NamespaceLabelKeeper, type NamespaceLabelPass } from '../server/cluster/namespace-labels.js';
 import { liveCluster, namespace, tenant, until } from './helpers/live-cluster.js';
 
 const T = 'tenantguard.io/v1alpha1';
@@ -23,14 +25,13 @@ async function setup(t: Test) {
   await until('tenants cached', () => view.list('Tenant').length === 2);
   const keeper = new NamespaceLabelKeeper(c.client(), view);
   const labels = (ns: string) => c.api.get('v1', 'Namespace', undefined, ns)?.metadata?.labels ?? {};
-  const patches = () => c.api.requests.filter((r) => r.method === 'PATCH').length;
-  return { c, view, keeper, labels, patches };
+  return { c, view, keeper, labels };
 }
 
 t.test('claimed namespaces get the Tenant label; unclaimed ones lose it', async (t) => {
   const { keeper, labels } = await setup(t);
   const pass = await keeper.pass();
-  t.same(pass, { labelled: { 'team-a': 'tenant-a', 'team-a-dev': 'tenant-a', 'team-b': 'tenant-b' }, unlabelled: ['leftover'], failed: [] });
+  t.same(pass, { labelled: { 'team-a': 'tenant-a', 'team-a-dev': 'tenant-a', 'team-b': 'tenant-b' }, unlabelled: ['leftover'], failed: [], conditionsFailed: [] });
   t.equal(labels('team-a')[TENANT_LABEL], 'tenant-a', 'selected by namespaceSelector');
   t.equal(labels('team-b')[TENANT_LABEL], 'tenant-b', 'listed by name');
   t.equal(labels('team-a').team, 'a', 'other labels untouched');
@@ -39,13 +40,13 @@ t.test('claimed namespaces get the Tenant label; unclaimed ones lose it', async 
 });
 
 t.test('a converged pass writes nothing', async (t) => {
-  const { keeper, view, patches } = await setup(t);
+  const { c, keeper, view } = await setup(t);
   await keeper.pass();
   await until('view sees the labels', () => view.get('Namespace', undefined, 'team-b')?.metadata?.labels?.[TENANT_LABEL] === 'tenant-b');
   await until('view sees the removal', () => !(TENANT_LABEL in (view.get('Namespace', undefined, 'leftover')?.metadata?.labels ?? {})));
-  const before = patches();
-  t.same(await keeper.pass(), { labelled: {}, unlabelled: [], failed: [] });
-  t.equal(patches(), before, 'no PATCH sent');
+  const before = c.api.requests.length;
+  t.same(await keeper.pass(), { labelled: {}, unlabelled: [], failed: [], conditionsFailed: [] });
+  t.equal(c.api.requests.length, before, 'no API call at all: no label and no condition to write');
 });
 
 t.test('a claim that moves or ends moves or removes the label', async (t) => {
@@ -85,6 +86,33 @@ t.test('a failed patch is reported and the pass goes on', async (t) => {
   t.equal(pass.failed[0]!.namespace, 'team-a');
   t.match(pass.failed[0]!.error, /403 Forbidden/);
   t.equal(labels('team-b')[TENANT_LABEL], 'tenant-b', 'the other namespaces are still labelled');
+  t.match(guarded(c, 'tenant-a'), { status: 'False', reason: 'NamespacesNotLabelled', message: /"team-a" do not carry tenantguard.io\/tenant/ }, 'tenant-a says which namespace is not guarded');
+  t.match(guarded(c, 'tenant-b'), { status: 'True', reason: 'AllNamespacesLabelled' });
+});
+
+function guarded(c: Awaited<ReturnType<typeof setup>>['c'], name: string): Record<string, unknown> | undefined {
+  const conditions = c.api.get(T, 'Tenant', undefined, name)?.status?.conditions as Array<Record<string, unknown>> | undefined;
+  return conditions?.find((x) => x.type === NAMESPACES_GUARDED);
+}
+
+t.test('following the view: a new Tenant labels the namespaces it claims at once, and its status says so', async (t) => {
+  const { c, view, keeper, labels } = await setup(t);
+  const results: NamespaceLabelPass[] = [];
+  keeper.follow((r) => results.push(r));
+  await until('the existing claims labelled without any pass', () => labels('team-a')[TENANT_LABEL] === 'tenant-a' && labels('team-b')[TENANT_LABEL] === 'tenant-b');
+  c.api.apply(namespace('ops', { team: 'ops' }));
+  c.api.apply(namespace('ops-dev', { team: 'ops' }));
+  await until('view has the namespaces', () => view.get('Namespace', undefined, 'ops-dev') !== undefined);
+  c.api.apply(tenant('tenant-ops', { namespaceSelector: { matchLabels: { team: 'ops' } } }));
+  await until('the new Tenant\'s namespaces labelled', () => labels('ops')[TENANT_LABEL] === 'tenant-ops' && labels('ops-dev')[TENANT_LABEL] === 'tenant-ops');
+  await until('its status shows them guarded', () => guarded(c, 'tenant-ops')?.status === 'True');
+  t.match(guarded(c, 'tenant-ops')!.message, /all 2 namespaces carry tenantguard.io\/tenant="tenant-ops"/);
+  // An edit that claims one more namespace labels it too; one that gives a namespace up unlabels it.
+  c.api.apply(tenant('tenant-ops', { namespaceSelector: { matchLabels: { team: 'ops' } }, namespaces: ['shared-tools'] }));
+  await until('the edited Tenant\'s new namespace labelled', () => labels('shared-tools')[TENANT_LABEL] === 'tenant-ops');
+  c.api.apply(namespace('ops-dev', { team: 'elsewhere', [TENANT_LABEL]: 'tenant-ops' }));
+  await until('a namespace that left the Tenant loses the label', () => !(TENANT_LABEL in labels('ops-dev')));
+  t.same(results.flatMap((r) => r.failed), [], 'no failures');
 });
 
 t.test('label values: the Tenant name when it fits, empty otherwise', async (t) => {

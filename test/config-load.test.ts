@@ -68,7 +68,7 @@ shutdownGraceMs: 10000
 t.test('each kind of invalid value is reported with its exact path', async (t) => {
   const cases: Array<[string, string, string]> = [
     ['enum', 'modules: {pod-security: {failureMode: sometimes}}', 'modules.pod-security.failureMode: must be one of fail, ignore, got "sometimes"'],
-    ['unknown module', 'modules: {pod-securty: {failureMode: fail}}', 'modules.pod-securty: unknown field (known fields: secure-defaults, launcher-stamp-mutate, pod-security, vm-security, network-policy, launcher-stamp, tenant-quota)'],
+    ['unknown module', 'modules: {pod-securty: {failureMode: fail}}', 'modules.pod-securty: unknown field (known fields: namespace-label, secure-defaults, launcher-stamp-mutate, pod-security, vm-security, network-policy, launcher-stamp, tenant-quota)'],
     ['unknown top-level field', 'listenn: {port: 1}', 'listenn: unknown field'],
     ['wrong type', 'listen: {port: "8443"}', 'listen.port: must be an integer, got string'],
     ['out of range', 'listen: {port: 70000}', 'listen.port: must be <= 65535, got 70000'],

@@ -86,7 +86,12 @@ t.test('RBAC: its own webhook configurations, Secret and Lease by name, for cert
     resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'],
     resourceNames: [...new Set([mutating, validating])],
     verbs: ['get', 'patch'],
-  }], 'webhook configurations: read and patch the caBundle of its own only');
+  }, {
+    apiGroups: ['admissionregistration.k8s.io'],
+    resources: ['validatingwebhookconfigurations'],
+    resourceNames: ['cdi-api-datavolume-validate'],
+    verbs: ['get'],
+  }], 'webhook configurations: read and patch the caBundle of its own only; read CDI\'s to find where CDI is installed');
   const secretName = readOne('base/deployment.yaml').spec.template.spec.volumes.find((v: { name: string }) => v.name === 'tls').secret.secretName;
   t.equal(nsRole.metadata?.namespace, DEFAULT_CONFIG.namespace, 'a Role in its own namespace');
   t.same(nsRole.rules, [
@@ -131,6 +136,7 @@ interface Webhook {
 }
 
 const rendered = renderedInstall();
+const NAMESPACE_LABEL_HOOK = 'namespace-label.tenantguard.io';
 async function webhooks(): Promise<{ mutating: Webhook[]; validating: Webhook[]; caBundle: string }> {
   const { docs, caBundle } = await rendered;
   return {
@@ -176,7 +182,8 @@ t.test('every webhook has the fields the apiserver and SPEC 11 require', async (
     t.equal(h.clientConfig.caBundle, caBundle, `${h.name}: the rendered caBundle`);
     t.ok(h.rules.length > 0, `${h.name}: has rules`);
     for (const r of h.rules) {
-      t.equal(r.scope, 'Namespaced', `${h.name}: namespaced rules only`);
+      // Namespaces themselves are cluster-scoped; only the namespace-label webhook sees them.
+      t.equal(r.scope, h.name === NAMESPACE_LABEL_HOOK ? 'Cluster' : 'Namespaced', `${h.name}: ${h.name === NAMESPACE_LABEL_HOOK ? 'cluster' : 'namespaced'} rules only`);
       t.notOk([...r.apiGroups, ...r.resources, ...r.operations].includes('*'), `${h.name}: no wildcard rules`);
     }
     t.ok(h.matchConditions.length > 0 && h.matchConditions.length <= 64, `${h.name}: matchConditions`);
@@ -185,6 +192,7 @@ t.test('every webhook has the fields the apiserver and SPEC 11 require', async (
   t.same(mutating.map((h) => [h.name, h.failurePolicy, h.timeoutSeconds, h.reinvocationPolicy, h.clientConfig.service.path]), [
     ['mutate.tenantguard.io', 'Ignore', 2, 'IfNeeded', '/mutate'],
     ['mutate-opt-in.tenantguard.io', 'Ignore', 2, 'IfNeeded', '/mutate'],
+    [NAMESPACE_LABEL_HOOK, 'Fail', 2, 'IfNeeded', '/mutate'],
   ]);
   t.same(validating.map((h) => [h.name, h.failurePolicy, h.timeoutSeconds, h.clientConfig.service.path]), [
     ['validate.tenantguard.io', 'Fail', 3, '/validate'],
@@ -196,8 +204,9 @@ t.test('every webhook has the fields the apiserver and SPEC 11 require', async (
 
 t.test('kubelet requests (mirror pods) are never sent to tenantguard', async (t) => {
   const { mutating, validating } = await webhooks();
-  for (const h of [...mutating, ...validating]) {
-    t.same(h.matchConditions.find((c) => c.name === 'exclude-kubelet-requests')?.expression, '!("system:nodes" in request.userInfo.groups)', h.name);
+  // Kubelets write no Namespace objects: the namespace-label webhook needs no such condition.
+  for (const h of [...mutating, ...validating].filter((h) => h.name !== NAMESPACE_LABEL_HOOK)) {
+    t.same(h.matchConditions.find((c) => c.name === 'exclude-kubelet-requests')?.expression, '!(has(request.userInfo.groups) && "system:nodes" in request.userInfo.groups)', h.name);
   }
 });
 
@@ -212,7 +221,9 @@ t.test('the webhooks skip the infrastructure namespaces, and the server config e
   for (const h of [...mutating, ...validating]) {
     const byName = h.namespaceSelector.matchExpressions!.find((e) => e.key === 'kubernetes.io/metadata.name')!;
     t.same(byName.operator, 'NotIn', `${h.name}: excludes by name`);
-    t.same([...byName.values!].sort(), [...exempt].sort(), `${h.name}: the same list as exemptions.namespaces`);
+    // The namespace-label webhook also skips `default`, which the apiserver recreates at start-up.
+    const expected = h.name === NAMESPACE_LABEL_HOOK ? [...exempt, 'default'] : exempt;
+    t.same([...byName.values!].sort(), [...expected].sort(), `${h.name}: the same list as exemptions.namespaces`);
     // Even a namespace wrongly labelled as claimed or opted in is skipped.
     const labelled = (name: string) => ({ 'kubernetes.io/metadata.name': name, 'tenantguard.io/tenant': 'x', 'tenantguard.io/enabled': 'true' });
     for (const ns of INFRASTRUCTURE) t.notOk(selectorMatches(h.namespaceSelector, labelled(ns)), `${h.name} skips ${ns}`);
@@ -229,7 +240,7 @@ t.test('each webhook reviews a namespace a Tenant claims or one opted in, exactl
     ['opted out explicitly', { 'tenantguard.io/enabled': 'false' }, false],
     ['neither', {}, false],
   ];
-  const groups = { mutate: mutating, validate: validating.filter((h) => h.failurePolicy === 'Fail'), release: validating.filter((h) => h.failurePolicy === 'Ignore') };
+  const groups = { mutate: mutating.filter((h) => h.name !== NAMESPACE_LABEL_HOOK), validate: validating.filter((h) => h.failurePolicy === 'Fail'), release: validating.filter((h) => h.failurePolicy === 'Ignore') };
   for (const [what, extra, reviewed] of cases) {
     const labels = { 'kubernetes.io/metadata.name': 'team-a', ...extra };
     for (const [group, hooks] of Object.entries(groups)) {
@@ -252,7 +263,7 @@ t.test('never leases, events or anything tenantguard does not judge', async (t) 
   }
   const resources = new Set(all.flatMap((h) => h.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`)))));
   t.same([...resources].sort(), [
-    '/persistentvolumeclaims', '/pods', '/pods/ephemeralcontainers', '/pods/resize',
+    '/namespaces', '/persistentvolumeclaims', '/pods', '/pods/ephemeralcontainers', '/pods/resize',
     'apps/daemonsets', 'apps/deployments', 'apps/replicasets', 'apps/statefulsets',
     'batch/cronjobs', 'batch/jobs',
     'cdi.kubevirt.io/datavolumes',

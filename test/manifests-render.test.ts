@@ -48,7 +48,7 @@ t.test('the rendered webhooks trust the CA that signed the serving certificate f
   await issueCerts(certsOptions(certs));
   const { text, hooks } = await renderWith(t, join(certs, 'caBundle'));
   const serving = new X509Certificate(await readFile(join(certs, 'tls.crt')));
-  t.equal(hooks.length, 6, 'every webhook');
+  t.equal(hooks.length, 7, 'every webhook');
   for (const hook of hooks) {
     const [ca, more] = pemsOf(hook.clientConfig.caBundle);
     t.equal(more, undefined, `${hook.name}: one CA`);

@@ -26,14 +26,24 @@ const CDI_GROUP = 'cdi.kubevirt.io';
 const POPULATOR_GROUPS: ReadonlySet<unknown> = new Set([CDI_GROUP, 'forklift.konveyor.io']);
 const PRIME_PREFIX = 'prime-';
 
-function byCdi(request: AdmissionRequest, settings: ModuleSettings): boolean {
-  const username = request.userInfo.username;
-  return username !== undefined && (settings.cdiServiceAccounts ?? []).includes(username);
+/** CDI's operator runs cdi-deployment under this service account in CDI's install namespace
+ * (containerized-data-importer pkg/operator/resources/namespaced/controller.go, createControllerServiceAccount). */
+const CDI_SERVICE_ACCOUNT = 'cdi-sa';
+
+/**
+ * Whether `username` is CDI's controller: one the server config names, or cdi-sa in the namespace
+ * CDI's install was found in (ClusterView.cdiNamespace).
+ */
+export function isCdiController(username: string | undefined, view: ClusterView, settings: ModuleSettings): boolean {
+  if (username === undefined) return false;
+  if ((settings.cdiServiceAccounts ?? []).includes(username)) return true;
+  const namespace = view.cdiNamespace?.();
+  return namespace !== undefined && username === `system:serviceaccount:${namespace}:${CDI_SERVICE_ACCOUNT}`;
 }
 
 /** The DataVolume whose genuine CDI-created PVC this is, or undefined for any other PVC. */
 export function cdiDataVolumeOf(request: AdmissionRequest, pvc: KubeObject, view: ClusterView, settings: ModuleSettings): KubeObject | undefined {
-  if (!byCdi(request, settings)) return undefined;
+  if (!isCdiController(request.userInfo.username, view, settings)) return undefined;
   const owner = controllerRef(pvc);
   if (owner === undefined || owner.kind !== 'DataVolume' || !owner.apiVersion?.startsWith(`${CDI_GROUP}/`)) return undefined;
   const namespace = request.namespace ?? pvc.metadata?.namespace;
@@ -58,7 +68,7 @@ export function primeTargetOf(pvc: KubeObject, view: ClusterView, namespace: str
 
 /** At a PVC's CREATE: the target PVC when CDI's controller creates this as its populator PVC'. */
 export function cdiPrimeTargetOf(request: AdmissionRequest, pvc: KubeObject, view: ClusterView, settings: ModuleSettings): KubeObject | undefined {
-  if (!byCdi(request, settings)) return undefined;
+  if (!isCdiController(request.userInfo.username, view, settings)) return undefined;
   const namespace = request.namespace ?? pvc.metadata?.namespace;
   return namespace ? primeTargetOf(pvc, view, namespace) : undefined;
 }

@@ -100,6 +100,19 @@ function claims(tenant: KubeObject, namespace: KubeObject): boolean {
   return spec.namespaceSelector ? selectorMatches(spec.namespaceSelector, namespace.metadata?.labels) : false;
 }
 
+/**
+ * The Tenant a namespace (as given, e.g. the object a request admits) belongs to: the first by name
+ * of those claiming it, as TenantIndex resolves a namespace two Tenants claim. O(Tenants).
+ */
+export function claimingTenantOf(tenants: readonly KubeObject[], namespace: KubeObject): string | undefined {
+  let first: string | undefined;
+  for (const t of tenants) {
+    const name = t.metadata?.name ?? '';
+    if ((first === undefined || name.localeCompare(first) < 0) && claims(t, namespace)) first = name;
+  }
+  return first;
+}
+
 export class TenantIndex {
   private readonly byNamespace = new Map<string, TenantBinding>();
   readonly conflicts: NamespaceConflict[] = [];

@@ -13,22 +13,46 @@ import type { AdmissionRequest, ClusterView, KubeObject, ModuleSettings, OwnerRe
  */
 export const LAUNCHER_STAMP = 'tenantguard.io/launcher-of';
 
+/** virt-operator deploys virt-controller under this service account in the KubeVirt CR's namespace
+ * (kubevirt pkg/virt-operator/resource/generate/rbac/controller.go, ControllerServiceAccountName). */
+const CONTROLLER_SERVICE_ACCOUNT = 'kubevirt-controller';
+
+/**
+ * A namespace KubeVirt is installed in: that of a KubeVirt CR virt-operator has deployed (status.phase
+ * Deployed; it acts on one KubeVirt CR only, so a copy created elsewhere never gets there).
+ */
+export function isKubevirtInstallNamespace(namespace: string, view: ClusterView): boolean {
+  return view.list('KubeVirt', namespace).some((kv) => kv.status?.phase === 'Deployed' && kv.metadata?.deletionTimestamp === undefined);
+}
+
+/**
+ * Whether `username` is KubeVirt's controller: one the server config names, or the controller
+ * service account in KubeVirt's install namespace. An install by the HyperConverged operator
+ * (openshift-cnv, kubevirt-hyperconverged) is found this way.
+ */
+export function isKubevirtController(username: string | undefined, view: ClusterView, settings: ModuleSettings): boolean {
+  if (username === undefined) return false;
+  if (settings.kubevirtServiceAccounts.includes(username)) return true;
+  const prefix = 'system:serviceaccount:';
+  if (!username.startsWith(prefix) || !username.endsWith(`:${CONTROLLER_SERVICE_ACCOUNT}`)) return false;
+  return isKubevirtInstallNamespace(username.slice(prefix.length, username.length - CONTROLLER_SERVICE_ACCOUNT.length - 1), view);
+}
+
 /**
  * The VMI a pod being created claims as KubeVirt's launcher pod by the signs that need no lookup:
  * the label, KubeVirt's controller as the requester, one controller reference to a kubevirt.io/v1
  * VMI. Whether that VMI exists with that uid is virtLauncherVmiOf's to check.
  */
-export function claimedLauncherVmi(request: AdmissionRequest, pod: KubeObject, settings: ModuleSettings): OwnerReference | undefined {
+export function claimedLauncherVmi(request: AdmissionRequest, pod: KubeObject, view: ClusterView, settings: ModuleSettings): OwnerReference | undefined {
   if (pod.metadata?.labels?.['kubevirt.io'] !== 'virt-launcher') return undefined;
-  const username = request.userInfo.username;
-  if (username === undefined || !settings.kubevirtServiceAccounts.includes(username)) return undefined;
+  if (!isKubevirtController(request.userInfo.username, view, settings)) return undefined;
   const owner = controllerRef(pod);
   return owner?.kind === 'VirtualMachineInstance' && owner.apiVersion === 'kubevirt.io/v1' ? owner : undefined;
 }
 
 /** The name of the VMI a genuine virt-launcher pod belongs to; undefined for any other pod. */
 export function virtLauncherVmiOf(request: AdmissionRequest, pod: KubeObject, view: ClusterView, settings: ModuleSettings): string | undefined {
-  const owner = claimedLauncherVmi(request, pod, settings);
+  const owner = claimedLauncherVmi(request, pod, view, settings);
   const namespace = request.namespace ?? pod.metadata?.namespace;
   if (owner === undefined || !namespace) return undefined;
   const vmi = view.get('VirtualMachineInstance', namespace, owner.name);

@@ -3,7 +3,7 @@
 // at its group's preferred version (pool.kubevirt.io and instancetype.kubevirt.io moved versions
 // across KubeVirt releases; the apiserver says which one it serves).
 import type { ViewKind } from '../../policies/types.js';
-import type { KubeClient } from './kube-client.js';
+import { KubeApiError, type KubeClient } from './kube-client.js';
 
 export interface ApiResource {
   kind: ViewKind;
@@ -94,4 +94,25 @@ export async function discoverResources(client: KubeClient, signal?: AbortSignal
     if (g.name === 'instancetype.kubevirt.io') found.push(INSTANCETYPE_REVISIONS);
   }
   return found;
+}
+
+/**
+ * The namespace CDI is installed in. A CDI CR is cluster-scoped and names no namespace; CDI's
+ * apiserver registers the ValidatingWebhookConfiguration cdi-api-datavolume-validate calling its
+ * cdi-api Service in CDI's own namespace (containerized-data-importer pkg/operator/resources/cluster
+ * and pkg/apiserver: the webhook registration), which only cluster administrators can write.
+ * Undefined when it is not registered (CDI not installed, or not yet).
+ */
+export async function cdiInstallNamespace(client: KubeClient, signal?: AbortSignal): Promise<string | undefined> {
+  let config: { webhooks?: Array<{ clientConfig?: { service?: { namespace?: string } } }> };
+  try {
+    config = await client.request('GET', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/cdi-api-datavolume-validate', {
+      signal,
+      operation: 'get CDI webhook configuration',
+    });
+  } catch (err) {
+    if (err instanceof KubeApiError && err.status === 404) return undefined;
+    throw err;
+  }
+  return config.webhooks?.map((w) => w.clientConfig?.service?.namespace).find((ns) => typeof ns === 'string' && ns !== '');
 }

@@ -5,8 +5,9 @@
 // a jittered backoff (resuming the watch from the last resourceVersion it saw).
 import { KubeConfig, ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { ClusterView, KubeObject, TenantBinding, TenantSpec, ViewKind } from '../../policies/types.js';
-import { collectionPath, CORE_RESOURCES, discoverResources, type ApiResource } from './discovery.js';
+import { cdiInstallNamespace, collectionPath, CORE_RESOURCES, discoverResources, type ApiResource } from './discovery.js';
 import { KubeApiError, type KubeClient } from './kube-client.js';
+import { OPT_IN_LABEL } from '../../policies/namespace-label.js';
 import { ObjectStore } from './object-store.js';
 import { project } from './projections.js';
 
@@ -148,6 +149,8 @@ export class LiveView implements ClusterView {
   private rediscoverTimer: NodeJS.Timeout | undefined;
   private waiters: Array<() => void> = [];
   private running = false;
+  /** Where CDI is installed, as discovery last found it. */
+  private cdiInstall: string | undefined;
 
   constructor(
     readonly client: KubeClient,
@@ -197,6 +200,14 @@ export class LiveView implements ClusterView {
     }
     this.discoveryError = undefined;
     this.discovered = true;
+    if (resources.some((r) => r.kind === 'DataVolume')) {
+      try {
+        this.cdiInstall = await cdiInstallNamespace(this.client, AbortSignal.timeout(30_000));
+      } catch (err) {
+        // Unknown until the next discovery: CDI's PVCs are recognised by the configured identities only.
+        this.opts.onError?.('CDI install discovery', err as Error);
+      }
+    }
     for (const r of resources) {
       if (!this.running || this.informers.has(r.kind)) continue;
       const informer = new KindInformer(r, this, this.opts);
@@ -271,6 +282,36 @@ export class LiveView implements ClusterView {
 
   tenantOf(namespace: string): TenantBinding {
     return this.store.tenantOf(namespace);
+  }
+
+  cdiNamespace(): string | undefined {
+    return this.cdiInstall;
+  }
+
+  refreshNamespace(namespace: string, signal: AbortSignal): Promise<void> | undefined {
+    return this.accountsFor(namespace) ? undefined : this.readNamespace(namespace, signal);
+  }
+
+  /** The cache explains a review for the namespace: a Tenant claims it, or it is opted in. */
+  private accountsFor(namespace: string): boolean {
+    const cached = this.store.get('Namespace', undefined, namespace);
+    return cached !== undefined && (this.store.tenantOf(namespace).name !== undefined || cached.metadata?.labels?.[OPT_IN_LABEL] === 'true');
+  }
+
+  /**
+   * The namespace as the apiserver has it, into the store, unless the informer caught up while the
+   * GET was in flight (its copy is then at least as new); the informer's own event follows and
+   * replaces it. A namespace gone meanwhile leaves the view as it is.
+   */
+  private async readNamespace(namespace: string, signal: AbortSignal): Promise<void> {
+    let obj: KubeObject;
+    try {
+      obj = await this.client.request('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`, { signal, operation: 'get namespace' });
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return;
+      throw err;
+    }
+    if (!this.accountsFor(namespace)) this.store.upsert('Namespace', project('Namespace', obj));
   }
 
   /** Straight from the apiserver, bypassing the cache (SPEC 6.5); a kind not served has no objects. */

@@ -12,7 +12,7 @@ import { loadClusterSnapshot } from '../cluster/cluster-snapshot.js';
 import { KubeClient, kubeconfigConfigured, loadKubeConfig } from '../cluster/kube-client.js';
 import { LiveView } from '../cluster/live-view.js';
 import { MemoryLedger, type LedgerOptions } from '../cluster/memory-ledger.js';
-import { NamespaceLabelKeeper } from '../cluster/namespace-labels.js';
+import { NamespaceLabelKeeper, type NamespaceLabelPass } from '../cluster/namespace-labels.js';
 import type { ObjectStore } from '../cluster/object-store.js';
 import { TenantReconciler } from '../cluster/reconcile.js';
 import { SnapshotView } from '../cluster/snapshot-view.js';
@@ -238,17 +238,20 @@ async function watchedCluster(input: SetupInput, telemetry: ServeTelemetry): Pro
     onRepaired: (tenant, before, after) => logger.info({ tenant, before, after }, `quota usage of tenant ${tenant} recomputed from the cluster`),
     onPass: (results) => {
       for (const r of results) metrics.countReconcile(r.outcome);
-      // The webhooks select a Tenant's namespaces by the label this keeps (SPEC 11.1).
-      void labels.pass(AbortSignal.timeout(30_000)).then(
-        ({ labelled, unlabelled, failed }) => {
-          if (Object.keys(labelled).length + unlabelled.length > 0) logger.info({ labelled, unlabelled }, 'namespace tenant labels updated');
-          for (const f of failed) logger.warn({ namespace: f.namespace, err: f.error }, `cannot label namespace ${f.namespace}; retrying next pass`);
-        },
-        (err: Error) => logger.warn({ err: err.message }, 'namespace tenant labels not updated; retrying next pass'),
+      // The webhooks select a Tenant's namespaces by the label this keeps (SPEC 11.1); the view's
+      // events label them at once (follow() below), this full pass is the backstop.
+      void labels.pass(AbortSignal.timeout(30_000)).then(reportLabels, (err: Error) =>
+        logger.warn({ err: err.message }, 'namespace tenant labels not updated; retrying next pass'),
       );
     },
   });
   const labels = new NamespaceLabelKeeper(client, view);
+  const reportLabels = ({ labelled, unlabelled, failed, conditionsFailed }: NamespaceLabelPass): void => {
+    if (Object.keys(labelled).length + unlabelled.length > 0) logger.info({ labelled, unlabelled }, 'namespace tenant labels updated');
+    for (const f of failed) logger.warn({ namespace: f.namespace, err: f.error }, `cannot label namespace ${f.namespace}; retrying next pass`);
+    for (const f of conditionsFailed) logger.warn({ tenant: f.tenant, err: f.error }, `cannot write the NamespacesGuarded condition of tenant ${f.tenant}; retrying next pass`);
+  };
+  labels.follow(reportLabels);
   await view.start();
   reconciler.start();
   metrics.onCollect(() => {
