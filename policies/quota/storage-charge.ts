@@ -20,7 +20,10 @@
 // populator scratch PVCs, which the built-in quota charges too); once it exists the DataVolume of
 // its name stops paying, since CDI can only bind or adopt that PVC. Nothing is freed by a review:
 // the ledger observes the same total move from one link to the next.
+// With ctx.terms, each disk is a term (its class, and CDI's filesystem overhead as a term of its own),
+// and what the previous link already pays is one too.
 import { cdiDataVolumeOf } from '../kube/cdi-pvc.js';
+import { formatUnits } from '../kube/quantity.js';
 import type { AdmissionRequest, KubeObject, ModuleSettings } from '../types.js';
 import { dataVolumeDisk, quantity, type DiskSize } from './datavolume-size.js';
 import { verifiedController } from './owners.js';
@@ -34,6 +37,7 @@ import {
   type Charge,
 } from './resources.js';
 import { pvcStorageClass } from './storage-classes.js';
+import { noteChange } from './terms.js';
 import type { VmChargeContext } from './vm-charge.js';
 
 export interface StorageChargeContext extends VmChargeContext {
@@ -67,22 +71,36 @@ export function pvcStorageBytes(pvc: KubeObject): number {
   return allocated === undefined || allocated === null ? bytes : Math.max(bytes, quantity(allocated, 'status.allocatedResources.storage'));
 }
 
-function diskCharge(disk: DiskSize, ctx: StorageChargeContext): Charge {
+/** A disk CDI will create, as one term (and CDI's filesystem overhead as another) when explaining. */
+function diskCharge(name: unknown, dvSpec: any, where: string, ctx: StorageChargeContext): Charge {
+  let overhead = 0;
+  const disk = dataVolumeDisk(dvSpec, ctx.namespace, ctx.view, where, ctx.terms && ((bytes) => (overhead = bytes)));
   if ('problem' in disk) {
     ctx.onUnknownSize?.(disk.problem);
     // The claim is counted; its size is what cannot be known.
-    return claimCharge('', 0);
+    const claim = claimCharge('', 0);
+    ctx.terms?.add(`disk ${String(name)} (size unknown)`, claim);
+    return claim;
   }
-  return claimCharge(disk.storageClass, disk.bytes);
+  const charge = claimCharge(disk.storageClass, disk.bytes);
+  if (ctx.terms) {
+    const storage = (bytes: number) => (disk.storageClass === '' ? { [REQUESTS_STORAGE]: bytes } : { [REQUESTS_STORAGE]: bytes, [storageClassResource(disk.storageClass, REQUESTS_STORAGE)]: bytes });
+    const disk_ = { ...charge, ...storage(disk.bytes - overhead) };
+    ctx.terms.add(`disk ${String(name)} ${formatUnits(disk.bytes - overhead)} (class ${disk.storageClass || 'none'})`, disk_);
+    if (overhead > 0) ctx.terms.add(`CDI filesystem overhead of disk ${String(name)}`, storage(overhead));
+  }
+  return charge;
 }
 
 function pvcExists(name: unknown, ctx: StorageChargeContext): boolean {
-  return typeof name === 'string' && ctx.view.get('PersistentVolumeClaim', ctx.namespace, name) !== undefined;
+  const exists = typeof name === 'string' && ctx.view.get('PersistentVolumeClaim', ctx.namespace, name) !== undefined;
+  if (exists) ctx.terms?.add(`disk ${String(name)}: its PVC exists and pays`, {});
+  return exists;
 }
 
 /** What a DataVolume pays now, in the view as it is. */
 function dataVolumeNow(dv: KubeObject, ctx: StorageChargeContext): Charge {
-  return pvcExists(dv.metadata?.name, ctx) ? zeroCharge() : diskCharge(dataVolumeDisk(dv.spec, ctx.namespace, ctx.view, 'spec'), ctx);
+  return pvcExists(dv.metadata?.name, ctx) ? zeroCharge() : diskCharge(dv.metadata?.name, dv.spec, 'spec', ctx);
 }
 
 /** What a VM pays now for its template at `index`, in the view as it is. */
@@ -92,14 +110,31 @@ function templateNow(vm: KubeObject, index: number, ctx: StorageChargeContext): 
   if (pvcExists(name, ctx)) return zeroCharge();
   const dv = typeof name === 'string' ? ctx.view.get('DataVolume', ctx.namespace, name) : undefined;
   const uid = vm.metadata?.uid;
-  if (dv !== undefined && uid !== undefined && verifiedController(dv, 'VirtualMachine', ctx.view, ctx.namespace)?.metadata?.uid === uid) return zeroCharge();
-  return diskCharge(dataVolumeDisk(template?.spec, ctx.namespace, ctx.view, `spec.dataVolumeTemplates[${index}].spec`), ctx);
+  if (dv !== undefined && uid !== undefined && verifiedController(dv, 'VirtualMachine', ctx.view, ctx.namespace)?.metadata?.uid === uid) {
+    ctx.terms?.add(`disk ${String(name)}: its DataVolume exists and pays`, {});
+    return zeroCharge();
+  }
+  return diskCharge(name, template?.spec, `spec.dataVolumeTemplates[${index}].spec`, ctx);
+}
+
+/** `total` beyond what the previous link of the disk chain pays, with the difference as a term. */
+function beyondLink(total: Charge, paid: Charge, payer: string, ctx: StorageChargeContext): Charge {
+  const out = chargeBeyond(total, paid);
+  noteChange(ctx.terms, `already paid by ${payer}`, total, out);
+  return out;
+}
+
+/** The context for what the previous link pays: no size problems (its own), no terms. */
+function previousLink(ctx: StorageChargeContext): StorageChargeContext {
+  return { ...ctx, onUnknownSize: undefined, terms: undefined };
 }
 
 export function persistentVolumeClaimCharge(pvc: KubeObject, ctx: StorageChargeContext): Charge {
-  const gross = claimCharge(pvcStorageClass(pvc, ctx.view), pvcStorageBytes(pvc));
+  const storageClass = pvcStorageClass(pvc, ctx.view);
+  const gross = claimCharge(storageClass, pvcStorageBytes(pvc));
+  ctx.terms?.add(`claim ${formatUnits(gross[REQUESTS_STORAGE]!)} (class ${storageClass || 'none'})`, gross);
   const dv = ctx.creating && cdiDataVolumeOf(ctx.creating.request, pvc, ctx.view, ctx.creating.settings);
-  return dv ? chargeBeyond(gross, dataVolumeNow(dv, { ...ctx, onUnknownSize: undefined })) : gross;
+  return dv ? beyondLink(gross, dataVolumeNow(dv, previousLink(ctx)), `DataVolume ${dv.metadata?.name ?? ''}`, ctx) : gross;
 }
 
 export function dataVolumeCharge(dv: KubeObject, ctx: StorageChargeContext): Charge {
@@ -108,7 +143,7 @@ export function dataVolumeCharge(dv: KubeObject, ctx: StorageChargeContext): Cha
   const vm = verifiedController(dv, 'VirtualMachine', ctx.view, ctx.namespace);
   const templates: unknown[] = Array.isArray(vm?.spec?.dataVolumeTemplates) ? vm!.spec.dataVolumeTemplates : [];
   const index = templates.findIndex((t: any) => t?.metadata?.name === dv.metadata?.name);
-  return index < 0 ? now : chargeBeyond(now, templateNow(vm!, index, { ...ctx, onUnknownSize: undefined }));
+  return index < 0 ? now : beyondLink(now, templateNow(vm!, index, previousLink(ctx)), `VirtualMachine ${vm!.metadata?.name ?? ''}`, ctx);
 }
 
 /** What a VM pays for its dataVolumeTemplates now. */
