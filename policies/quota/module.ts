@@ -8,13 +8,17 @@
 // gone or smaller. KubeVirt's own virt-launcher pods are never denied: a migration target's growth
 // is reserved when it fits and only warned about when it does not; CDI's own PVCs of DataVolumes
 // likewise. A DataVolume or VM whose disk size cannot be known at admission is denied, saying why.
-import type { Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, ReservationOutcome, ReservedObject, ResourceAmounts } from '../types.js';
+// A denial or warning explains itself (explanation.ts): the object's charge is computed once more,
+// with its terms, only then; an admitted review builds no explanation.
+import type { Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, QuotaLedger, ReservationOutcome, ReservedObject, ResourceAmounts } from '../types.js';
 import { cdiDataVolumeOf } from '../kube/cdi-pvc.js';
 import { chargedKindOf, chargeOf, launcherVmiOf, type ChargeContext, type ChargedKind } from './charge.js';
 import { DEFAULT_KUBEVIRT_CONFIG, kubevirtConfigOf } from './kubevirt-launcher-resources.js';
 import { missingResourcesMessage, podDefaultsOf } from './pod-constraints.js';
+import { explainResource, objectLabel, TOP_CONSUMERS } from './explanation.js';
 import { exceededBy, type Exceeded } from './reservation.js';
-import { chargeDelta, formatAmount, parseHard, REQUESTS_STORAGE, STORAGE_CLASS_SUFFIX, zeroCharge } from './resources.js';
+import { chargeDelta, formatAmount, parseHard, REQUESTS_STORAGE, STORAGE_CLASS_SUFFIX, zeroCharge, type Charge } from './resources.js';
+import { Terms } from './terms.js';
 
 export const QUOTA_MODULE = 'tenant-quota';
 
@@ -25,8 +29,26 @@ function exceededMessage(tenant: string, exceeded: Exceeded): string {
   return `exceeded quota: ${tenant}, requested: ${list((e) => e.requested)}, used: ${list((e) => e.used)}, limited: ${list((e) => e.hard)}`;
 }
 
-function finding(tenant: string, exceeded: Exceeded, mode: Finding['mode']): Finding {
-  return { mode, rule: exceeded.map((e) => e.resource).sort().join(','), message: exceededMessage(tenant, exceeded) };
+/** What a denial needs to explain the charge: built only when one is made. */
+interface Explainer {
+  /** The object ("Kind namespace/name") and its charge after the change, with its terms. */
+  explain(): { subject: string; charge: Charge; terms: Terms };
+  ledger: QuotaLedger;
+}
+
+function finding(tenant: string, exceeded: Exceeded, mode: Finding['mode'], explainer: Explainer): Finding {
+  const { subject, charge, terms } = explainer.explain();
+  const parts = [...exceeded]
+    .sort((a, b) => (a.resource < b.resource ? -1 : 1))
+    .map((e) =>
+      explainResource(
+        { resource: e.resource, increase: e.requested, charge: charge[e.resource] ?? 0 },
+        subject,
+        terms.list,
+        explainer.ledger.consumers?.(tenant, e.resource, TOP_CONSUMERS),
+      ),
+    );
+  return { mode, rule: exceeded.map((e) => e.resource).sort().join(','), message: [exceededMessage(tenant, exceeded), ...parts].join('; ') };
 }
 
 /** What this change charges and (once observed) frees, for the audit annotation: "+count/pods=1,+requests.cpu=250m,-...". */
@@ -86,12 +108,21 @@ function evaluate(input: PolicyInput): ModuleResult {
     ((kind === 'Pod' && launcherVmiOf(object, ctx) !== undefined) ||
       (kind === 'PersistentVolumeClaim' && operation === 'CREATE' && cdiDataVolumeOf(request, object, view, input.settings) !== undefined));
   const mode: Finding['mode'] = neverDenied ? 'warn' : 'enforce';
+  const reservedFor = reservedObject(kind, ctx.namespace, request.name, input.object, input.oldObject);
+  const explainer: Explainer = {
+    explain: () => {
+      const terms = new Terms();
+      const subject = objectLabel({ kind, namespace: ctx.namespace, name: reservedFor.name || `${object?.metadata?.generateName ?? ''}<generated>` });
+      return { subject, charge: chargeOf(kind, object!, { ...ctx, terms }), terms };
+    },
+    ledger,
+  };
   const early = exceededBy(ledger.used(name), { increase, hard });
-  if (early.length > 0) return { findings: [finding(name, early, mode)] };
-  const reservation = { tenant: name, uid: request.uid, object: reservedObject(kind, ctx.namespace, request.name, input.object, input.oldObject), increase, hard };
+  if (early.length > 0) return { findings: [finding(name, early, mode, explainer)] };
+  const reservation = { tenant: name, uid: request.uid, object: reservedFor, increase, hard };
   return {
     annotation: chargeSummary(increase, decrease),
-    commit: async ({ dryRun, signal }) => findingsOf(name, await ledger.reserve(reservation, { dryRun, signal }), mode),
+    commit: async ({ dryRun, signal }) => findingsOf(name, await ledger.reserve(reservation, { dryRun, signal }), mode, explainer),
   };
 }
 
@@ -105,9 +136,9 @@ function reservedObject(kind: ChargedKind, namespace: string, requestName: strin
   return out;
 }
 
-function findingsOf(tenant: string, outcome: ReservationOutcome, mode: Finding['mode']): Finding[] {
+function findingsOf(tenant: string, outcome: ReservationOutcome, mode: Finding['mode'], explainer: Explainer): Finding[] {
   if (outcome.ok) return [];
-  if (outcome.exceeded) return [finding(tenant, outcome.exceeded, mode)];
+  if (outcome.exceeded) return [finding(tenant, outcome.exceeded, mode, explainer)];
   const { inFlight, limit } = outcome.tooMany;
   return [{
     mode,
