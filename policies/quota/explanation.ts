@@ -34,7 +34,7 @@ function part(resource: string, amount: number, label: string): string {
 }
 
 /** One resource's terms, grouped, as a sum: "12Gi guest memory + 310Mi KubeVirt v1.9.0 overhead (220Mi ..., 32Mi ...)". */
-export function termsSum(resource: string, terms: readonly Term[]): string {
+export function termsSum(resource: string, terms: readonly Term[], maxChars = MAX_TERMS_CHARS): string {
   const pieces: Array<{ amount: number; text: string }> = [];
   const groups = new Map<string, Term[]>();
   for (const t of terms) {
@@ -61,7 +61,7 @@ export function termsSum(resource: string, terms: readonly Term[]): string {
   for (let i = 0; i < pieces.length; i++) {
     const p = pieces[i]!;
     const next = i === 0 ? (p.amount < 0 ? `- ${p.text}` : p.text) : `${p.amount < 0 ? ' - ' : ' + '}${p.text}`;
-    if (out.length + next.length > MAX_TERMS_CHARS && i > 0) {
+    if (out.length + next.length > maxChars && i > 0) {
       out += ` + ${pieces.length - i} more terms`;
       break;
     }

@@ -110,7 +110,7 @@ export function kubevirtConfigOf(view: ClusterView): KubeVirtResourceConfig {
 export function overheadGroup(config: KubeVirtResourceConfig): string {
   return config.version !== undefined
     ? `KubeVirt ${config.version} overhead`
-    : `KubeVirt overhead (${config.overheadTerms.releases} formula; no observedKubeVirtVersion)`;
+    : `KubeVirt ${config.overheadTerms.releases} overhead (version not observed)`;
 }
 
 /** The sizing an instancetype imposes (instancetype.kubevirt.io spec.cpu / spec.memory). */
@@ -390,7 +390,7 @@ export function launcherResources(input: LauncherInput, config: KubeVirtResource
       if (limitsMemory === undefined) {
         // The effective limit is the request.
         terms.add(base, { [REQUESTS_MEMORY]: memory, [LIMITS_MEMORY]: memory });
-        if (s.overcommitGuestOverhead) terms.add('overhead not requested (overcommitGuestOverhead)', {});
+        if (s.overcommitGuestOverhead) terms.note('overhead not requested (overcommitGuestOverhead)');
         else noteOverhead(REQUESTS_MEMORY, LIMITS_MEMORY);
       } else {
         terms.add(base, { [REQUESTS_MEMORY]: memory });

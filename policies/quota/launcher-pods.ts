@@ -49,7 +49,7 @@ function sourcePodOf(target: KubeObject, vmi: KubeObject, view: ClusterView, now
 /** What a genuine launcher pod of `vmi` costs: nothing, or a migration target's growth over its source. */
 export function launcherPodCharge(pod: KubeObject, vmi: KubeObject, view: ClusterView, nowMs?: number, terms?: Terms): Charge {
   const charge = zeroCharge();
-  terms?.add(`KubeVirt's virt-launcher pod of VMI ${vmi.metadata?.name ?? ''}: paid for by the VMI's payer`, {});
+  terms?.note(`KubeVirt's virt-launcher pod of VMI ${vmi.metadata?.name ?? ''}: paid for by the VMI's payer`);
   if (pod.metadata?.labels?.[MIGRATION_JOB_LABEL] === undefined || !podHoldsCompute(pod, nowMs)) return charge;
   const source = sourcePodOf(pod, vmi, view, nowMs);
   if (source === undefined) return charge;

@@ -63,6 +63,21 @@ function limitsStorage(hard: Readonly<ResourceAmounts>): boolean {
   return Object.keys(hard).some((r) => r === REQUESTS_STORAGE || r.endsWith(`${STORAGE_CLASS_SUFFIX}${REQUESTS_STORAGE}`));
 }
 
+/** How a review's object is charged: as the quota module judges it (also `tenantguard explain`). */
+export function admissionChargeContext(input: Pick<PolicyInput, 'request' | 'tenant' | 'view' | 'settings' | 'object' | 'oldObject'>, kind: ChargedKind): ChargeContext {
+  const { request, tenant, view } = input;
+  return {
+    view,
+    namespace: request.namespace ?? input.object?.metadata?.namespace ?? input.oldObject?.metadata?.namespace ?? '',
+    vmCharging: tenant.spec.quota?.vmCharging ?? 'pod',
+    kubevirt: kind === 'Pod' ? DEFAULT_KUBEVIRT_CONFIG : kubevirtConfigOf(view),
+    // Objects that exist are judged the way the reconcile judges them, so that an UPDATE's old and
+    // new charge agree with what was charged before; only a pod being created is judged by its creator.
+    admission: { request, settings: input.settings, creating: request.operation === 'CREATE' },
+    podDefaults: kind === 'Pod' ? podDefaultsOf(tenant.spec.quota?.defaultRequests) : undefined,
+  };
+}
+
 function evaluate(input: PolicyInput): ModuleResult {
   const { request, tenant, view, ledger } = input;
   const name = tenant.name;
@@ -74,16 +89,7 @@ function evaluate(input: PolicyInput): ModuleResult {
   if (Object.keys(hard).length === 0) return {};
 
   const operation = request.operation;
-  const ctx: ChargeContext = {
-    view,
-    namespace: request.namespace ?? input.object?.metadata?.namespace ?? input.oldObject?.metadata?.namespace ?? '',
-    vmCharging: tenant.spec.quota?.vmCharging ?? 'pod',
-    kubevirt: kind === 'Pod' ? DEFAULT_KUBEVIRT_CONFIG : kubevirtConfigOf(view),
-    // Objects that exist are judged the way the reconcile judges them, so that an UPDATE's old and
-    // new charge agree with what was charged before; only a pod being created is judged by its creator.
-    admission: { request, settings: input.settings, creating: operation === 'CREATE' },
-    podDefaults: kind === 'Pod' ? podDefaultsOf(tenant.spec.quota?.defaultRequests) : undefined,
-  };
+  const ctx = admissionChargeContext(input, kind);
   if (kind === 'Pod' && operation === 'CREATE' && input.object && launcherVmiOf(input.object, ctx) === undefined) {
     const missing = missingResourcesMessage(name, input.object, hard, ctx.podDefaults);
     if (missing !== undefined) return { findings: [{ mode: 'enforce', rule: 'must specify', message: missing }] };

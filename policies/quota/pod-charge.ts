@@ -287,7 +287,7 @@ export function podCharge(pod: KubeObject, nowMs?: number, defaults?: PodDefault
   charge[COUNT_PODS] = 1;
   terms?.add('the Pod', { [COUNT_PODS]: 1 });
   if (!podHoldsCompute(pod, nowMs)) {
-    terms?.add('terminal or past its deletion grace: no compute', {});
+    terms?.note('terminal or past its deletion grace: no compute');
     return charge;
   }
   const req = podRequests(pod, defaults, noteInto(terms, REQUESTS_CPU, REQUESTS_MEMORY));

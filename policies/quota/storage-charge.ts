@@ -94,7 +94,7 @@ function diskCharge(name: unknown, dvSpec: any, where: string, ctx: StorageCharg
 
 function pvcExists(name: unknown, ctx: StorageChargeContext): boolean {
   const exists = typeof name === 'string' && ctx.view.get('PersistentVolumeClaim', ctx.namespace, name) !== undefined;
-  if (exists) ctx.terms?.add(`disk ${String(name)}: its PVC exists and pays`, {});
+  if (exists) ctx.terms?.note(`disk ${String(name)}: its PVC exists and pays`);
   return exists;
 }
 
@@ -111,7 +111,7 @@ function templateNow(vm: KubeObject, index: number, ctx: StorageChargeContext): 
   const dv = typeof name === 'string' ? ctx.view.get('DataVolume', ctx.namespace, name) : undefined;
   const uid = vm.metadata?.uid;
   if (dv !== undefined && uid !== undefined && verifiedController(dv, 'VirtualMachine', ctx.view, ctx.namespace)?.metadata?.uid === uid) {
-    ctx.terms?.add(`disk ${String(name)}: its DataVolume exists and pays`, {});
+    ctx.terms?.note(`disk ${String(name)}: its DataVolume exists and pays`);
     return zeroCharge();
   }
   return diskCharge(name, template?.spec, `spec.dataVolumeTemplates[${index}].spec`, ctx);

@@ -22,20 +22,31 @@ export class Terms {
     return [...this.byKey.values()];
   }
 
-  /** Adds `amounts` to the term `label` (one term per label and group; zero amounts are kept as a note). */
+  /** Adds `amounts` to the term `label` (one term per label and group); a term of nothing is not kept. */
   add(label: string, amounts: ResourceAmounts, group?: string): void {
     const key = `${group ?? ''}\0${label}`;
     let term = this.byKey.get(key);
     if (!term) {
+      if (!Object.values(amounts).some((v) => v !== 0)) return;
       term = group === undefined ? { label, amounts: {} } : { label, group, amounts: {} };
       this.byKey.set(key, term);
     }
     for (const [r, v] of Object.entries(amounts)) if (v !== 0) term.amounts[r] = (term.amounts[r] ?? 0) + v;
   }
 
+  /** A remark without an amount: why something costs nothing ("not running: no compute"). */
+  note(label: string): void {
+    const key = `\0${label}`;
+    if (!this.byKey.has(key)) this.byKey.set(key, { label, amounts: {} });
+  }
+
   /** Another collector's terms, each times `factor`, labelled with `prefix`. */
   addAll(other: Terms, factor = 1, prefix = ''): void {
     for (const t of other.list) {
+      if (Object.keys(t.amounts).length === 0) {
+        this.note(`${prefix}${t.label}`);
+        continue;
+      }
       const scaled: ResourceAmounts = {};
       for (const [r, v] of Object.entries(t.amounts)) scaled[r] = v * factor;
       this.add(`${prefix}${t.label}`, scaled, t.group);

@@ -132,13 +132,13 @@ function vmSpecCharge(vmSpec: any, vm: KubeObject | undefined, where: string, ru
   charge[COUNT_VMS] = 1;
   ctx.terms?.add('the VirtualMachine', { [COUNT_VMS]: 1 });
   if (!runs) {
-    ctx.terms?.add('not running: no compute', {});
+    ctx.terms?.note('not running: no compute');
     return charge;
   }
   const template = vmSpec?.template;
   const lookup = instancetypeOf(vmSpec, vm, ctx.namespace, ctx.view, `${where}.instancetype`);
   if (lookup.problem !== undefined) ctx.onProblem?.(`VirtualMachine${vm?.metadata?.name ? ` ${vm.metadata.name}` : ''}: ${lookup.problem}`);
-  if (lookup.sizing) ctx.terms?.add(`sized by ${vmSpec?.instancetype?.kind ?? 'instancetype'} ${vmSpec?.instancetype?.name ?? ''}`.trimEnd(), {});
+  if (lookup.sizing) ctx.terms?.note(`sized by ${vmSpec?.instancetype?.kind ?? 'instancetype'} ${vmSpec?.instancetype?.name ?? ''}`.trimEnd());
   return addCharge(charge, runningVmi({ spec: template?.spec, where: `${where}.template.spec`, instancetype: lookup.sizing }, ctx));
 }
 
@@ -196,7 +196,7 @@ export function virtualMachineCharge(vm: KubeObject, ctx: VmChargeContext): Char
 
 export function virtualMachineInstanceCharge(vmi: KubeObject, ctx: VmChargeContext): Charge {
   if (isFinalVmi(vmi)) {
-    ctx.terms?.add('final (Succeeded or Failed): no charge', {});
+    ctx.terms?.note('final (Succeeded or Failed): no charge');
     return zeroCharge();
   }
   const own = runningVmi({ spec: vmi.spec, where: 'spec', status: vmi.status }, ctx);
@@ -212,7 +212,7 @@ export function virtualMachineInstanceCharge(vmi: KubeObject, ctx: VmChargeConte
 /** `n` times one replica's charge; the replica's terms scaled and labelled "n x". */
 function replicas(n: number, ctx: VmChargeContext, share: (ctx: VmChargeContext) => Charge): Charge {
   if (n === 0) {
-    ctx.terms?.add('0 replicas: no charge', {});
+    ctx.terms?.note('0 replicas: no charge');
     return zeroCharge();
   }
   const one = termsOf(ctx, share);

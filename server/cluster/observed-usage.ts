@@ -94,6 +94,11 @@ export class ObservedUsage {
     });
   }
 
+  /** The namespaces a tenant's usage is summed over. */
+  namespacesOf(tenant: string): readonly string[] {
+    return this.current().namespacesOf(tenant);
+  }
+
   /** What the objects of one namespace cost now (zero for a namespace no Tenant claims). */
   namespaceUsage(namespace: string): Charge {
     this.current();
