@@ -114,6 +114,11 @@ export interface Finding {
   rule: string;
   /** Human message naming the field paths involved. */
   message: string;
+  /**
+   * The message as lines short enough for a warning each (SPEC 3: under 120 characters): shown
+   * instead of the one truncated warning when the finding warns. A long explanation uses it.
+   */
+  warningLines?: string[];
 }
 
 export interface ModuleResult {

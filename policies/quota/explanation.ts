@@ -96,3 +96,29 @@ export function explainResource(e: ExceededExplanation, subject: string, terms: 
   }
   return out;
 }
+
+/** Room for a warning line after the engine's "[tenant-quota] " (SPEC 3: warnings under 120 characters). */
+export const WARNING_LINE = 100;
+
+/**
+ * A message cut into warning-sized lines at its own separators ("; ", ", ", " + "), so that a
+ * warning carries the whole explanation; a piece longer than a line is cut where it must be.
+ */
+export function warningLines(message: string, width = WARNING_LINE): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const piece of message.split(/(?<=; |, | \+ | - )/)) {
+    if (line.length + piece.length > width && line !== '') {
+      lines.push(line.trimEnd());
+      line = '';
+    }
+    let rest = piece;
+    while (rest.length > width) {
+      lines.push(rest.slice(0, width));
+      rest = rest.slice(width);
+    }
+    line += rest;
+  }
+  if (line.trim() !== '') lines.push(line.trimEnd());
+  return lines;
+}

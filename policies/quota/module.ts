@@ -15,7 +15,7 @@ import { cdiDataVolumeOf } from '../kube/cdi-pvc.js';
 import { chargedKindOf, chargeOf, launcherVmiOf, type ChargeContext, type ChargedKind } from './charge.js';
 import { DEFAULT_KUBEVIRT_CONFIG, kubevirtConfigOf } from './kubevirt-launcher-resources.js';
 import { missingResourcesMessage, podDefaultsOf } from './pod-constraints.js';
-import { explainResource, objectLabel, TOP_CONSUMERS } from './explanation.js';
+import { explainResource, objectLabel, TOP_CONSUMERS, warningLines } from './explanation.js';
 import { exceededBy, type Exceeded } from './reservation.js';
 import { chargeDelta, formatAmount, parseHard, REQUESTS_STORAGE, STORAGE_CLASS_SUFFIX, zeroCharge, type Charge } from './resources.js';
 import { Terms } from './terms.js';
@@ -48,7 +48,9 @@ function finding(tenant: string, exceeded: Exceeded, mode: Finding['mode'], expl
         explainer.ledger.consumers?.(tenant, e.resource, TOP_CONSUMERS),
       ),
     );
-  return { mode, rule: exceeded.map((e) => e.resource).sort().join(','), message: [exceededMessage(tenant, exceeded), ...parts].join('; ') };
+  const message = [exceededMessage(tenant, exceeded), ...parts].join('; ');
+  const rule = exceeded.map((e) => e.resource).sort().join(',');
+  return mode === 'warn' ? { mode, rule, message, warningLines: warningLines(message) } : { mode, rule, message };
 }
 
 /** What this change charges and (once observed) frees, for the audit annotation: "+count/pods=1,+requests.cpu=250m,-...". */
