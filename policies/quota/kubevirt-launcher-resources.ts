@@ -265,40 +265,80 @@ function wantsGuaranteedQos(s: SizedVmi): boolean {
 /** One overhead term: its name and bytes (only collected when explaining). */
 type OverheadPart = [label: string, bytes: number];
 
-/** GetMemoryOverhead (KubeVirt v1.9, kvm), in bytes; with `parts`, each term by name. */
+/**
+ * GetMemoryOverhead (KubeVirt v1.9, kvm), in bytes; with `parts`, each term by name. The label
+ * arguments of `parts?.push` are evaluated only when explaining.
+ */
 function memoryOverhead(spec: any, s: SizedVmi, config: KubeVirtResourceConfig, parts?: OverheadPart[]): number {
   const domain = spec?.domain ?? {};
   const devices = domain.devices ?? {};
-  let overhead = 0;
-  const add = (label: string, bytes: number): void => {
-    overhead += bytes;
-    parts?.push([label, bytes]);
-  };
   // Page tables: the spec's memory request in (rounded-up) kilobytes, one bit per 512 bytes.
   const pageTables = Math.floor((Math.ceil((s.specRequestsMemory ?? 0) / 1000) * 1000) / 512);
-  if (pageTables > 0) add('page tables', pageTables);
-  add('virt-launcher, libvirt and qemu processes', config.overheadTerms.fixedProcess);
-  add(`${Math.max(s.vcpus, 1)} vCPU x 8Mi`, PER_VCPU_OVERHEAD * Math.max(s.vcpus, 1));
-  add('IOThread', IOTHREAD_OVERHEAD);
-  if (devices.autoattachGraphicsDevice !== false) add('video RAM', config.overheadTerms.videoRam);
-  if (spec?.architecture === 'arm64') add('arm64 pflash', ARM64_PFLASH_OVERHEAD);
+  let overhead = pageTables;
+  if (pageTables > 0) parts?.push(['page tables', pageTables]);
+  overhead += config.overheadTerms.fixedProcess;
+  parts?.push(['virt-launcher, libvirt and qemu processes', config.overheadTerms.fixedProcess]);
+  const vcpus = Math.max(s.vcpus, 1);
+  overhead += PER_VCPU_OVERHEAD * vcpus;
+  parts?.push([`${vcpus} vCPU x 8Mi`, PER_VCPU_OVERHEAD * vcpus]);
+  overhead += IOTHREAD_OVERHEAD;
+  parts?.push(['IOThread', IOTHREAD_OVERHEAD]);
+  if (devices.autoattachGraphicsDevice !== false) {
+    overhead += config.overheadTerms.videoRam;
+    parts?.push(['video RAM', config.overheadTerms.videoRam]);
+  }
+  if (spec?.architecture === 'arm64') {
+    overhead += ARM64_PFLASH_OVERHEAD;
+    parts?.push(['arm64 pflash', ARM64_PFLASH_OVERHEAD]);
+  }
   const sriov = Array.isArray(devices.interfaces) && devices.interfaces.some((i: any) => i?.sriov != null);
-  if ((devices.hostDevices?.length ?? 0) > 0 || (devices.gpus?.length ?? 0) > 0 || sriov) add('VFIO devices', VFIO_OVERHEAD);
-  if (Array.isArray(spec?.volumes) && spec.volumes.some((v: any) => v?.downwardMetrics != null)) add('downward metrics', DOWNWARD_METRICS_OVERHEAD);
+  if ((devices.hostDevices?.length ?? 0) > 0 || (devices.gpus?.length ?? 0) > 0 || sriov) {
+    overhead += VFIO_OVERHEAD;
+    parts?.push(['VFIO devices', VFIO_OVERHEAD]);
+  }
+  if (Array.isArray(spec?.volumes) && spec.volumes.some((v: any) => v?.downwardMetrics != null)) {
+    overhead += DOWNWARD_METRICS_OVERHEAD;
+    parts?.push(['downward metrics', DOWNWARD_METRICS_OVERHEAD]);
+  }
   const liveness = spec?.livenessProbe?.exec != null;
   const readiness = spec?.readinessProbe?.exec != null;
-  if (liveness) add('exec liveness probe', PROBE_OVERHEAD);
-  if (readiness) add('exec readiness probe', PROBE_OVERHEAD);
-  if (liveness || readiness) add('probe binary', PROBE_BINARY_OVERHEAD);
-  if (domain.launchSecurity?.sev != null || domain.launchSecurity?.snp != null) add('SEV', SEV_OVERHEAD);
-  if (devices.tpm != null && devices.tpm.enabled !== false) add('TPM', TPM_OVERHEAD);
-  if (s.dedicated || wantsGuaranteedQos(s)) add(s.dedicated ? 'dedicated CPUs' : 'guaranteed QoS', DEDICATED_OVERHEAD);
+  if (liveness) {
+    overhead += PROBE_OVERHEAD;
+    parts?.push(['exec liveness probe', PROBE_OVERHEAD]);
+  }
+  if (readiness) {
+    overhead += PROBE_OVERHEAD;
+    parts?.push(['exec readiness probe', PROBE_OVERHEAD]);
+  }
+  if (liveness || readiness) {
+    overhead += PROBE_BINARY_OVERHEAD;
+    parts?.push(['probe binary', PROBE_BINARY_OVERHEAD]);
+  }
+  if (domain.launchSecurity?.sev != null || domain.launchSecurity?.snp != null) {
+    overhead += SEV_OVERHEAD;
+    parts?.push(['SEV', SEV_OVERHEAD]);
+  }
+  if (devices.tpm != null && devices.tpm.enabled !== false) {
+    overhead += TPM_OVERHEAD;
+    parts?.push(['TPM', TPM_OVERHEAD]);
+  }
+  if (s.dedicated || wantsGuaranteedQos(s)) {
+    overhead += DEDICATED_OVERHEAD;
+    parts?.push([s.dedicated ? 'dedicated CPUs' : 'guaranteed QoS', DEDICATED_OVERHEAD]);
+  }
   if (config.overheadRatio) {
     const ratio = Number.parseFloat(config.overheadRatio);
     // multiplyMemory: the extra is computed on kilobytes (rounded up) and truncated, as int64(float64) does.
-    if (Number.isFinite(ratio)) add(`additionalGuestMemoryOverheadRatio ${config.overheadRatio}`, Math.trunc(Math.ceil(overhead / 1000) * (ratio - 1)) * 1000);
+    if (Number.isFinite(ratio)) {
+      const extra = Math.trunc(Math.ceil(overhead / 1000) * (ratio - 1)) * 1000;
+      overhead += extra;
+      parts?.push([`additionalGuestMemoryOverheadRatio ${config.overheadRatio}`, extra]);
+    }
   }
-  if (overhead < 0) add('negative overhead (taken as 0)', -overhead);
+  if (overhead < 0) {
+    parts?.push(['negative overhead (taken as 0)', -overhead]);
+    return 0;
+  }
   return overhead;
 }
 
@@ -328,6 +368,11 @@ export interface LauncherInput {
   status?: any;
 }
 
+/** Writes each overhead term into the given resources. */
+function overheadTerms(terms: Terms, parts: readonly OverheadPart[], group: string, resources: readonly string[]): void {
+  for (const [label, bytes] of parts) terms.add(label, Object.fromEntries(resources.map((r) => [r, bytes])), group);
+}
+
 /** What the virt-launcher pod's compute container will request, with effective limits where none are set. */
 export function launcherResources(input: LauncherInput, config: KubeVirtResourceConfig, terms?: Terms): LauncherResources {
   const s = sizeOf(input.spec, input.instancetype, config, input.where);
@@ -336,11 +381,6 @@ export function launcherResources(input: LauncherInput, config: KubeVirtResource
   const overhead = Math.max(formula, publishedOverhead(input.status));
   if (parts && overhead > formula) parts.push(['published by KubeVirt (status.memory.memoryOverhead) beyond the formula', overhead - formula]);
   const cpus = s.vcpus + s.ioThreads;
-  /** Writes each overhead term into the given resources. */
-  const noteOverhead = (...resources: string[]): void => {
-    const group = overheadGroup(config);
-    for (const [label, bytes] of parts ?? []) terms!.add(label, Object.fromEntries(resources.map((r) => [r, bytes])), group);
-  };
 
   let requestsCpu: number;
   let limitsCpu: number | undefined;
@@ -380,7 +420,7 @@ export function launcherResources(input: LauncherInput, config: KubeVirtResource
       terms.add(limitsMemory === undefined ? 'memory beyond the guest (effective limit)' : 'memory limit beyond the guest', {
         [LIMITS_MEMORY]: limitsMemory === undefined ? beyondGuest(memory) : beyondGuest(s.dedicated ? memory : s.limitsMemory),
       });
-      noteOverhead(REQUESTS_MEMORY, LIMITS_MEMORY);
+      overheadTerms(terms, parts!, overheadGroup(config), [REQUESTS_MEMORY, LIMITS_MEMORY]);
     }
   } else {
     requestsMemory = memory + (s.overcommitGuestOverhead ? 0 : overhead);
@@ -391,12 +431,12 @@ export function launcherResources(input: LauncherInput, config: KubeVirtResource
         // The effective limit is the request.
         terms.add(base, { [REQUESTS_MEMORY]: memory, [LIMITS_MEMORY]: memory });
         if (s.overcommitGuestOverhead) terms.note('overhead not requested (overcommitGuestOverhead)');
-        else noteOverhead(REQUESTS_MEMORY, LIMITS_MEMORY);
+        else overheadTerms(terms, parts!, overheadGroup(config), [REQUESTS_MEMORY, LIMITS_MEMORY]);
       } else {
         terms.add(base, { [REQUESTS_MEMORY]: memory });
         const limitBase = limitsMemory - overhead;
         terms.add(s.dedicated ? `memory limit = request ${formatUnits(limitBase)}` : `memory limit ${formatUnits(limitBase)}`, { [LIMITS_MEMORY]: limitBase });
-        noteOverhead(...(s.overcommitGuestOverhead ? [LIMITS_MEMORY] : [REQUESTS_MEMORY, LIMITS_MEMORY]));
+        overheadTerms(terms, parts!, overheadGroup(config), s.overcommitGuestOverhead ? [LIMITS_MEMORY] : [REQUESTS_MEMORY, LIMITS_MEMORY]);
       }
     }
   }

@@ -45,6 +45,8 @@ type StatusOf = ((c: Container) => ContainerStatus | undefined) | undefined;
 
 function statusesOf(pod: KubeObject): StatusOf {
   const st = pod.status;
+  // Most pods the view holds report nothing (projections.ts keeps a report only during a resize).
+  if (st?.containerStatuses === undefined && st?.initContainerStatuses === undefined) return undefined;
   const lists = [st?.containerStatuses, st?.initContainerStatuses].filter((l): l is ContainerStatus[] => Array.isArray(l) && l.length > 0);
   if (lists.length === 0) return undefined;
   const byName = new Map<string, ContainerStatus>();

@@ -1,7 +1,7 @@
 // The largest consumers of each resource, per namespace (SPEC 10: a quota denial names who uses the
 // tenant's quota). Kept beside the observed charges as they change: each object's amount of each
-// amount-like resource sits in an indexed max-heap of its namespace, so a change costs O(log n) per
-// resource it charges, and the top k of a tenant costs O(namespaces * k log k), never a scan of its
+// amount-like resource sits in a max-heap of its namespace, so a change costs O(log n) per resource
+// it charges, and the top k of a tenant costs O(namespaces * k^2) with k small, never a scan of its
 // objects. Counts (count/pods, persistentvolumeclaims, ...) are not indexed: every object uses one.
 import type { ResourceAmounts } from '../../policies/types.js';
 
@@ -16,112 +16,149 @@ function isCount(resource: string): boolean {
   return resource.startsWith('count/') || resource.endsWith('persistentvolumeclaims');
 }
 
-/** A max-heap of keys by amount that can update or remove any key in O(log n). */
-class IndexedMaxHeap {
-  private readonly keys: string[] = [];
-  private readonly amounts: number[] = [];
-  private readonly at = new Map<string, number>();
+/** One object in a namespace's heaps: its amount and heap position per resource slot (-1: not in that heap). */
+interface Entry {
+  key: string;
+  amounts: number[];
+  at: number[];
+}
 
-  get size(): number {
-    return this.keys.length;
-  }
+/**
+ * One namespace: a max-heap of entries per resource. Each object is one Map entry however many
+ * resources it is charged, and a heap move updates the entry's position array, not a map.
+ */
+class NamespaceIndex {
+  readonly entries = new Map<string, Entry>();
+  private readonly slots = new Map<string, number>();
+  private readonly resources: string[] = [];
+  private readonly heaps: Entry[][] = [];
 
-  set(key: string, amount: number): void {
-    const i = this.at.get(key);
-    if (i === undefined) {
-      this.keys.push(key);
-      this.amounts.push(amount);
-      this.at.set(key, this.keys.length - 1);
-      this.up(this.keys.length - 1);
-      return;
+  /** The heap of a resource; -1 for a count, which is not indexed. */
+  slotOf(resource: string): number {
+    let slot = this.slots.get(resource);
+    if (slot === undefined) {
+      if (isCount(resource)) {
+        this.slots.set(resource, -1);
+        return -1;
+      }
+      slot = this.resources.length;
+      this.slots.set(resource, slot);
+      this.resources.push(resource);
+      this.heaps.push([]);
     }
-    const before = this.amounts[i]!;
-    this.amounts[i] = amount;
-    if (amount > before) this.up(i);
-    else this.down(i);
+    return slot;
   }
 
-  delete(key: string): void {
-    const i = this.at.get(key);
-    if (i === undefined) return;
-    const last = this.keys.length - 1;
-    this.swap(i, last);
-    this.keys.pop();
-    this.amounts.pop();
-    this.at.delete(key);
-    if (i < this.keys.length) {
-      this.up(i);
-      this.down(i);
+  set(entry: Entry, slot: number, amount: number): void {
+    const heap = this.heaps[slot]!;
+    const at = entry.at[slot] ?? -1;
+    const before = entry.amounts[slot] ?? 0;
+    entry.amounts[slot] = amount;
+    if (at < 0) {
+      heap.push(entry);
+      entry.at[slot] = heap.length - 1;
+      this.up(heap, slot, heap.length - 1);
+    } else if (amount > before) this.up(heap, slot, at);
+    else this.down(heap, slot, at);
+  }
+
+  remove(entry: Entry, slot: number): void {
+    const heap = this.heaps[slot]!;
+    const i = entry.at[slot] ?? -1;
+    if (i < 0) return;
+    const last = heap.length - 1;
+    this.swap(heap, slot, i, last);
+    heap.pop();
+    entry.at[slot] = -1;
+    if (i < heap.length) {
+      this.up(heap, slot, i);
+      this.down(heap, slot, i);
     }
   }
 
-  /** The k largest, largest first: a walk of the heap's top through a small frontier. */
-  top(k: number): Array<[key: string, amount: number]> {
+  /** Removes `entry` from the heaps of resources `keep` no longer charges; whether it is in any heap still. */
+  prune(entry: Entry, keep: (resource: string) => boolean): boolean {
+    let any = false;
+    for (let slot = 0; slot < entry.at.length; slot++) {
+      if ((entry.at[slot] ?? -1) < 0) continue;
+      if (keep(this.resources[slot]!)) any = true;
+      else this.remove(entry, slot);
+    }
+    return any;
+  }
+
+  /** The k largest of `resource`, largest first: a walk of the heap's top through a small frontier. */
+  top(resource: string, k: number): Array<[key: string, amount: number]> {
+    const slot = this.slots.get(resource);
+    const heap = slot === undefined || slot < 0 ? [] : this.heaps[slot]!;
+    const amount = (i: number) => heap[i]!.amounts[slot!]!;
     const out: Array<[string, number]> = [];
-    const frontier: number[] = this.keys.length > 0 ? [0] : [];
+    const frontier: number[] = heap.length > 0 ? [0] : [];
     while (out.length < k && frontier.length > 0) {
       let best = 0;
-      for (let j = 1; j < frontier.length; j++) if (this.amounts[frontier[j]!]! > this.amounts[frontier[best]!]!) best = j;
+      for (let j = 1; j < frontier.length; j++) if (amount(frontier[j]!) > amount(frontier[best]!)) best = j;
       const i = frontier[best]!;
       frontier[best] = frontier[frontier.length - 1]!;
       frontier.pop();
-      out.push([this.keys[i]!, this.amounts[i]!]);
-      for (const c of [2 * i + 1, 2 * i + 2]) if (c < this.keys.length) frontier.push(c);
+      out.push([heap[i]!.key, amount(i)]);
+      for (const c of [2 * i + 1, 2 * i + 2]) if (c < heap.length) frontier.push(c);
     }
     return out;
   }
 
-  private up(i: number): void {
+  private up(heap: Entry[], slot: number, i: number): void {
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (this.amounts[parent]! >= this.amounts[i]!) return;
-      this.swap(i, parent);
+      if (heap[parent]!.amounts[slot]! >= heap[i]!.amounts[slot]!) return;
+      this.swap(heap, slot, i, parent);
       i = parent;
     }
   }
 
-  private down(i: number): void {
+  private down(heap: Entry[], slot: number, i: number): void {
     for (;;) {
       let largest = i;
-      for (const c of [2 * i + 1, 2 * i + 2]) if (c < this.keys.length && this.amounts[c]! > this.amounts[largest]!) largest = c;
+      const l = 2 * i + 1;
+      const r = l + 1;
+      if (l < heap.length && heap[l]!.amounts[slot]! > heap[largest]!.amounts[slot]!) largest = l;
+      if (r < heap.length && heap[r]!.amounts[slot]! > heap[largest]!.amounts[slot]!) largest = r;
       if (largest === i) return;
-      this.swap(i, largest);
+      this.swap(heap, slot, i, largest);
       i = largest;
     }
   }
 
-  private swap(a: number, b: number): void {
+  private swap(heap: Entry[], slot: number, a: number, b: number): void {
     if (a === b) return;
-    const k = this.keys[a]!;
-    const v = this.amounts[a]!;
-    this.keys[a] = this.keys[b]!;
-    this.amounts[a] = this.amounts[b]!;
-    this.keys[b] = k;
-    this.amounts[b] = v;
-    this.at.set(this.keys[a]!, a);
-    this.at.set(k, b);
+    const x = heap[a]!;
+    const y = heap[b]!;
+    heap[a] = y;
+    heap[b] = x;
+    y.at[slot] = a;
+    x.at[slot] = b;
   }
 }
 
 export class TopConsumers {
-  /** namespace -> resource -> heap. */
-  private readonly heaps = new Map<string, Map<string, IndexedMaxHeap>>();
+  private readonly namespaces = new Map<string, NamespaceIndex>();
 
   /** One object's charge changed from `old` to `next` (undefined: it had or has none). */
   update(namespace: string, key: string, old: ResourceAmounts | undefined, next: ResourceAmounts | undefined): void {
-    let byResource = this.heaps.get(namespace);
-    if (old) {
-      for (const [r, v] of Object.entries(old)) {
-        if (v > 0 && !(next && next[r]! > 0)) byResource?.get(r)?.delete(key);
-      }
+    let index = this.namespaces.get(namespace);
+    let entry = index?.entries.get(key);
+    if (entry && !index!.prune(entry, (r) => (next?.[r] ?? 0) > 0)) {
+      index!.entries.delete(key);
+      entry = undefined;
     }
     if (!next) return;
-    for (const [r, v] of Object.entries(next)) {
-      if (v <= 0 || isCount(r) || (old && old[r] === v)) continue;
-      if (!byResource) this.heaps.set(namespace, (byResource = new Map()));
-      let heap = byResource.get(r);
-      if (!heap) byResource.set(r, (heap = new IndexedMaxHeap()));
-      heap.set(key, v);
+    for (const r in next) {
+      const v = next[r]!;
+      if (v <= 0 || (entry !== undefined && old !== undefined && old[r] === v)) continue;
+      if (!index) this.namespaces.set(namespace, (index = new NamespaceIndex()));
+      const slot = index.slotOf(r);
+      if (slot < 0) continue;
+      if (!entry) index.entries.set(key, (entry = { key, amounts: [0, 0, 0, 0], at: [-1, -1, -1, -1] }));
+      index.set(entry, slot, v);
     }
   }
 
@@ -129,13 +166,13 @@ export class TopConsumers {
   top(namespaces: Iterable<string>, resource: string, k: number): Consumer[] {
     const out: Consumer[] = [];
     for (const namespace of namespaces) {
-      for (const [key, amount] of this.heaps.get(namespace)?.get(resource)?.top(k) ?? []) out.push({ key, namespace, amount });
+      for (const [key, amount] of this.namespaces.get(namespace)?.top(resource, k) ?? []) out.push({ key, namespace, amount });
     }
     out.sort((a, b) => b.amount - a.amount || (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : a.key < b.key ? -1 : 1));
     return out.slice(0, k);
   }
 
   clear(): void {
-    this.heaps.clear();
+    this.namespaces.clear();
   }
 }
