@@ -37,19 +37,26 @@ interface Explainer {
 }
 
 function finding(tenant: string, exceeded: Exceeded, mode: Finding['mode'], explainer: Explainer): Finding {
-  const { subject, charge, terms } = explainer.explain();
-  const parts = [...exceeded]
-    .sort((a, b) => (a.resource < b.resource ? -1 : 1))
-    .map((e) =>
-      explainResource(
-        { resource: e.resource, increase: e.requested, charge: charge[e.resource] ?? 0 },
-        subject,
-        terms.list,
-        explainer.ledger.consumers?.(tenant, e.resource, TOP_CONSUMERS),
-      ),
-    );
-  const message = [exceededMessage(tenant, exceeded), ...parts].join('; ');
   const rule = exceeded.map((e) => e.resource).sort().join(',');
+  const builtIn = exceededMessage(tenant, exceeded);
+  let parts: string[];
+  try {
+    const { subject, charge, terms } = explainer.explain();
+    parts = [...exceeded]
+      .sort((a, b) => (a.resource < b.resource ? -1 : 1))
+      .map((e) =>
+        explainResource(
+          { resource: e.resource, increase: e.requested, charge: charge[e.resource] ?? 0 },
+          subject,
+          terms.list,
+          explainer.ledger.consumers?.(tenant, e.resource, TOP_CONSUMERS),
+        ),
+      );
+  } catch {
+    // The view moved between the verdict and its explanation (a commit runs later): the verdict stands.
+    return { mode, rule, message: builtIn };
+  }
+  const message = [builtIn, ...parts].join('; ');
   return mode === 'warn' ? { mode, rule, message, warningLines: warningLines(message) } : { mode, rule, message };
 }
 
