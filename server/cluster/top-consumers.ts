@@ -16,11 +16,16 @@ function isCount(resource: string): boolean {
   return resource.startsWith('count/') || resource.endsWith('persistentvolumeclaims');
 }
 
-/** One object in a namespace's heaps: its amount and heap position per resource slot (-1: not in that heap). */
+/** One object in a namespace's heaps: its position per resource slot (-1: not in that heap). */
 interface Entry {
   key: string;
-  amounts: number[];
   at: number[];
+}
+
+/** A max-heap of entries by amount; the amounts sit beside the entries (a double array, unboxed). */
+interface Heap {
+  entries: Entry[];
+  amounts: number[];
 }
 
 /**
@@ -31,7 +36,7 @@ class NamespaceIndex {
   readonly entries = new Map<string, Entry>();
   private readonly slots = new Map<string, number>();
   private readonly resources: string[] = [];
-  private readonly heaps: Entry[][] = [];
+  private readonly heaps: Heap[] = [];
 
   /** The heap of a resource; -1 for a count, which is not indexed. */
   slotOf(resource: string): number {
@@ -44,7 +49,7 @@ class NamespaceIndex {
       slot = this.resources.length;
       this.slots.set(resource, slot);
       this.resources.push(resource);
-      this.heaps.push([]);
+      this.heaps.push({ entries: [], amounts: [] });
     }
     return slot;
   }
@@ -52,13 +57,16 @@ class NamespaceIndex {
   set(entry: Entry, slot: number, amount: number): void {
     const heap = this.heaps[slot]!;
     const at = entry.at[slot] ?? -1;
-    const before = entry.amounts[slot] ?? 0;
-    entry.amounts[slot] = amount;
     if (at < 0) {
-      heap.push(entry);
-      entry.at[slot] = heap.length - 1;
-      this.up(heap, slot, heap.length - 1);
-    } else if (amount > before) this.up(heap, slot, at);
+      heap.entries.push(entry);
+      heap.amounts.push(amount);
+      entry.at[slot] = heap.entries.length - 1;
+      this.up(heap, slot, heap.entries.length - 1);
+      return;
+    }
+    const before = heap.amounts[at]!;
+    heap.amounts[at] = amount;
+    if (amount > before) this.up(heap, slot, at);
     else this.down(heap, slot, at);
   }
 
@@ -66,11 +74,12 @@ class NamespaceIndex {
     const heap = this.heaps[slot]!;
     const i = entry.at[slot] ?? -1;
     if (i < 0) return;
-    const last = heap.length - 1;
+    const last = heap.entries.length - 1;
     this.swap(heap, slot, i, last);
-    heap.pop();
+    heap.entries.pop();
+    heap.amounts.pop();
     entry.at[slot] = -1;
-    if (i < heap.length) {
+    if (i < heap.entries.length) {
       this.up(heap, slot, i);
       this.down(heap, slot, i);
     }
@@ -90,52 +99,59 @@ class NamespaceIndex {
   /** The k largest of `resource`, largest first: a walk of the heap's top through a small frontier. */
   top(resource: string, k: number): Array<[key: string, amount: number]> {
     const slot = this.slots.get(resource);
-    const heap = slot === undefined || slot < 0 ? [] : this.heaps[slot]!;
-    const amount = (i: number) => heap[i]!.amounts[slot!]!;
+    if (slot === undefined || slot < 0) return [];
+    const { entries, amounts } = this.heaps[slot]!;
     const out: Array<[string, number]> = [];
-    const frontier: number[] = heap.length > 0 ? [0] : [];
+    const frontier: number[] = entries.length > 0 ? [0] : [];
     while (out.length < k && frontier.length > 0) {
       let best = 0;
-      for (let j = 1; j < frontier.length; j++) if (amount(frontier[j]!) > amount(frontier[best]!)) best = j;
+      for (let j = 1; j < frontier.length; j++) if (amounts[frontier[j]!]! > amounts[frontier[best]!]!) best = j;
       const i = frontier[best]!;
       frontier[best] = frontier[frontier.length - 1]!;
       frontier.pop();
-      out.push([heap[i]!.key, amount(i)]);
-      for (const c of [2 * i + 1, 2 * i + 2]) if (c < heap.length) frontier.push(c);
+      out.push([entries[i]!.key, amounts[i]!]);
+      for (const c of [2 * i + 1, 2 * i + 2]) if (c < entries.length) frontier.push(c);
     }
     return out;
   }
 
-  private up(heap: Entry[], slot: number, i: number): void {
+  private up(heap: Heap, slot: number, i: number): void {
+    const a = heap.amounts;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (heap[parent]!.amounts[slot]! >= heap[i]!.amounts[slot]!) return;
+      if (a[parent]! >= a[i]!) return;
       this.swap(heap, slot, i, parent);
       i = parent;
     }
   }
 
-  private down(heap: Entry[], slot: number, i: number): void {
+  private down(heap: Heap, slot: number, i: number): void {
+    const a = heap.amounts;
+    const n = a.length;
     for (;;) {
       let largest = i;
       const l = 2 * i + 1;
       const r = l + 1;
-      if (l < heap.length && heap[l]!.amounts[slot]! > heap[largest]!.amounts[slot]!) largest = l;
-      if (r < heap.length && heap[r]!.amounts[slot]! > heap[largest]!.amounts[slot]!) largest = r;
+      if (l < n && a[l]! > a[largest]!) largest = l;
+      if (r < n && a[r]! > a[largest]!) largest = r;
       if (largest === i) return;
       this.swap(heap, slot, i, largest);
       i = largest;
     }
   }
 
-  private swap(heap: Entry[], slot: number, a: number, b: number): void {
-    if (a === b) return;
-    const x = heap[a]!;
-    const y = heap[b]!;
-    heap[a] = y;
-    heap[b] = x;
-    y.at[slot] = a;
-    x.at[slot] = b;
+  private swap(heap: Heap, slot: number, x: number, y: number): void {
+    if (x === y) return;
+    const { entries, amounts } = heap;
+    const ex = entries[x]!;
+    const ey = entries[y]!;
+    entries[x] = ey;
+    entries[y] = ex;
+    const ax = amounts[x]!;
+    amounts[x] = amounts[y]!;
+    amounts[y] = ax;
+    ey.at[slot] = x;
+    ex.at[slot] = y;
   }
 }
 
@@ -157,7 +173,7 @@ export class TopConsumers {
       if (!index) this.namespaces.set(namespace, (index = new NamespaceIndex()));
       const slot = index.slotOf(r);
       if (slot < 0) continue;
-      if (!entry) index.entries.set(key, (entry = { key, amounts: [0, 0, 0, 0], at: [-1, -1, -1, -1] }));
+      if (!entry) index.entries.set(key, (entry = { key, at: [-1, -1, -1, -1] }));
       index.set(entry, slot, v);
     }
   }
