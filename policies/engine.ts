@@ -406,7 +406,7 @@ export class PolicyEngine {
       const kind = f.mode === 'enforce' ? 'deny' : f.mode;
       if (RESULT_RANK[kind] > RESULT_RANK[outcome.result]) outcome.result = kind;
       if (f.mode === 'enforce') denials.push(`[${name}] ${f.message}`);
-      else if (f.mode === 'warn') decision.warnings.push(toWarning(`[${name}] ${f.message}`));
+      else if (f.mode === 'warn') for (const line of f.warningLines ?? [f.message]) decision.warnings.push(toWarning(`[${name}] ${line}`));
       else audit.push(f.message);
     }
     if (audit.length > 0) {

@@ -114,6 +114,11 @@ export interface Finding {
   rule: string;
   /** Human message naming the field paths involved. */
   message: string;
+  /**
+   * The message as lines short enough for a warning each (SPEC 3: under 120 characters): shown
+   * instead of the one truncated warning when the finding warns. A long explanation uses it.
+   */
+  warningLines?: string[];
 }
 
 export interface ModuleResult {
@@ -313,9 +318,32 @@ export type ReservationOutcome =
   | { ok: false; exceeded: Array<{ resource: string; requested: number; used: number; hard: number }> }
   | { ok: false; exceeded?: undefined; tooMany: { inFlight: number; limit: number } };
 
+/** One object's share of a resource in a tenant's usage. */
+export interface QuotaConsumer {
+  kind: string;
+  namespace: string;
+  name: string;
+  amount: number;
+}
+
+/** Who uses a resource of a tenant: the largest observed objects and the reservations not yet observed. */
+export interface QuotaConsumers {
+  top: QuotaConsumer[];
+  /** Reservations holding the resource, largest first (kind, namespace, name of the object they wait for). */
+  reserved: QuotaConsumer[];
+  /** All reserved of the resource. */
+  reservedTotal: number;
+}
+
 /** The one write path of the policies (SPEC 2): quota reservations against a tenant's usage. */
 export interface QuotaLedger {
   reserve(reservation: Reservation, opts: { dryRun: boolean; signal: AbortSignal }): Promise<ReservationOutcome>;
   /** Observed plus reserved, as this process knows them (the early check; status and metrics). */
   used(tenant: string): ResourceAmounts;
+  /**
+   * The k largest consumers of `resource` in the tenant, read from an index (no scan of its
+   * objects): for explaining a denial or a warning. Optional: a ledger without it explains the
+   * charge only.
+   */
+  consumers?(tenant: string, resource: string, k: number): QuotaConsumers;
 }

@@ -104,7 +104,9 @@ t.test('a create past the hard limit is denied with the built-in quota message',
   t.equal(e.used()['requests.cpu'], 9500, 'the snapshot objects are charged on load');
   const denied = await e.review('CREATE', pod('big', '2'));
   t.equal(denied.allowed, false);
-  t.equal(denied.status?.message, '[tenant-quota] exceeded quota: tenant-a, requested: requests.cpu=2, used: requests.cpu=9500m, limited: requests.cpu=10');
+  const [builtIn, explained] = denied.status!.message!.split('; ');
+  t.equal(builtIn, '[tenant-quota] exceeded quota: tenant-a, requested: requests.cpu=2, used: requests.cpu=9500m, limited: requests.cpu=10', 'the built-in quota\'s words lead');
+  t.match(explained, /^requests\.cpu of Pod team-a\/big = 2: /, 'then the charge of the exceeded resource');
   t.equal(e.used()['requests.cpu'], 9500, 'nothing reserved for a denied request');
   const fits = await e.review('CREATE', pod('last', '500m'));
   t.equal(fits.allowed, true);
@@ -115,9 +117,15 @@ t.test('a create past the hard limit is denied with the built-in quota message',
 t.test('every exceeded resource is listed, sorted, in one denial', async (t) => {
   const e = env([tenant({ 'count/pods': '1', 'limits.cpu': '1', 'requests.cpu': '1' }), pod('one', '1')]);
   const denied = await e.review('CREATE', pod('two', '1'));
+  const parts = denied.status!.message!.split('; ');
   t.equal(
-    denied.status?.message,
+    parts[0],
     '[tenant-quota] exceeded quota: tenant-a, requested: count/pods=1,limits.cpu=1,requests.cpu=1, used: count/pods=1,limits.cpu=1,requests.cpu=1, limited: count/pods=1,limits.cpu=1,requests.cpu=1',
+  );
+  t.same(
+    parts.filter((p) => / of Pod /.test(p)).map((p) => p.split(' ')[0]),
+    ['count/pods', 'limits.cpu', 'requests.cpu'],
+    'each exceeded resource explained, in the same order',
   );
 });
 

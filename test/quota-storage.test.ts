@@ -106,9 +106,10 @@ t.test('a VM with two dataVolumeTemplates is charged its disks at CREATE, and ne
   const more = await seq.send('CREATE', pvc('scratch', '10Gi'));
   t.equal(more.allowed, false, 'the disks count against the limit');
   t.equal(
-    more.message,
+    more.message?.split('; ')[0],
     `[tenant-quota] exceeded quota: tenant-a, requested: requests.storage=10Gi, used: requests.storage=${TEN_GI_INFLATED + 20 * Gi}, limited: requests.storage=40Gi`,
   );
+  t.match(more.message, '; largest users now: 20Gi PersistentVolumeClaim team-a/vm-disks-data, ', 'the disks that fill the quota are named, largest first');
 });
 
 t.test('a VM that grows a dataVolumeTemplate on UPDATE is charged the growth', async (t) => {
@@ -129,7 +130,7 @@ t.test('storage-class quotas: each class limited on its own, counted as the buil
   const over = await seq.send('CREATE', pvc('f2', '2Gi', { storageClassName: 'fast' }));
   t.equal(over.allowed, false);
   t.equal(
-    over.message,
+    over.message?.split('; ')[0],
     '[tenant-quota] exceeded quota: tenant-a, requested: fast.storageclass.storage.k8s.io/requests.storage=2Gi, used: fast.storageclass.storage.k8s.io/requests.storage=4Gi, limited: fast.storageclass.storage.k8s.io/requests.storage=5Gi',
   );
   t.equal((await seq.send('CREATE', pvc('s1', '50Gi', { storageClassName: 'standard' }))).allowed, true, 'another class is not limited by it');
@@ -149,7 +150,8 @@ t.test('a PVC expansion beyond quota is denied with the built-in quota\'s messag
   t.equal((await seq.send('CREATE', small)).allowed, true);
   const denied = await seq.send('UPDATE', pvc('data', '12Gi', { storageClassName: 'standard' }), { old: small });
   t.equal(denied.allowed, false);
-  t.equal(denied.message, '[tenant-quota] exceeded quota: tenant-a, requested: requests.storage=4Gi, used: requests.storage=8Gi, limited: requests.storage=10Gi');
+  t.equal(denied.message?.split('; ')[0], '[tenant-quota] exceeded quota: tenant-a, requested: requests.storage=4Gi, used: requests.storage=8Gi, limited: requests.storage=10Gi');
+  t.match(denied.message, 'requests.storage of PersistentVolumeClaim team-a/data = 12Gi (+4Gi over what it was charged before): claim 12Gi (class standard)', 'an expansion explains the whole claim and the increase');
   const grown = await seq.send('UPDATE', pvc('data', '9Gi', { storageClassName: 'standard' }), { old: small });
   t.equal(grown.allowed, true, grown.message);
   t.equal(seq.used()['requests.storage'], 9 * Gi);

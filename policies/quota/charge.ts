@@ -2,7 +2,8 @@
 // charged; kinds not listed cost nothing here (workload controllers are charged at their Pods,
 // VirtualMachineInstanceMigrations at the target pod). Storage (PVCs, DataVolumes, a VM's
 // dataVolumeTemplates) is charged by storage-charge.ts. A `scale` subresource review of a replica set
-// or pool is charged as that object at the Scale's replicas (scale.ts).
+// or pool is charged as that object at the Scale's replicas (scale.ts). With ctx.terms set, every
+// charge also writes the terms it adds up from (terms.ts): the explanation is the charge's own arithmetic.
 import { virtLauncherVmiOf } from '../kube/virt-launcher.js';
 import type { AdmissionRequest, GroupVersionKind, GroupVersionResource, KubeObject, ModuleSettings, ViewKind } from '../types.js';
 import { launcherPodCharge, persistedLauncherVmi } from './launcher-pods.js';
@@ -96,7 +97,7 @@ export function chargeOf(kind: ChargedKind, obj: KubeObject, ctx: ChargeContext)
   switch (kind) {
     case 'Pod': {
       const vmi = launcherVmiOf(obj, ctx);
-      return vmi ? launcherPodCharge(obj, vmi, ctx.view, ctx.nowMs) : podCharge(obj, ctx.nowMs, ctx.podDefaults, ctx.accounts);
+      return vmi ? launcherPodCharge(obj, vmi, ctx.view, ctx.nowMs, ctx.terms) : podCharge(obj, ctx.nowMs, ctx.podDefaults, ctx.accounts, ctx.terms);
     }
     case 'VirtualMachine':
       return addCharge(virtualMachineCharge(obj, ctx), dataVolumeTemplatesCharge(obj, ctx));

@@ -96,8 +96,11 @@ function snapshotRestoreSize(view: ClusterView, source: any, namespace: string, 
   return quantity(size, `VolumeSnapshot ${ns}/${name} status.restoreSize`);
 }
 
-/** The class and size of the PVC CDI will create for a DataVolume spec in `namespace`. */
-export function dataVolumeDisk(dvSpec: any, namespace: string, view: ClusterView, where: string): DiskSize {
+/**
+ * The class and size of the PVC CDI will create for a DataVolume spec in `namespace`. `onOverhead`
+ * (explaining a charge) hears the bytes CDI's filesystem overhead adds to that size.
+ */
+export function dataVolumeDisk(dvSpec: any, namespace: string, view: ClusterView, where: string, onOverhead?: (bytes: number) => void): DiskSize {
   const pvcForm = dvSpec?.pvc !== undefined && dvSpec?.pvc !== null;
   const claim = pvcForm ? dvSpec.pvc : dvSpec?.storage;
   const field = `${where}.${pvcForm ? 'pvc' : 'storage'}`;
@@ -108,12 +111,17 @@ export function dataVolumeDisk(dvSpec: any, namespace: string, view: ClusterView
   const requested = claim.resources?.requests?.storage;
   const bytes = requested === undefined || requested === null ? 0 : quantity(requested, `${field}.resources.requests.storage`);
   if (bytes > 0) {
-    return { storageClass, bytes: pvcForm ? bytes : inflatedSize(view, bytes, storageClass, claim.volumeMode) };
+    const size = pvcForm ? bytes : inflatedSize(view, bytes, storageClass, claim.volumeMode);
+    onOverhead?.(size - bytes);
+    return { storageClass, bytes: size };
   }
   const source = dvSpec?.source;
   if (source?.pvc !== undefined && source?.pvc !== null) {
     const size = cloneSourceSize(view, source.pvc, namespace, field);
-    return typeof size === 'string' ? { problem: size } : { storageClass, bytes: inflatedSize(view, size, storageClass, claim.volumeMode) };
+    if (typeof size === 'string') return { problem: size };
+    const inflated = inflatedSize(view, size, storageClass, claim.volumeMode);
+    onOverhead?.(inflated - size);
+    return { storageClass, bytes: inflated };
   }
   if (source?.snapshot !== undefined && source?.snapshot !== null) {
     const size = snapshotRestoreSize(view, source.snapshot, namespace, field);

@@ -33,9 +33,14 @@
 // each), network binding plugin memory, auto memory/CPU limits from namespace ResourceQuotas and
 // the emulator-thread even-parity annotation. Where the VMI sets no limits the effective limits are
 // charged instead (SPEC 6.4): CPU = vCPUs + IO threads, memory = the memory request.
-import { parseMilli, parseUnits } from '../kube/quantity.js';
+// With a Terms collector, each step writes what it adds (terms.ts): the guest memory or request,
+// each overhead term under the KubeVirt version whose formula applied, vCPUs, IO threads, the
+// emulator thread.
+import { formatUnits, parseMilli, parseUnits } from '../kube/quantity.js';
 import type { ClusterView, KubeObject } from '../types.js';
 import { overheadTermsFor, V1_9_OVERHEAD_TERMS, type OverheadTerms } from './kubevirt-versions.js';
+import { LIMITS_CPU, LIMITS_MEMORY, REQUESTS_CPU, REQUESTS_HUGEPAGES_PREFIX, REQUESTS_MEMORY } from './resources.js';
+import type { Terms } from './terms.js';
 
 const Mi = 1024 * 1024;
 const PER_VCPU_OVERHEAD = 8 * Mi;
@@ -62,6 +67,8 @@ export interface KubeVirtResourceConfig {
   overheadRatio: string | undefined;
   /** The version-dependent overhead terms (status.observedKubeVirtVersion, kubevirt-versions.ts). */
   overheadTerms: OverheadTerms;
+  /** status.observedKubeVirtVersion, where the KubeVirt CR has one. */
+  version?: string;
 }
 
 export const DEFAULT_KUBEVIRT_CONFIG: KubeVirtResourceConfig = {
@@ -77,8 +84,9 @@ export function kubevirtConfigOf(view: ClusterView): KubeVirtResourceConfig {
   const kv = view.list('KubeVirt').find((k) => k.metadata?.deletionTimestamp === undefined);
   const observed = kv?.status?.observedKubeVirtVersion;
   const overheadTerms = overheadTermsFor(typeof observed === 'string' ? observed : undefined);
+  const version = typeof observed === 'string' && observed !== '' ? { version: observed } : {};
   const conf = kv?.spec?.configuration;
-  if (!conf) return overheadTerms === V1_9_OVERHEAD_TERMS ? DEFAULT_KUBEVIRT_CONFIG : { ...DEFAULT_KUBEVIRT_CONFIG, overheadTerms };
+  if (!conf) return overheadTerms === V1_9_OVERHEAD_TERMS && !version.version ? DEFAULT_KUBEVIRT_CONFIG : { ...DEFAULT_KUBEVIRT_CONFIG, overheadTerms, ...version };
   const dev = conf.developerConfiguration ?? {};
   const ratio = typeof dev.cpuAllocationRatio === 'number' && dev.cpuAllocationRatio > 0 ? dev.cpuAllocationRatio : 10;
   const overcommit = typeof dev.memoryOvercommit === 'number' && dev.memoryOvercommit > 0 ? dev.memoryOvercommit : 100;
@@ -94,7 +102,15 @@ export function kubevirtConfigOf(view: ClusterView): KubeVirtResourceConfig {
     cpuRequestMilli: cpuRequest === DEFAULT_CPU_REQUEST_MILLI ? undefined : cpuRequest,
     overheadRatio: typeof conf.additionalGuestMemoryOverheadRatio === 'string' ? conf.additionalGuestMemoryOverheadRatio : undefined,
     overheadTerms,
+    ...version,
   };
+}
+
+/** How a charge names the overhead formula: "KubeVirt v1.9.0 overhead", or the formula assumed. */
+export function overheadGroup(config: KubeVirtResourceConfig): string {
+  return config.version !== undefined
+    ? `KubeVirt ${config.version} overhead`
+    : `KubeVirt ${config.overheadTerms.releases} overhead (version not observed)`;
 }
 
 /** The sizing an instancetype imposes (instancetype.kubevirt.io spec.cpu / spec.memory). */
@@ -167,6 +183,8 @@ interface SizedVmi {
   specRequestsMemory: number | undefined;
   /** The compute container's memory request before overhead (renderer WithMemoryRequests). */
   memory: number;
+  /** Where `memory` came from, for the explanation. */
+  memorySource: string;
   limitsMemory: number | undefined;
   guestMemory: number | undefined;
   hugepages: boolean;
@@ -200,11 +218,17 @@ function sizeOf(spec: any, instancetype: InstancetypeSizing | undefined, config:
 
   // renderer WithMemoryRequests: the limit, else the guest memory (or page size) scaled by memoryOvercommit.
   let memory = specRequestsMemory;
-  if (limitsMemory && !memory) memory = limitsMemory;
+  let memorySource = 'memory request';
+  if (limitsMemory && !memory) {
+    memory = limitsMemory;
+    memorySource = 'memory limit';
+  }
   if (memory === undefined) {
     const guest = specGuest ?? pageBytes;
     if (guest !== undefined && guest > 0) {
-      memory = config.memoryOvercommit === 100 || hugepages ? guest : Math.floor((guest * 100) / config.memoryOvercommit);
+      const scaled = config.memoryOvercommit === 100 || hugepages;
+      memory = scaled ? guest : Math.floor((guest * 100) / config.memoryOvercommit);
+      memorySource = scaled ? 'guest memory' : `guest memory at memoryOvercommit ${config.memoryOvercommit}%`;
     }
   }
 
@@ -223,6 +247,7 @@ function sizeOf(spec: any, instancetype: InstancetypeSizing | undefined, config:
     limitsCpu,
     specRequestsMemory,
     memory: memory ?? 0,
+    memorySource,
     limitsMemory,
     // setGuestMemory: the guest memory, else a non-zero request, else a non-zero limit, else the page size.
     guestMemory: specGuest ?? (specRequestsMemory || undefined) ?? (limitsMemory || undefined) ?? pageBytes,
@@ -237,34 +262,84 @@ function wantsGuaranteedQos(s: SizedVmi): boolean {
   return !!s.specRequestsMemory && s.specRequestsMemory === s.limitsMemory && !!s.requestsCpu && s.requestsCpu === s.limitsCpu;
 }
 
-/** GetMemoryOverhead (KubeVirt v1.9, kvm), in bytes. */
-function memoryOverhead(spec: any, s: SizedVmi, config: KubeVirtResourceConfig): number {
+/** One overhead term: its name and bytes (only collected when explaining). */
+type OverheadPart = [label: string, bytes: number];
+
+/**
+ * GetMemoryOverhead (KubeVirt v1.9, kvm), in bytes; with `parts`, each term by name. The label
+ * arguments of `parts?.push` are evaluated only when explaining.
+ */
+function memoryOverhead(spec: any, s: SizedVmi, config: KubeVirtResourceConfig, parts?: OverheadPart[]): number {
   const domain = spec?.domain ?? {};
   const devices = domain.devices ?? {};
   // Page tables: the spec's memory request in (rounded-up) kilobytes, one bit per 512 bytes.
-  let overhead = Math.floor((Math.ceil((s.specRequestsMemory ?? 0) / 1000) * 1000) / 512);
+  const pageTables = Math.floor((Math.ceil((s.specRequestsMemory ?? 0) / 1000) * 1000) / 512);
+  let overhead = pageTables;
+  if (pageTables > 0) parts?.push(['page tables', pageTables]);
   overhead += config.overheadTerms.fixedProcess;
-  overhead += PER_VCPU_OVERHEAD * Math.max(s.vcpus, 1);
+  parts?.push(['virt-launcher, libvirt and qemu processes', config.overheadTerms.fixedProcess]);
+  const vcpus = Math.max(s.vcpus, 1);
+  overhead += PER_VCPU_OVERHEAD * vcpus;
+  parts?.push([`${vcpus} vCPU x 8Mi`, PER_VCPU_OVERHEAD * vcpus]);
   overhead += IOTHREAD_OVERHEAD;
-  if (devices.autoattachGraphicsDevice !== false) overhead += config.overheadTerms.videoRam;
-  if (spec?.architecture === 'arm64') overhead += ARM64_PFLASH_OVERHEAD;
+  parts?.push(['IOThread', IOTHREAD_OVERHEAD]);
+  if (devices.autoattachGraphicsDevice !== false) {
+    overhead += config.overheadTerms.videoRam;
+    parts?.push(['video RAM', config.overheadTerms.videoRam]);
+  }
+  if (spec?.architecture === 'arm64') {
+    overhead += ARM64_PFLASH_OVERHEAD;
+    parts?.push(['arm64 pflash', ARM64_PFLASH_OVERHEAD]);
+  }
   const sriov = Array.isArray(devices.interfaces) && devices.interfaces.some((i: any) => i?.sriov != null);
-  if ((devices.hostDevices?.length ?? 0) > 0 || (devices.gpus?.length ?? 0) > 0 || sriov) overhead += VFIO_OVERHEAD;
-  if (Array.isArray(spec?.volumes) && spec.volumes.some((v: any) => v?.downwardMetrics != null)) overhead += DOWNWARD_METRICS_OVERHEAD;
+  if ((devices.hostDevices?.length ?? 0) > 0 || (devices.gpus?.length ?? 0) > 0 || sriov) {
+    overhead += VFIO_OVERHEAD;
+    parts?.push(['VFIO devices', VFIO_OVERHEAD]);
+  }
+  if (Array.isArray(spec?.volumes) && spec.volumes.some((v: any) => v?.downwardMetrics != null)) {
+    overhead += DOWNWARD_METRICS_OVERHEAD;
+    parts?.push(['downward metrics', DOWNWARD_METRICS_OVERHEAD]);
+  }
   const liveness = spec?.livenessProbe?.exec != null;
   const readiness = spec?.readinessProbe?.exec != null;
-  if (liveness) overhead += PROBE_OVERHEAD;
-  if (readiness) overhead += PROBE_OVERHEAD;
-  if (liveness || readiness) overhead += PROBE_BINARY_OVERHEAD;
-  if (domain.launchSecurity?.sev != null || domain.launchSecurity?.snp != null) overhead += SEV_OVERHEAD;
-  if (devices.tpm != null && devices.tpm.enabled !== false) overhead += TPM_OVERHEAD;
-  if (s.dedicated || wantsGuaranteedQos(s)) overhead += DEDICATED_OVERHEAD;
+  if (liveness) {
+    overhead += PROBE_OVERHEAD;
+    parts?.push(['exec liveness probe', PROBE_OVERHEAD]);
+  }
+  if (readiness) {
+    overhead += PROBE_OVERHEAD;
+    parts?.push(['exec readiness probe', PROBE_OVERHEAD]);
+  }
+  if (liveness || readiness) {
+    overhead += PROBE_BINARY_OVERHEAD;
+    parts?.push(['probe binary', PROBE_BINARY_OVERHEAD]);
+  }
+  if (domain.launchSecurity?.sev != null || domain.launchSecurity?.snp != null) {
+    overhead += SEV_OVERHEAD;
+    parts?.push(['SEV', SEV_OVERHEAD]);
+  }
+  if (devices.tpm != null && devices.tpm.enabled !== false) {
+    overhead += TPM_OVERHEAD;
+    parts?.push(['TPM', TPM_OVERHEAD]);
+  }
+  if (s.dedicated || wantsGuaranteedQos(s)) {
+    overhead += DEDICATED_OVERHEAD;
+    parts?.push([s.dedicated ? 'dedicated CPUs' : 'guaranteed QoS', DEDICATED_OVERHEAD]);
+  }
   if (config.overheadRatio) {
     const ratio = Number.parseFloat(config.overheadRatio);
     // multiplyMemory: the extra is computed on kilobytes (rounded up) and truncated, as int64(float64) does.
-    if (Number.isFinite(ratio)) overhead += Math.trunc(Math.ceil(overhead / 1000) * (ratio - 1)) * 1000;
+    if (Number.isFinite(ratio)) {
+      const extra = Math.trunc(Math.ceil(overhead / 1000) * (ratio - 1)) * 1000;
+      overhead += extra;
+      parts?.push([`additionalGuestMemoryOverheadRatio ${config.overheadRatio}`, extra]);
+    }
   }
-  return Math.max(0, overhead);
+  if (overhead < 0) {
+    parts?.push(['negative overhead (taken as 0)', -overhead]);
+    return 0;
+  }
+  return overhead;
 }
 
 /** The VMI's status.memory.memoryOverhead, only where it raises the formula's figure (see above). */
@@ -293,10 +368,18 @@ export interface LauncherInput {
   status?: any;
 }
 
+/** Writes each overhead term into the given resources. */
+function overheadTerms(terms: Terms, parts: readonly OverheadPart[], group: string, resources: readonly string[]): void {
+  for (const [label, bytes] of parts) terms.add(label, Object.fromEntries(resources.map((r) => [r, bytes])), group);
+}
+
 /** What the virt-launcher pod's compute container will request, with effective limits where none are set. */
-export function launcherResources(input: LauncherInput, config: KubeVirtResourceConfig): LauncherResources {
+export function launcherResources(input: LauncherInput, config: KubeVirtResourceConfig, terms?: Terms): LauncherResources {
   const s = sizeOf(input.spec, input.instancetype, config, input.where);
-  const overhead = Math.max(memoryOverhead(input.spec, s, config), publishedOverhead(input.status));
+  const parts: OverheadPart[] | undefined = terms ? [] : undefined;
+  const formula = memoryOverhead(input.spec, s, config, parts);
+  const overhead = Math.max(formula, publishedOverhead(input.status));
+  if (parts && overhead > formula) parts.push(['published by KubeVirt (status.memory.memoryOverhead) beyond the formula', overhead - formula]);
   const cpus = s.vcpus + s.ioThreads;
 
   let requestsCpu: number;
@@ -307,9 +390,19 @@ export function launcherResources(input: LauncherInput, config: KubeVirtResource
     requestsCpu = (cpus + (s.isolateEmulatorThread ? 1 : 0)) * 1000;
     limitsCpu = requestsCpu;
     limitsMemory = memory;
+    if (terms) {
+      terms.add(`${s.vcpus} dedicated vCPUs`, { [REQUESTS_CPU]: s.vcpus * 1000, [LIMITS_CPU]: s.vcpus * 1000 });
+      if (s.ioThreads > 0) terms.add(`${s.ioThreads} dedicated IO threads`, { [REQUESTS_CPU]: s.ioThreads * 1000, [LIMITS_CPU]: s.ioThreads * 1000 });
+      if (s.isolateEmulatorThread) terms.add('isolated emulator thread', { [REQUESTS_CPU]: 1000, [LIMITS_CPU]: 1000 });
+    }
   } else {
-    requestsCpu = s.requestsCpu ?? (cpus > 0 && config.cpuAllocationRatio > 0 ? ratioCpuRequest(cpus, config.cpuAllocationRatio) : 0);
+    const ratio = s.requestsCpu === undefined && cpus > 0 && config.cpuAllocationRatio > 0;
+    requestsCpu = s.requestsCpu ?? (ratio ? ratioCpuRequest(cpus, config.cpuAllocationRatio) : 0);
     limitsCpu = s.limitsCpu;
+    if (terms) {
+      terms.add(ratio ? `${cpus} vCPUs / cpuAllocationRatio ${config.cpuAllocationRatio}` : 'CPU request', { [REQUESTS_CPU]: requestsCpu });
+      terms.add(limitsCpu === undefined ? `${cpus} vCPUs (effective limit)` : 'CPU limit', { [LIMITS_CPU]: limitsCpu ?? cpus * 1000 });
+    }
   }
 
   let requestsMemory: number;
@@ -321,9 +414,31 @@ export function launcherResources(input: LauncherInput, config: KubeVirtResource
     hugepages = { pageSize: s.pageSize!, amount: guest !== undefined && memory > guest ? guest : memory };
     requestsMemory = beyondGuest(memory) + overhead;
     if (limitsMemory !== undefined) limitsMemory = beyondGuest(limitsMemory) + overhead;
+    if (terms) {
+      terms.add(`guest memory as hugepages-${s.pageSize}`, { [`${REQUESTS_HUGEPAGES_PREFIX}${s.pageSize}`]: hugepages.amount });
+      terms.add('memory request beyond the guest', { [REQUESTS_MEMORY]: beyondGuest(memory) });
+      terms.add(limitsMemory === undefined ? 'memory beyond the guest (effective limit)' : 'memory limit beyond the guest', {
+        [LIMITS_MEMORY]: limitsMemory === undefined ? beyondGuest(memory) : beyondGuest(s.dedicated ? memory : s.limitsMemory),
+      });
+      overheadTerms(terms, parts!, overheadGroup(config), [REQUESTS_MEMORY, LIMITS_MEMORY]);
+    }
   } else {
     requestsMemory = memory + (s.overcommitGuestOverhead ? 0 : overhead);
     if (limitsMemory !== undefined) limitsMemory += overhead;
+    if (terms) {
+      const base = `${s.memorySource} ${formatUnits(memory)}`;
+      if (limitsMemory === undefined) {
+        // The effective limit is the request.
+        terms.add(base, { [REQUESTS_MEMORY]: memory, [LIMITS_MEMORY]: memory });
+        if (s.overcommitGuestOverhead) terms.note('overhead not requested (overcommitGuestOverhead)');
+        else overheadTerms(terms, parts!, overheadGroup(config), [REQUESTS_MEMORY, LIMITS_MEMORY]);
+      } else {
+        terms.add(base, { [REQUESTS_MEMORY]: memory });
+        const limitBase = limitsMemory - overhead;
+        terms.add(s.dedicated ? `memory limit = request ${formatUnits(limitBase)}` : `memory limit ${formatUnits(limitBase)}`, { [LIMITS_MEMORY]: limitBase });
+        overheadTerms(terms, parts!, overheadGroup(config), s.overcommitGuestOverhead ? [LIMITS_MEMORY] : [REQUESTS_MEMORY, LIMITS_MEMORY]);
+      }
+    }
   }
   const out: LauncherResources = {
     requestsCpu: Math.max(0, requestsCpu),
@@ -333,6 +448,15 @@ export function launcherResources(input: LauncherInput, config: KubeVirtResource
     memoryOverhead: overhead,
   };
   if (hugepages !== undefined) out.hugepages = { pageSize: hugepages.pageSize, amount: Math.max(0, hugepages.amount) };
+  if (terms) {
+    const clamped: Record<string, number> = {};
+    if (requestsCpu < 0) clamped[REQUESTS_CPU] = -requestsCpu;
+    if (requestsMemory < 0) clamped[REQUESTS_MEMORY] = -requestsMemory;
+    if ((limitsCpu ?? cpus * 1000) < 0) clamped[LIMITS_CPU] = -(limitsCpu ?? cpus * 1000);
+    if ((limitsMemory ?? requestsMemory) < 0) clamped[LIMITS_MEMORY] = -(limitsMemory ?? requestsMemory);
+    if (hugepages !== undefined && hugepages.amount < 0) clamped[`${REQUESTS_HUGEPAGES_PREFIX}${hugepages.pageSize}`] = -hugepages.amount;
+    if (Object.keys(clamped).length > 0) terms.add('negative amount (charged as 0)', clamped);
+  }
   return out;
 }
 

@@ -21,6 +21,8 @@ export interface OverheadTerms {
   fixedProcess: number;
   /** Video RAM of the auto-attached graphics device. */
   videoRam: number;
+  /** The releases whose formula this is, for the explanation of a charge. */
+  releases: string;
 }
 
 interface Release {
@@ -30,10 +32,10 @@ interface Release {
 
 /** Newest first. */
 const RELEASES: readonly Release[] = [
-  { since: [1, 10], terms: { fixedProcess: 240 * Mi, videoRam: 32 * Mi } },
-  { since: [1, 6], terms: { fixedProcess: 220 * Mi, videoRam: 32 * Mi } },
-  { since: [1, 5], terms: { fixedProcess: 220 * Mi, videoRam: 16 * Mi } },
-  { since: [0, 0], terms: { fixedProcess: 210 * Mi, videoRam: 16 * Mi } },
+  { since: [1, 10], terms: { fixedProcess: 240 * Mi, videoRam: 32 * Mi, releases: 'v1.10+' } },
+  { since: [1, 6], terms: { fixedProcess: 220 * Mi, videoRam: 32 * Mi, releases: 'v1.6-v1.9' } },
+  { since: [1, 5], terms: { fixedProcess: 220 * Mi, videoRam: 16 * Mi, releases: 'v1.5' } },
+  { since: [0, 0], terms: { fixedProcess: 210 * Mi, videoRam: 16 * Mi, releases: 'v1.0-v1.4' } },
 ];
 
 export const NEWEST_OVERHEAD_TERMS: OverheadTerms = RELEASES[0]!.terms;

@@ -14,6 +14,7 @@ import { LAUNCHER_STAMP } from '../kube/virt-launcher.js';
 import { controllerRef } from '../kube/controller-ref.js';
 import { podCharge, podHoldsCompute } from './pod-charge.js';
 import { COUNT_PODS, zeroCharge, type Charge } from './resources.js';
+import type { Terms } from './terms.js';
 
 export const MIGRATION_JOB_LABEL = 'kubevirt.io/migrationJobUID';
 
@@ -46,8 +47,9 @@ function sourcePodOf(target: KubeObject, vmi: KubeObject, view: ClusterView, now
 }
 
 /** What a genuine launcher pod of `vmi` costs: nothing, or a migration target's growth over its source. */
-export function launcherPodCharge(pod: KubeObject, vmi: KubeObject, view: ClusterView, nowMs?: number): Charge {
+export function launcherPodCharge(pod: KubeObject, vmi: KubeObject, view: ClusterView, nowMs?: number, terms?: Terms): Charge {
   const charge = zeroCharge();
+  terms?.note(`KubeVirt's virt-launcher pod of VMI ${vmi.metadata?.name ?? ''}: paid for by the VMI's payer`);
   if (pod.metadata?.labels?.[MIGRATION_JOB_LABEL] === undefined || !podHoldsCompute(pod, nowMs)) return charge;
   const source = sourcePodOf(pod, vmi, view, nowMs);
   if (source === undefined) return charge;
@@ -56,5 +58,6 @@ export function launcherPodCharge(pod: KubeObject, vmi: KubeObject, view: Cluste
   for (const r of Object.keys(target)) {
     if (r !== COUNT_PODS) charge[r] = Math.max(0, target[r]! - (before[r] ?? 0));
   }
+  terms?.add(`migration target beyond its source pod ${source.metadata?.name ?? ''}`, charge);
   return charge;
 }

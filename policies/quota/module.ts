@@ -10,15 +10,19 @@
 // and its populators' PVC's) likewise. A DataVolume or VM whose disk size cannot be known at
 // admission is denied, saying why. Where two Tenants claim the namespace, each is judged against its
 // own hard and reserves for itself; only what some Tenant's hard names is charged (accountedCharge).
-import type { Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, Reservation, ReservationOutcome, ReservedObject, ResourceAmounts, TenantBinding } from '../types.js';
+// A denial or warning explains itself (explanation.ts): the object's charge is computed once more,
+// with its terms, only then; an admitted review builds no explanation.
+import type { Finding, KubeObject, ModuleResult, PolicyInput, PolicyModule, QuotaLedger, Reservation, ReservationOutcome, ReservedObject, ResourceAmounts, TenantBinding } from '../types.js';
 import { cdiOwnPvc } from '../kube/cdi-pvc.js';
 import { admittedName } from '../kube/object-name.js';
 import { chargedKindOf, chargeOf, launcherVmiOf, type ChargeContext, type ChargedKind } from './charge.js';
 import { DEFAULT_KUBEVIRT_CONFIG, kubevirtConfigOf } from './kubevirt-launcher-resources.js';
 import type { PodDefaults } from './pod-charge.js';
 import { missingResourcesMessage, podDefaultsOf } from './pod-constraints.js';
+import { explainResource, objectLabel, TOP_CONSUMERS, warningLines } from './explanation.js';
 import { exceededBy, type Exceeded } from './reservation.js';
-import { accountedBy, accountedCharge, chargeDelta, formatAmount, parseHard, REQUESTS_STORAGE, STORAGE_CLASS_SUFFIX, zeroCharge } from './resources.js';
+import { accountedBy, accountedCharge, chargeDelta, formatAmount, parseHard, REQUESTS_STORAGE, STORAGE_CLASS_SUFFIX, zeroCharge, type Charge } from './resources.js';
+import { Terms } from './terms.js';
 
 export const QUOTA_MODULE = 'tenant-quota';
 
@@ -29,8 +33,35 @@ function exceededMessage(tenant: string, exceeded: Exceeded): string {
   return `exceeded quota: ${tenant}, requested: ${list((e) => e.requested)}, used: ${list((e) => e.used)}, limited: ${list((e) => e.hard)}`;
 }
 
-function finding(tenant: string, exceeded: Exceeded, mode: Finding['mode']): Finding {
-  return { mode, rule: exceeded.map((e) => e.resource).sort().join(','), message: exceededMessage(tenant, exceeded) };
+/** What a denial needs to explain the charge: built only when one is made. */
+interface Explainer {
+  /** The object ("Kind namespace/name") and its charge after the change, with its terms. */
+  explain(): { subject: string; charge: Charge; terms: Terms };
+  ledger: QuotaLedger;
+}
+
+function finding(tenant: string, exceeded: Exceeded, mode: Finding['mode'], explainer: Explainer): Finding {
+  const rule = exceeded.map((e) => e.resource).sort().join(',');
+  const builtIn = exceededMessage(tenant, exceeded);
+  let parts: string[];
+  try {
+    const { subject, charge, terms } = explainer.explain();
+    parts = [...exceeded]
+      .sort((a, b) => (a.resource < b.resource ? -1 : 1))
+      .map((e) =>
+        explainResource(
+          { resource: e.resource, increase: e.requested, charge: charge[e.resource] ?? 0 },
+          subject,
+          terms.list,
+          explainer.ledger.consumers?.(tenant, e.resource, TOP_CONSUMERS),
+        ),
+      );
+  } catch {
+    // The view moved between the verdict and its explanation (a commit runs later): the verdict stands.
+    return { mode, rule, message: builtIn };
+  }
+  const message = [builtIn, ...parts].join('; ');
+  return mode === 'warn' ? { mode, rule, message, warningLines: warningLines(message) } : { mode, rule, message };
 }
 
 /** What this change charges and (once observed) frees, for the audit annotation: "+count/pods=1,+requests.cpu=250m,-...". */
@@ -46,13 +77,13 @@ function limitsStorage(hard: Readonly<ResourceAmounts>): boolean {
 }
 
 /** A Tenant charged for the request's namespace, with its own limits (several where Tenants share it). */
-interface Claimant {
+export interface Claimant {
   tenant: string;
   hard: Readonly<ResourceAmounts>;
   defaults: PodDefaults | undefined;
 }
 
-function claimantsOf(tenant: TenantBinding): Claimant[] {
+export function claimantsOf(tenant: TenantBinding): Claimant[] {
   const quotas = tenant.quotas ?? (tenant.name === undefined ? [] : [{ tenant: tenant.name, quota: tenant.spec.quota }]);
   const out: Claimant[] = [];
   for (const { tenant: name, quota } of quotas) {
@@ -60,6 +91,26 @@ function claimantsOf(tenant: TenantBinding): Claimant[] {
     if (Object.keys(hard).length > 0) out.push({ tenant: name, hard, defaults: podDefaultsOf(quota?.defaultRequests) });
   }
   return out;
+}
+
+/** How a review's object is charged: as the quota module judges it (also `tenantguard explain`). */
+export function admissionChargeContext(
+  input: Pick<PolicyInput, 'request' | 'tenant' | 'view' | 'settings' | 'object' | 'oldObject'>,
+  kind: ChargedKind,
+  hards: readonly Readonly<ResourceAmounts>[],
+): ChargeContext {
+  const { request, tenant, view } = input;
+  return {
+    view,
+    namespace: request.namespace ?? input.object?.metadata?.namespace ?? input.oldObject?.metadata?.namespace ?? '',
+    vmCharging: tenant.spec.quota?.vmCharging ?? 'pod',
+    kubevirt: kind === 'Pod' ? DEFAULT_KUBEVIRT_CONFIG : kubevirtConfigOf(view),
+    // Objects that exist are judged the way the reconcile judges them, so that an UPDATE's old and
+    // new charge agree with what was charged before; only a pod being created is judged by its creator.
+    admission: { request, settings: input.settings, creating: request.operation === 'CREATE' },
+    podDefaults: kind === 'Pod' ? podDefaultsOf(tenant.spec.quota?.defaultRequests) : undefined,
+    accounts: accountedBy(hards),
+  };
 }
 
 function evaluate(input: PolicyInput): ModuleResult {
@@ -72,17 +123,7 @@ function evaluate(input: PolicyInput): ModuleResult {
   const hards = claimants.map((c) => c.hard);
 
   const operation = request.operation;
-  const ctx: ChargeContext = {
-    view,
-    namespace: request.namespace ?? input.object?.metadata?.namespace ?? input.oldObject?.metadata?.namespace ?? '',
-    vmCharging: tenant.spec.quota?.vmCharging ?? 'pod',
-    kubevirt: kind === 'Pod' ? DEFAULT_KUBEVIRT_CONFIG : kubevirtConfigOf(view),
-    // Objects that exist are judged the way the reconcile judges them, so that an UPDATE's old and
-    // new charge agree with what was charged before; only a pod being created is judged by its creator.
-    admission: { request, settings: input.settings, creating: operation === 'CREATE' },
-    podDefaults: kind === 'Pod' ? podDefaultsOf(tenant.spec.quota?.defaultRequests) : undefined,
-    accounts: accountedBy(hards),
-  };
+  const ctx = admissionChargeContext(input, kind, hards);
   if (kind === 'Pod' && operation === 'CREATE' && input.object && launcherVmiOf(input.object, ctx) === undefined) {
     for (const c of claimants) {
       const missing = missingResourcesMessage(c.tenant, input.object, c.hard, c.defaults);
@@ -109,12 +150,20 @@ function evaluate(input: PolicyInput): ModuleResult {
     ((kind === 'Pod' && launcherVmiOf(object, ctx) !== undefined) ||
       (kind === 'PersistentVolumeClaim' && operation === 'CREATE' && cdiOwnPvc(request, object, view, input.settings)));
   const mode: Finding['mode'] = neverDenied ? 'warn' : 'enforce';
+  const target = reservedObject(kind, ctx.namespace, admittedName(request, input.object), input.object, input.oldObject);
+  const explainer: Explainer = {
+    explain: () => {
+      const terms = new Terms();
+      const subject = objectLabel({ kind, namespace: ctx.namespace, name: target.name || `${object?.metadata?.generateName ?? ''}<generated>` });
+      return { subject, charge: chargeOf(kind, object!, { ...ctx, terms }), terms };
+    },
+    ledger,
+  };
   const early = claimants.flatMap((c) => {
     const exceeded = exceededBy(ledger.used(c.tenant), { increase, hard: c.hard });
-    return exceeded.length > 0 ? [finding(c.tenant, exceeded, mode)] : [];
+    return exceeded.length > 0 ? [finding(c.tenant, exceeded, mode, explainer)] : [];
   });
   if (early.length > 0) return { findings: early };
-  const target = reservedObject(kind, ctx.namespace, admittedName(request, input.object), input.object, input.oldObject);
   // Each Tenant charged keeps its own reservation; one review's uid names one per Tenant.
   const reservations: Reservation[] = claimants.map((c) => ({
     tenant: c.tenant,
@@ -129,7 +178,7 @@ function evaluate(input: PolicyInput): ModuleResult {
       // One after another: a Tenant that refuses stops the rest; what an earlier one reserved then
       // waits for its TTL, as a create refused later in the admission chain does.
       for (const r of reservations) {
-        const findings = findingsOf(r.tenant, await ledger.reserve(r, { dryRun, signal }), mode);
+        const findings = findingsOf(r.tenant, await ledger.reserve(r, { dryRun, signal }), mode, explainer);
         if (findings.length > 0) return findings;
       }
       return [];
@@ -147,9 +196,9 @@ function reservedObject(kind: ChargedKind, namespace: string, name: string, obje
   return out;
 }
 
-function findingsOf(tenant: string, outcome: ReservationOutcome, mode: Finding['mode']): Finding[] {
+function findingsOf(tenant: string, outcome: ReservationOutcome, mode: Finding['mode'], explainer: Explainer): Finding[] {
   if (outcome.ok) return [];
-  if (outcome.exceeded) return [finding(tenant, outcome.exceeded, mode)];
+  if (outcome.exceeded) return [finding(tenant, outcome.exceeded, mode, explainer)];
   const { inFlight, limit } = outcome.tooMany;
   return [{
     mode,

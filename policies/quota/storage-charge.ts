@@ -21,7 +21,10 @@
 // of CDI's); once it exists the DataVolume of
 // its name stops paying, since CDI can only bind or adopt that PVC. Nothing is freed by a review:
 // the ledger observes the same total move from one link to the next.
+// With ctx.terms, each disk is a term (its class, and CDI's filesystem overhead as a term of its own),
+// and what the previous link already pays is one too.
 import { cdiDataVolumeOf, cdiPrimeTargetOf, primeTargetOf } from '../kube/cdi-pvc.js';
+import { formatUnits } from '../kube/quantity.js';
 import type { AdmissionRequest, KubeObject, ModuleSettings } from '../types.js';
 import { dataVolumeDisk, quantity, type DiskSize } from './datavolume-size.js';
 import { verifiedController } from './owners.js';
@@ -35,6 +38,7 @@ import {
   type Charge,
 } from './resources.js';
 import { pvcStorageClass } from './storage-classes.js';
+import { noteChange } from './terms.js';
 import type { VmChargeContext } from './vm-charge.js';
 
 export interface StorageChargeContext extends VmChargeContext {
@@ -68,22 +72,36 @@ export function pvcStorageBytes(pvc: KubeObject): number {
   return allocated === undefined || allocated === null ? bytes : Math.max(bytes, quantity(allocated, 'status.allocatedResources.storage'));
 }
 
-function diskCharge(disk: DiskSize, ctx: StorageChargeContext): Charge {
+/** A disk CDI will create, as one term (and CDI's filesystem overhead as another) when explaining. */
+function diskCharge(name: unknown, dvSpec: any, where: string, ctx: StorageChargeContext): Charge {
+  let overhead = 0;
+  const disk = dataVolumeDisk(dvSpec, ctx.namespace, ctx.view, where, ctx.terms && ((bytes) => (overhead = bytes)));
   if ('problem' in disk) {
     ctx.onUnknownSize?.(disk.problem);
     // The claim is counted; its size is what cannot be known.
-    return claimCharge('', 0);
+    const claim = claimCharge('', 0);
+    ctx.terms?.add(`disk ${String(name)} (size unknown)`, claim);
+    return claim;
   }
-  return claimCharge(disk.storageClass, disk.bytes);
+  const charge = claimCharge(disk.storageClass, disk.bytes);
+  if (ctx.terms) {
+    const storage = (bytes: number) => (disk.storageClass === '' ? { [REQUESTS_STORAGE]: bytes } : { [REQUESTS_STORAGE]: bytes, [storageClassResource(disk.storageClass, REQUESTS_STORAGE)]: bytes });
+    const disk_ = { ...charge, ...storage(disk.bytes - overhead) };
+    ctx.terms.add(`disk ${String(name)} ${formatUnits(disk.bytes - overhead)} (class ${disk.storageClass || 'none'})`, disk_);
+    if (overhead > 0) ctx.terms.add(`CDI filesystem overhead of disk ${String(name)}`, storage(overhead));
+  }
+  return charge;
 }
 
 function pvcExists(name: unknown, ctx: StorageChargeContext): boolean {
-  return typeof name === 'string' && ctx.view.get('PersistentVolumeClaim', ctx.namespace, name) !== undefined;
+  const exists = typeof name === 'string' && ctx.view.get('PersistentVolumeClaim', ctx.namespace, name) !== undefined;
+  if (exists) ctx.terms?.note(`disk ${String(name)}: its PVC exists and pays`);
+  return exists;
 }
 
 /** What a DataVolume pays now, in the view as it is. */
 function dataVolumeNow(dv: KubeObject, ctx: StorageChargeContext): Charge {
-  return pvcExists(dv.metadata?.name, ctx) ? zeroCharge() : diskCharge(dataVolumeDisk(dv.spec, ctx.namespace, ctx.view, 'spec'), ctx);
+  return pvcExists(dv.metadata?.name, ctx) ? zeroCharge() : diskCharge(dv.metadata?.name, dv.spec, 'spec', ctx);
 }
 
 /** What a VM pays now for its template at `index`, in the view as it is. */
@@ -93,8 +111,23 @@ function templateNow(vm: KubeObject, index: number, ctx: StorageChargeContext): 
   if (pvcExists(name, ctx)) return zeroCharge();
   const dv = typeof name === 'string' ? ctx.view.get('DataVolume', ctx.namespace, name) : undefined;
   const uid = vm.metadata?.uid;
-  if (dv !== undefined && uid !== undefined && verifiedController(dv, 'VirtualMachine', ctx.view, ctx.namespace)?.metadata?.uid === uid) return zeroCharge();
-  return diskCharge(dataVolumeDisk(template?.spec, ctx.namespace, ctx.view, `spec.dataVolumeTemplates[${index}].spec`), ctx);
+  if (dv !== undefined && uid !== undefined && verifiedController(dv, 'VirtualMachine', ctx.view, ctx.namespace)?.metadata?.uid === uid) {
+    ctx.terms?.note(`disk ${String(name)}: its DataVolume exists and pays`);
+    return zeroCharge();
+  }
+  return diskCharge(name, template?.spec, `spec.dataVolumeTemplates[${index}].spec`, ctx);
+}
+
+/** `total` beyond what the previous link of the disk chain pays, with the difference as a term. */
+function beyondLink(total: Charge, paid: Charge, payer: string, ctx: StorageChargeContext): Charge {
+  const out = chargeBeyond(total, paid);
+  noteChange(ctx.terms, `already paid by ${payer}`, total, out);
+  return out;
+}
+
+/** The context for what the previous link pays: no size problems (its own), no terms. */
+function previousLink(ctx: StorageChargeContext): StorageChargeContext {
+  return { ...ctx, onUnknownSize: undefined, terms: undefined };
 }
 
 /** A PVC's own claim, in full. */
@@ -103,12 +136,14 @@ function claimOf(pvc: KubeObject, ctx: StorageChargeContext): Charge {
 }
 
 export function persistentVolumeClaimCharge(pvc: KubeObject, ctx: StorageChargeContext): Charge {
-  const gross = claimOf(pvc, ctx);
+  const storageClass = pvcStorageClass(pvc, ctx.view);
+  const gross = claimCharge(storageClass, pvcStorageBytes(pvc));
+  ctx.terms?.add(`claim ${formatUnits(gross[REQUESTS_STORAGE]!)} (class ${storageClass || 'none'})`, gross);
   // A populator's PVC' shares its target's one volume: it pays what it asks beyond the target.
   const target = ctx.creating ? cdiPrimeTargetOf(ctx.creating.request, pvc, ctx.view, ctx.creating.settings) : primeTargetOf(pvc, ctx.view, ctx.namespace);
-  if (target) return chargeBeyond(gross, claimOf(target, ctx));
+  if (target) return beyondLink(gross, claimOf(target, ctx), `its target PVC ${target.metadata?.name ?? ''}`, ctx);
   const dv = ctx.creating && cdiDataVolumeOf(ctx.creating.request, pvc, ctx.view, ctx.creating.settings);
-  return dv ? chargeBeyond(gross, dataVolumeNow(dv, { ...ctx, onUnknownSize: undefined })) : gross;
+  return dv ? beyondLink(gross, dataVolumeNow(dv, previousLink(ctx)), `DataVolume ${dv.metadata?.name ?? ''}`, ctx) : gross;
 }
 
 export function dataVolumeCharge(dv: KubeObject, ctx: StorageChargeContext): Charge {
@@ -117,7 +152,7 @@ export function dataVolumeCharge(dv: KubeObject, ctx: StorageChargeContext): Cha
   const vm = verifiedController(dv, 'VirtualMachine', ctx.view, ctx.namespace);
   const templates: unknown[] = Array.isArray(vm?.spec?.dataVolumeTemplates) ? vm!.spec.dataVolumeTemplates : [];
   const index = templates.findIndex((t: any) => t?.metadata?.name === dv.metadata?.name);
-  return index < 0 ? now : chargeBeyond(now, templateNow(vm!, index, { ...ctx, onUnknownSize: undefined }));
+  return index < 0 ? now : beyondLink(now, templateNow(vm!, index, previousLink(ctx)), `VirtualMachine ${vm!.metadata?.name ?? ''}`, ctx);
 }
 
 /** What a VM pays for its dataVolumeTemplates now. */

@@ -21,6 +21,10 @@
 // Always|Halted, neither set means Halted): Always, RerunOnFailure, WaitAsReceiver run; Once runs
 // until its VMI has run (is final); Halted and Manual run only while their VMI does. Pools run one
 // VM per replica; a pool template with Once is charged as running (no per-replica VMI to look at).
+//
+// With ctx.terms, each charge writes what it adds up from (terms.ts); what an owner already pays and
+// a replica count are terms of their own.
+import { formatMilli, formatUnits } from '../kube/quantity.js';
 import type { ClusterView, KubeObject } from '../types.js';
 import { instancetypeOf } from './instancetypes.js';
 import { guestResources, launcherResources, type KubeVirtResourceConfig, type LauncherInput } from './kubevirt-launcher-resources.js';
@@ -38,6 +42,7 @@ import {
   zeroCharge,
   type Charge,
 } from './resources.js';
+import { noteChange, Terms } from './terms.js';
 
 export type VmCharging = 'pod' | 'guest';
 
@@ -52,6 +57,20 @@ export interface VmChargeContext {
    * charge then holds what can be known. The reconcile reports these on the Tenant's status.
    */
   onProblem?: (problem: string) => void;
+  /** Set when the charge is to be explained: each charge function writes its terms here. */
+  terms?: Terms;
+}
+
+/** The context for a charge that is subtracted or scaled, not explained term by term. */
+function withoutTerms<C extends VmChargeContext>(ctx: C): C {
+  return ctx.terms === undefined ? ctx : { ...ctx, terms: undefined };
+}
+
+/** Runs `charge` with its terms in a fresh collector, for a caller that scales or relabels them. */
+function termsOf<C extends VmChargeContext>(ctx: C, charge: (ctx: C) => Charge): { charge: Charge; terms: Terms | undefined } {
+  if (ctx.terms === undefined) return { charge: charge(ctx), terms: undefined };
+  const terms = new Terms();
+  return { charge: charge({ ...ctx, terms }), terms };
 }
 
 const RUN_STRATEGIES = new Set(['Always', 'RerunOnFailure', 'Once', 'Manual', 'Halted', 'WaitAsReceiver']);
@@ -79,21 +98,26 @@ function runStrategyOf(vmSpec: any, where: string): string {
 function runningVmi(input: LauncherInput, ctx: VmChargeContext): Charge {
   const charge = zeroCharge();
   charge[COUNT_PODS] = 1;
+  const terms = ctx.terms;
+  terms?.add('its virt-launcher pod', { [COUNT_PODS]: 1 });
   if (ctx.vmCharging === 'guest') {
     const g = guestResources(input, ctx.kubevirt);
     charge[REQUESTS_CPU] = g.requestsCpu;
     charge[LIMITS_CPU] = g.limitsCpu;
+    terms?.add(`guest CPUs ${formatMilli(g.requestsCpu)} (vmCharging: guest)`, { [REQUESTS_CPU]: g.requestsCpu, [LIMITS_CPU]: g.limitsCpu });
     const pageSize = input.instancetype?.hugepagesPageSize ?? input.spec?.domain?.memory?.hugepages?.pageSize;
     if (typeof pageSize === 'string') {
       // A hugepage-backed guest's memory is hugepages, not memory (as in launcher sizing below).
       charge[`${REQUESTS_HUGEPAGES_PREFIX}${pageSize}`] = g.requestsMemory;
+      terms?.add(`guest memory as hugepages-${pageSize} (vmCharging: guest)`, { [`${REQUESTS_HUGEPAGES_PREFIX}${pageSize}`]: g.requestsMemory });
     } else {
       charge[REQUESTS_MEMORY] = g.requestsMemory;
       charge[LIMITS_MEMORY] = g.limitsMemory;
+      terms?.add(`guest memory ${formatUnits(g.requestsMemory)} (vmCharging: guest)`, { [REQUESTS_MEMORY]: g.requestsMemory, [LIMITS_MEMORY]: g.limitsMemory });
     }
     return charge;
   }
-  const r = launcherResources(input, ctx.kubevirt);
+  const r = launcherResources(input, ctx.kubevirt, terms);
   charge[REQUESTS_CPU] = r.requestsCpu;
   charge[REQUESTS_MEMORY] = r.requestsMemory;
   charge[LIMITS_CPU] = r.limitsCpu;
@@ -106,10 +130,15 @@ function runningVmi(input: LauncherInput, ctx: VmChargeContext): Charge {
 function vmSpecCharge(vmSpec: any, vm: KubeObject | undefined, where: string, runs: boolean, ctx: VmChargeContext): Charge {
   const charge = zeroCharge();
   charge[COUNT_VMS] = 1;
-  if (!runs) return charge;
+  ctx.terms?.add('the VirtualMachine', { [COUNT_VMS]: 1 });
+  if (!runs) {
+    ctx.terms?.note('not running: no compute');
+    return charge;
+  }
   const template = vmSpec?.template;
   const lookup = instancetypeOf(vmSpec, vm, ctx.namespace, ctx.view, `${where}.instancetype`);
   if (lookup.problem !== undefined) ctx.onProblem?.(`VirtualMachine${vm?.metadata?.name ? ` ${vm.metadata.name}` : ''}: ${lookup.problem}`);
+  if (lookup.sizing) ctx.terms?.note(`sized by ${vmSpec?.instancetype?.kind ?? 'instancetype'} ${vmSpec?.instancetype?.name ?? ''}`.trimEnd());
   return addCharge(charge, runningVmi({ spec: template?.spec, where: `${where}.template.spec`, instancetype: lookup.sizing }, ctx));
 }
 
@@ -152,22 +181,43 @@ function replicaSetShare(rs: KubeObject, ctx: VmChargeContext): Charge {
   return runningVmi({ spec: rs.spec?.template?.spec, where: 'spec.template.spec' }, ctx);
 }
 
+/** `total` beyond what `owner` pays, with the difference as a term. */
+function beyondOwner(total: Charge, share: Charge, owner: KubeObject, ctx: VmChargeContext): Charge {
+  const out = chargeBeyond(total, share);
+  noteChange(ctx.terms, `already paid by ${owner.kind ?? 'its owner'} ${owner.metadata?.name ?? ''}`.trimEnd(), total, out);
+  return out;
+}
+
 export function virtualMachineCharge(vm: KubeObject, ctx: VmChargeContext): Charge {
   const gross = vmGrossCharge(vm, ctx);
   const pool = verifiedController(vm, 'VirtualMachinePool', ctx.view, ctx.namespace);
-  return pool === undefined ? gross : chargeBeyond(gross, poolShare(pool, ctx));
+  return pool === undefined ? gross : beyondOwner(gross, poolShare(pool, withoutTerms(ctx)), pool, ctx);
 }
 
 export function virtualMachineInstanceCharge(vmi: KubeObject, ctx: VmChargeContext): Charge {
-  if (isFinalVmi(vmi)) return zeroCharge();
+  if (isFinalVmi(vmi)) {
+    ctx.terms?.note('final (Succeeded or Failed): no charge');
+    return zeroCharge();
+  }
   const own = runningVmi({ spec: vmi.spec, where: 'spec', status: vmi.status }, ctx);
   // A VM's VMI bears the VM's name (pkg/virt-controller/watch/vm/vm.go SetupVMIFromVM); another VMI claiming the VM as its
   // controller would share the one VMI's worth the VM pays for, so it pays for itself.
   const vm = verifiedController(vmi, 'VirtualMachine', ctx.view, ctx.namespace);
-  if (vm !== undefined && vm.metadata?.name === vmi.metadata?.name) return chargeBeyond(own, vmGrossCharge(vm, ctx));
+  if (vm !== undefined && vm.metadata?.name === vmi.metadata?.name) return beyondOwner(own, vmGrossCharge(vm, withoutTerms(ctx)), vm, ctx);
   const rs = verifiedController(vmi, 'VirtualMachineInstanceReplicaSet', ctx.view, ctx.namespace);
-  if (rs !== undefined) return chargeBeyond(own, replicaSetShare(rs, ctx));
+  if (rs !== undefined) return beyondOwner(own, replicaSetShare(rs, withoutTerms(ctx)), rs, ctx);
   return own;
+}
+
+/** `n` times one replica's charge; the replica's terms scaled and labelled "n x". */
+function replicas(n: number, ctx: VmChargeContext, share: (ctx: VmChargeContext) => Charge): Charge {
+  if (n === 0) {
+    ctx.terms?.note('0 replicas: no charge');
+    return zeroCharge();
+  }
+  const one = termsOf(ctx, share);
+  if (one.terms) ctx.terms!.addAll(one.terms, n, `${n} x `);
+  return addCharge(zeroCharge(), one.charge, n);
 }
 
 /** spec.replicas; KubeVirt defaults it to 1. */
@@ -177,13 +227,12 @@ export function replicasOf(value: unknown, where: string): number {
   return value;
 }
 
-export function replicaSetCharge(rs: KubeObject, ctx: VmChargeContext, replicas = replicasOf(rs.spec?.replicas, 'spec.replicas')): Charge {
+export function replicaSetCharge(rs: KubeObject, ctx: VmChargeContext, count = replicasOf(rs.spec?.replicas, 'spec.replicas')): Charge {
   const live = ownedBy(rs, 'VirtualMachineInstanceReplicaSet', 'VirtualMachineInstance', ctx.view, ctx.namespace).filter((v) => !isFinalVmi(v)).length;
-  const n = Math.max(replicas, live);
-  return n === 0 ? zeroCharge() : addCharge(zeroCharge(), replicaSetShare(rs, ctx), n);
+  return replicas(Math.max(count, live), ctx, (c) => replicaSetShare(rs, c));
 }
 
-export function poolCharge(pool: KubeObject, ctx: VmChargeContext, replicas = replicasOf(pool.spec?.replicas, 'spec.replicas')): Charge {
-  const n = Math.max(replicas, ownedBy(pool, 'VirtualMachinePool', 'VirtualMachine', ctx.view, ctx.namespace).length);
-  return n === 0 ? zeroCharge() : addCharge(zeroCharge(), poolShare(pool, ctx), n);
+export function poolCharge(pool: KubeObject, ctx: VmChargeContext, count = replicasOf(pool.spec?.replicas, 'spec.replicas')): Charge {
+  const n = Math.max(count, ownedBy(pool, 'VirtualMachinePool', 'VirtualMachine', ctx.view, ctx.namespace).length);
+  return replicas(n, ctx, (c) => poolShare(pool, c));
 }

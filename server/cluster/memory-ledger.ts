@@ -3,9 +3,9 @@
 // (the apiserver would have persisted it), so its reservation is observed, and released, at once.
 // Check-and-record runs without an await in between, so on Node's single thread two reviews can
 // never both take the last unit.
-import type { QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
+import type { QuotaConsumers, QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
 import { ObservedUsage, type ObservedView } from './observed-usage.js';
-import { DEFAULT_MAX_RESERVATIONS, DEFAULT_RESERVATION_TTL_MS, ReservationBook, usageWith, type ReservationEvents } from './reservation-book.js';
+import { consumersOf, DEFAULT_MAX_RESERVATIONS, DEFAULT_RESERVATION_TTL_MS, ReservationBook, usageWith, type ReservationEvents } from './reservation-book.js';
 import { checkReservation } from './reservation-check.js';
 
 export interface LedgerOptions {
@@ -42,5 +42,9 @@ export class MemoryLedger implements QuotaLedger {
 
   used(tenant: string): ResourceAmounts {
     return usageWith(this.observed.tenantUsage(tenant), this.book.reserved(tenant));
+  }
+
+  consumers(tenant: string, resource: string, k: number): QuotaConsumers {
+    return consumersOf(this.observed, this.book, tenant, resource, k);
   }
 }

@@ -17,8 +17,9 @@ import { controllerRef } from '../../policies/kube/controller-ref.js';
 import { podDefaultsOf } from '../../policies/quota/pod-constraints.js';
 import { accountedBy, accountedCharge, addCharge, claimantLimits, sameAmounts, zeroCharge, type Charge } from '../../policies/quota/resources.js';
 import type { TenantIndex } from '../../policies/kube/tenants.js';
-import type { ClusterView, KubeObject, ResourceAmounts, ViewKind } from '../../policies/types.js';
+import type { ClusterView, KubeObject, QuotaConsumer, ResourceAmounts, ViewKind } from '../../policies/types.js';
 import type { ObjectStore, StoreChange } from './object-store.js';
+import { TopConsumers } from './top-consumers.js';
 
 const KUBEVIRT_KINDS: ReadonlySet<ViewKind> = new Set<ViewKind>([
   'VirtualMachine',
@@ -67,6 +68,8 @@ export class ObservedUsage {
   private index: TenantIndex | undefined;
   private kubevirt: KubeVirtResourceConfig | undefined;
   private readonly now: () => number | undefined;
+  /** The largest charges per namespace and resource, kept where charges are set (recharge, rebuild). */
+  private readonly top = new TopConsumers();
 
   constructor(
     private readonly view: ObservedView,
@@ -85,6 +88,25 @@ export class ObservedUsage {
       if (sum) addCharge(total, sum);
     }
     return total;
+  }
+
+  /** The k objects charged the most of `resource` in a tenant's namespaces now, largest first. */
+  topConsumers(tenant: string, resource: string, k: number): QuotaConsumer[] {
+    return this.top.top(this.current().namespacesOf(tenant), resource, k).map((c) => {
+      const slash = c.key.indexOf('/');
+      return { kind: c.key.slice(0, slash), namespace: c.namespace, name: c.key.slice(slash + 1), amount: c.amount };
+    });
+  }
+
+  /** The namespaces a tenant's usage is summed over. */
+  namespacesOf(tenant: string): readonly string[] {
+    return this.current().namespacesOf(tenant);
+  }
+
+  /** What the objects of one namespace cost now (zero for a namespace no Tenant claims). */
+  namespaceUsage(namespace: string): Charge {
+    this.current();
+    return { ...(this.byNamespace.get(namespace) ?? zeroCharge()) };
   }
 
   /** Objects whose charge could not be computed, in a tenant's namespaces ("Pod ns/name: why"). */
@@ -144,6 +166,7 @@ export class ObservedUsage {
     this.kubevirt = undefined;
     this.charges.clear();
     this.limits.clear();
+    this.top.clear();
     this.byNamespace.clear();
     this.kubevirtPods.clear();
     this.errors.clear();
@@ -225,6 +248,7 @@ export class ObservedUsage {
     }
     if (kind === 'Pod') this.trackKubevirtPod(namespace, name, obj);
     if (old === undefined && next === undefined) return;
+    this.top.update(namespace, key, old, next);
     let sum = this.byNamespace.get(namespace);
     if (!sum) this.byNamespace.set(namespace, (sum = zeroCharge()));
     if (old) addCharge(sum, old, -1);

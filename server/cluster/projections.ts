@@ -156,11 +156,12 @@ function resourcesOf(c: Json): Json {
   return out;
 }
 
-function containersOf(list: unknown, init: boolean): Json[] | undefined {
+function containersOf(list: unknown, init: boolean, named = false): Json[] | undefined {
   if (!Array.isArray(list) || list.length === 0) return undefined;
   return list.map((item) => {
     const c = record(item) ?? {};
     const out: Json = { resources: resourcesOf(c) };
+    if (named && typeof c.name === 'string') out.name = c.name;
     // A restartable init container (a sidecar) counts like an app container in pod requests.
     if (init && typeof c.restartPolicy === 'string') out.restartPolicy = c.restartPolicy;
     return out;
@@ -170,7 +171,8 @@ function containersOf(list: unknown, init: boolean): Json[] | undefined {
 /**
  * Pod -> metadata{name, namespace, uid, resourceVersion, labels, controller ownerReference,
  * deletionTimestamp, deletionGracePeriodSeconds, the launcher stamp annotation}, spec{containers[{resources}], initContainers
- * [{resources, restartPolicy}], overhead, resources (pod-level), os}, status{phase}.
+ * [{resources, restartPolicy}], overhead, resources (pod-level), os}, status{phase}; during an in-place
+ * resize also the containers' names and the kubelet's report of their resources (resizeStatusOf).
  */
 export function projectPod(obj: KubeObject): KubeObject {
   const meta = obj.metadata as Json | undefined;
@@ -195,10 +197,49 @@ export function projectPod(obj: KubeObject): KubeObject {
   const os = record(src.os);
   if (typeof os?.name === 'string') spec.os = { name: os.name };
 
+  const resized = resizeStatusOf(src, record(obj.status));
+  if (resized) {
+    // Names match the kubelet's report to its containers.
+    const named = containersOf(src.containers, false, true);
+    if (named) spec.containers = named;
+    const namedInit = containersOf(src.initContainers, true, true);
+    if (namedInit) spec.initContainers = namedInit;
+  }
   const out: KubeObject = { metadata: Object.freeze(metadata), spec: podSpecs.intern(spec) };
   const phase = record(obj.status)?.phase;
-  if (typeof phase === 'string') out.status = statusOfPhase(phase);
+  if (resized) out.status = Object.freeze({ ...(typeof phase === 'string' ? { phase } : {}), ...resized });
+  else if (typeof phase === 'string') out.status = statusOfPhase(phase);
   return Object.freeze(out);
+}
+
+/**
+ * The kubelet's report of container resources (in-place resize: policies/quota/pod-charge.ts charges
+ * the larger of it and the spec), kept only where it differs from the spec: during a resize. Read as
+ * text, so a report that says the same in other units is kept too (it then changes nothing).
+ */
+function resizeStatusOf(spec: Json, status: Json | undefined): Json | undefined {
+  const out: Json = {};
+  for (const [field, list] of [['containerStatuses', spec.containers], ['initContainerStatuses', spec.initContainers]] as const) {
+    const reported = status?.[field];
+    if (!Array.isArray(reported) || !Array.isArray(list)) continue;
+    const specOf = new Map<string, Json>();
+    for (const c of list as Json[]) if (typeof c?.name === 'string') specOf.set(c.name, record(c.resources) ?? {});
+    const kept: Json[] = [];
+    let differs = false;
+    for (const item of reported as Json[]) {
+      const cs = record(item);
+      const res = record(cs?.resources);
+      if (typeof cs?.name !== 'string' || !res) continue;
+      const entry: Json = { name: cs.name, resources: { requests: record(res.requests) ?? {}, limits: record(res.limits) ?? {} } };
+      if (record(cs.allocatedResources)) entry.allocatedResources = cs.allocatedResources;
+      kept.push(entry);
+      const own = specOf.get(cs.name) ?? {};
+      const same = (a: unknown, b: unknown) => JSON.stringify(record(a) ?? {}) === JSON.stringify(record(b) ?? {});
+      if (!same(res.requests, own.requests) || !same(res.limits, own.limits) || (entry.allocatedResources !== undefined && !same(entry.allocatedResources, own.requests))) differs = true;
+    }
+    if (differs) out[field] = kept;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 function fullMeta(meta: Json | undefined): ObjectMeta {

@@ -3,7 +3,7 @@
 // object (then the object's charge is in the observed half) or until it expires (the create was
 // refused later in the chain, or never persisted). Both ledgers keep one: the MemoryLedger alone,
 // the live ledger merged with the entries every replica writes to the Tenant's status.
-import type { Reservation, ReservedObject, ResourceAmounts } from '../../policies/types.js';
+import type { QuotaConsumers, Reservation, ReservedObject, ResourceAmounts } from '../../policies/types.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import type { ObjectStore } from './object-store.js';
 
@@ -201,4 +201,23 @@ export function usageWith(observed: ResourceAmounts, reserved: ResourceAmounts, 
   for (const [r, v] of Object.entries(reserved)) out[r] = (out[r] ?? 0) + v;
   for (const e of pending) for (const [r, v] of Object.entries(e.amounts)) out[r] = (out[r] ?? 0) + v;
   return out;
+}
+
+/**
+ * Who uses `resource` of a tenant: the observed index's top k and the largest of the tenant's
+ * reservations (bounded per tenant by maxReservations).
+ */
+export function consumersOf(
+  observed: { topConsumers(tenant: string, resource: string, k: number): QuotaConsumers['top'] },
+  book: ReservationBook,
+  tenant: string,
+  resource: string,
+  k: number,
+): QuotaConsumers {
+  const reserved = book
+    .entries(tenant)
+    .filter((e) => (e.amounts[resource] ?? 0) > 0)
+    .map((e) => ({ kind: e.object.kind, namespace: e.object.namespace, name: e.object.name, amount: e.amounts[resource]! }))
+    .sort((a, b) => b.amount - a.amount);
+  return { top: observed.topConsumers(tenant, resource, k), reserved: reserved.slice(0, k), reservedTotal: book.reserved(tenant)[resource] ?? 0 };
 }

@@ -7,10 +7,10 @@
 // next one, so a replica makes one write at a time per tenant however many creates race.
 // A reservation ends when this replica's view observes its object, or at its TTL; no review frees.
 import { context, type Context } from '@opentelemetry/api';
-import type { QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
+import type { QuotaConsumers, QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
 import type { KubeClient } from './kube-client.js';
 import { ObservedUsage, type ObservedView } from './observed-usage.js';
-import { DEFAULT_MAX_RESERVATIONS, DEFAULT_RESERVATION_TTL_MS, ReservationBook, usageWith, type ReservationEntry } from './reservation-book.js';
+import { consumersOf, DEFAULT_MAX_RESERVATIONS, DEFAULT_RESERVATION_TTL_MS, ReservationBook, usageWith, type ReservationEntry } from './reservation-book.js';
 import { checkReservation } from './reservation-check.js';
 import type { LedgerOptions } from './memory-ledger.js';
 import { mergeStatus, nextReservations, reservedTotal } from './tenant-reservations.js';
@@ -83,6 +83,10 @@ export class TenantStatusLedger implements QuotaLedger {
 
   used(tenant: string): ResourceAmounts {
     return usageWith(this.observed.tenantUsage(tenant), this.book.reserved(tenant));
+  }
+
+  consumers(tenant: string, resource: string, k: number): QuotaConsumers {
+    return consumersOf(this.observed, this.book, tenant, resource, k);
   }
 
   private check(r: Reservation, pending: readonly ReservationEntry[]) {

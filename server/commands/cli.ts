@@ -21,6 +21,14 @@ const COMMANDS: Record<string, { summary: string; load(): Promise<CliCommand | R
     summary: 'report policy violations of every workload in a state snapshot or the live cluster',
     load: async () => (await import('./audit.js')).runAudit,
   },
+  explain: {
+    summary: 'what objects would be charged, term by term, whether they fit, and what every policy would do',
+    load: async () => (await import('./explain.js')).runExplain,
+  },
+  usage: {
+    summary: "a tenant's quota usage, observed and reserved, by namespace and largest objects",
+    load: async () => (await import('./usage.js')).runUsage,
+  },
 };
 
 const IO: CliIO = {

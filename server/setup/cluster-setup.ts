@@ -32,7 +32,8 @@ export type ViewMode = 'snapshot' | 'live' | 'embedded';
 export type SetupFor =
   | { command: 'serve'; telemetry: { metrics: Metrics; logger: Logger; tracing: Tracing } }
   | { command: 'replay' }
-  | { command: 'audit'; namespaces?: readonly string[]; pageSize?: number };
+  | { command: 'audit'; namespaces?: readonly string[]; pageSize?: number }
+  | { command: 'explain' | 'usage' };
 
 export interface SetupInput<F extends SetupFor = SetupFor> {
   config: ServerConfig;
@@ -134,7 +135,7 @@ async function stateReadOnce(dir: string, mode: StateSetup['mode'], input: Setup
 }
 
 /** audit: every object the audit judges, listed once from the live cluster. */
-async function clusterReadOnce(input: SetupInput, target: Extract<SetupFor, { command: 'audit' | 'replay' }>): Promise<LiveSetup> {
+async function clusterReadOnce(input: SetupInput, target: Exclude<SetupFor, { command: 'serve' }>): Promise<LiveSetup> {
   let client: KubeClient;
   try {
     client = new KubeClient(loadKubeConfig(input.kubeconfig));
