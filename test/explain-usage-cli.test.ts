@@ -42,7 +42,7 @@ t.test('explain against a state where the VM no longer fits: the fit says by how
   const [vm] = JSON.parse(r.stdout).objects;
   t.equal(vm.name, 'db-2');
   t.equal(vm.allowed, false);
-  t.same(vm.fit.find((f: any) => f.resource === 'requests.memory'), { resource: 'requests.memory', used: '12820Mi', adds: '12564Mi', hard: '20Gi', fits: false });
+  t.same(vm.fit.find((f: any) => f.resource === 'requests.memory'), { tenant: 'tenant-a', resource: 'requests.memory', used: '12820Mi', adds: '12564Mi', hard: '20Gi', fits: false });
   t.equal(vm.charge['requests.memory'], '12564Mi');
   t.ok(vm.terms.some((x: any) => x.group === 'KubeVirt v1.9.0 overhead' && x.label === 'virt-launcher, libvirt and qemu processes'), 'the KubeVirt version the state runs');
   const quota = vm.modules.find((m: any) => m.module === 'tenant-quota');

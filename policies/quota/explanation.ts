@@ -91,7 +91,10 @@ export function explainResource(e: ExceededExplanation, subject: string, terms: 
   const whole = e.charge === e.increase ? '' : ` (+${formatValue(r, e.increase)} over what it was charged before)`;
   let out = `${r} of ${subject} = ${formatValue(r, e.charge)}${whole}: ${termsSum(r, terms)}`;
   if (consumers) {
-    out += consumers.top.length > 0 ? `; largest users now: ${consumerList(r, consumers.top)}` : '; no object uses it now';
+    // A count has no largest users (every object uses one); "none" is said only of an amount.
+    const counted = r.startsWith('count/') || r.endsWith('persistentvolumeclaims');
+    if (consumers.top.length > 0) out += `; largest users now: ${consumerList(r, consumers.top)}`;
+    else if (!counted) out += '; no object uses it now';
     if (consumers.reservedTotal > 0) out += `; reserved, not yet observed: ${formatValue(r, consumers.reservedTotal)} (${consumerList(r, consumers.reserved)})`;
   }
   return out;
