@@ -88,7 +88,7 @@ export class TenantReconciler {
     }
     let drifted = 0;
     for (const namespace of this.ledger.observed.namespaces()) {
-      if (this.ledger.observed.repairNamespace(namespace)) drifted++;
+      if (await this.ledger.observed.repairNamespace(namespace)) drifted++;
       // A large cluster is recharged in slices, with reviews served between them.
       await yieldToReviews();
     }
