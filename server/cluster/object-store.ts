@@ -109,7 +109,7 @@ export class ObjectStore {
     if (!objs) byNs.set(scope, (objs = new Map()));
     const previous = objs.get(name);
     objs.set(name, obj);
-    this.changed(kind, scope, kind !== 'Tenant' || !sameSpec(previous, obj));
+    this.changed(kind, scope, name, kind !== 'Tenant' || !sameSpec(previous, obj));
     this.notify({ kind, namespace: scope, name, object: obj, previous });
   }
 
@@ -118,7 +118,7 @@ export class ObjectStore {
     const objs = this.kinds.get(kind)?.get(scope);
     const previous = objs?.get(name);
     if (previous === undefined || !objs!.delete(name)) return;
-    this.changed(kind, scope, true);
+    this.changed(kind, scope, name, true);
     this.notify({ kind, namespace: scope, name, object: undefined, previous });
   }
 
@@ -128,9 +128,12 @@ export class ObjectStore {
     return n;
   }
 
-  private changed(kind: ViewKind, scope: string, tenancy: boolean): void {
+  private changed(kind: ViewKind, scope: string, name: string, tenancy: boolean): void {
     this.listCache.delete(`${kind}/${scope}`);
-    if (tenancy && (kind === 'Tenant' || kind === 'Namespace')) this.tenantIndex = undefined;
+    if (!tenancy) return;
+    // A Namespace decides only its own binding: one namespace is re-resolved, not the whole index.
+    if (kind === 'Namespace') this.tenantIndex = this.tenantIndex?.withNamespace(name, this.get('Namespace', '', name));
+    else if (kind === 'Tenant') this.tenantIndex = undefined;
   }
 
   private notify(change: StoreChange): void {

@@ -179,8 +179,10 @@ export class ObservedUsage {
   private syncTenancy(): TenantIndex {
     const index = this.view.store.tenants();
     if (index === this.index) return index;
+    // After Namespace events only those namespaces; after a Tenant's or the default's change, all.
+    const changed = index.changedSince(this.index) ?? new Set([...this.charging.keys(), ...this.claimedNamespaces(index)]);
     this.index = index;
-    for (const ns of new Set([...this.charging.keys(), ...this.claimedNamespaces(index)])) this.rebind(ns, index);
+    for (const ns of changed) this.rebind(ns, index);
     this.scheduleSlices();
     return index;
   }
@@ -194,10 +196,13 @@ export class ObservedUsage {
     this.enqueueDependents(tenancyRead(namespace));
   }
 
-  /** "kind/name" of every object of a namespace that is charged or may be. */
+  /** "kind/name" of every object of a namespace that is charged or may be: what the view holds, then charges left for objects gone. */
   private *everyObjectOf(namespace: string): Generator<string> {
     for (const kind of CHARGED_KINDS) for (const obj of this.view.list(kind, namespace)) yield `${kind}/${obj.metadata?.name ?? ''}`;
-    yield* [...(this.charges.get(namespace)?.keys() ?? [])];
+    for (const key of [...(this.charges.get(namespace)?.keys() ?? [])]) {
+      const slash = key.indexOf('/');
+      if (this.view.get(key.slice(0, slash) as ChargedKind, namespace, key.slice(slash + 1)) === undefined) yield key;
+    }
   }
 
   private changed(change: StoreChange): void {
