@@ -75,6 +75,7 @@ export class ObservedUsage {
   private kubevirt: KubevirtConfig | undefined;
   private sliceScheduled = false;
   private readonly now: () => number | undefined;
+  private readonly listeners: Array<(namespace: string) => void> = [];
 
   constructor(
     private readonly view: ObservedView,
@@ -96,6 +97,21 @@ export class ObservedUsage {
       if (sum) addCharge(total, sum);
     }
     return total;
+  }
+
+  /** Told the namespace whenever a charge there moves (the status.used writer follows usage this way). */
+  onChange(listener: (namespace: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** What the objects of each of a tenant's namespaces cost now (namespaces with nothing charged left out). */
+  usageByNamespace(tenant: string): ReadonlyMap<string, Readonly<Charge>> {
+    const out = new Map<string, Charge>();
+    for (const ns of this.settledNamespacesOf(tenant)) {
+      const sum = this.byNamespace.get(ns);
+      if (sum) out.set(ns, sum);
+    }
+    return out;
   }
 
   /** What the objects in one namespace cost now (undefined: nothing charged there). */
@@ -309,6 +325,7 @@ export class ObservedUsage {
     }
     this.recordReads(objectKey, namespace, key, reads);
     if (old === undefined && next === undefined) return false;
+    const moved = old === undefined || next === undefined || !sameAmounts(old, next);
     let sum = this.byNamespace.get(namespace);
     if (!sum) this.byNamespace.set(namespace, (sum = zeroCharge()));
     if (old) addCharge(sum, old, -1);
@@ -323,7 +340,8 @@ export class ObservedUsage {
         this.byNamespace.delete(namespace);
       }
     }
-    return old === undefined || next === undefined || !sameAmounts(old, next);
+    if (moved) for (const listener of this.listeners) listener(namespace);
+    return moved;
   }
 
   private recordReads(objectKey: string, namespace: string, key: string, reads: ReadonlySet<string> | undefined): void {
