@@ -114,13 +114,6 @@ export class ObservedUsage {
     return out;
   }
 
-  /** What the objects in one namespace cost now (undefined: nothing charged there). */
-  namespaceUsage(namespace: string): Charge | undefined {
-    this.syncTenancy();
-    this.settle([namespace]);
-    return this.byNamespace.get(namespace);
-  }
-
   /** Objects whose charge could not be computed, in a tenant's namespaces ("Pod ns/name: why"). */
   problems(tenant: string): string[] {
     return this.listed(this.errors, tenant);
