@@ -197,12 +197,13 @@ export class ObservedUsage {
   }
 
   private rebind(namespace: string, index: TenantIndex): void {
+    // A charge that asked which Tenant claims the namespace may see another answer now.
+    this.enqueueDependents(tenancyRead(namespace));
     const next = chargingOf(index.tenantOf(namespace));
     if (next === this.charging.get(namespace)) return;
     if (next === undefined) this.charging.delete(namespace);
     else this.charging.set(namespace, next);
     this.work(namespace).batches.push(this.everyObjectOf(namespace));
-    this.enqueueDependents(tenancyRead(namespace));
   }
 
   /** "kind/name" of every object of a namespace that is charged or may be: what the view holds, then charges left for objects gone. */
