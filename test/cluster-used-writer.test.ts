@@ -6,10 +6,13 @@ import t, { type Test } from 'tap';
 import { TenantStatusLedger } from '../server/cluster/tenant-ledger.js';
 import { UsedStatusWriter } from '../server/cluster/used-writer.js';
 import { TOP_NAMESPACES, usedStatus } from '../server/cluster/used-status.js';
+import { crdValidator } from './helpers/crd-schema.js';
 import { liveCluster, namespace, pod, tenant, until } from './helpers/live-cluster.js';
+import { readOne } from './helpers/manifests.js';
 
 const T = 'tenantguard.io/v1alpha1';
 const DEBOUNCE_MS = 200;
+const tenantErrors = crdValidator(readOne('base/crd-tenant.yaml').spec.versions[0].schema.openAPIV3Schema);
 
 async function setup(t: Test, hard: Record<string, string> = { 'count/pods': '10', 'requests.cpu': '4' }) {
   const c = await liveCluster();
@@ -111,6 +114,10 @@ t.test('usedByNamespace answers which namespace uses the quota: by share of hard
   t.same(listed[0]!.used, { 'count/pods': '12', 'requests.cpu': '1200m' }, 'only what `hard` limits');
   // Left over: team-a (2 pods, 1 CPU), ns-1 (2 pods), ns-0 (1 pod).
   t.same(status()?.usedByOtherNamespaces, { namespaces: 3, used: { 'count/pods': '5', 'requests.cpu': '1300m' } });
+  const written = c.api.get(T, 'Tenant', undefined, 'tenant-a')!;
+  t.same(tenantErrors(written), [], 'what is written is what the CRD accepts');
+  const eleven = { ...written, status: { ...written.status, usedByNamespace: [...listed, { namespace: 'team-a', used: {} }] } };
+  t.ok(tenantErrors(eleven).some((e) => e.startsWith('/status/usedByNamespace')), 'and the CRD bounds the list');
 });
 
 t.test('usedStatus: a resource limited to 0 that is used ranks first; namespaces using nothing limited are left out', async (t) => {
