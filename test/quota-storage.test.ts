@@ -255,7 +255,7 @@ t.test('DataVolume sizes CDI infers: a clone takes its source PVC\'s or snapshot
   );
   const plain = seq.fx.view.get('PersistentVolumeClaim', NS, 'plain')!;
   t.equal((await seq.send('DELETE', undefined, { old: plain })).allowed, true, 'the clone source goes before CDI made the clone');
-  seq.fx.ledger.observed.repairNamespace(NS);
+  await seq.fx.ledger.observed.repairNamespace(NS);
   t.same(
     seq.fx.ledger.observed.notices('tenant-a'),
     ['DataVolume team-a/c1: spec.storage: the size is not given and the source PVC team-a/plain does not exist; give spec.storage.resources.requests.storage'],

@@ -114,36 +114,89 @@ export function claimingTenantOf(tenants: readonly KubeObject[], namespace: Kube
 }
 
 export class TenantIndex {
-  private readonly byNamespace = new Map<string, TenantBinding>();
-  readonly conflicts: NamespaceConflict[] = [];
+  private readonly byNamespace: Map<string, TenantBinding>;
+  readonly conflicts: NamespaceConflict[];
   private readonly fallback: TenantBinding;
   private byTenant: Map<string, string[]> | undefined;
+  /** By name, as claims are resolved (the first claimant names the binding). */
+  private readonly sorted: readonly KubeObject[];
+  /** The index this one was made from by withNamespace, and the namespace that changed (weak: no chain of old indexes is kept). */
+  private readonly parent: { index: WeakRef<TenantIndex>; namespace: string } | undefined;
 
-  constructor(tenants: readonly KubeObject[], namespaces: readonly KubeObject[], defaults: TenantSpec) {
+  /**
+   * A full build, or (with `update`) the index after one Namespace of `update.from` changed
+   * (undefined: deleted), in O(Tenants + namespaces copied) instead of O(Tenants x namespaces): a
+   * namespace's labels decide only its own binding. `tenants` and `defaults` are then update.from's.
+   */
+  constructor(
+    tenants: readonly KubeObject[],
+    namespaces: readonly KubeObject[],
+    defaults: TenantSpec,
+    update?: { from: TenantIndex; name: string; namespace: KubeObject | undefined },
+  ) {
     this.fallback = { name: undefined, spec: defaults, conflicts: [] };
-    const sorted = [...tenants].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+    if (update !== undefined) {
+      const { from, name } = update;
+      this.sorted = from.sorted;
+      this.byNamespace = new Map(from.byNamespace);
+      this.byNamespace.delete(name);
+      this.conflicts = from.conflicts.filter((c) => c.namespace !== name);
+      this.parent = { index: new WeakRef(from), namespace: name };
+      const listed = this.sorted.some((t) => (t.spec as TenantSpec | undefined)?.namespaces?.includes(name));
+      const subject = update.namespace ?? (listed ? { metadata: { name } } : undefined);
+      if (subject !== undefined) this.bind(name, subject);
+      return;
+    }
+    this.sorted = [...tenants].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+    this.byNamespace = new Map();
+    this.conflicts = [];
+    this.parent = undefined;
     // A Tenant may list namespaces that do not exist yet; they still belong to it when created.
     const known = new Map<string, KubeObject>(namespaces.map((n) => [n.metadata?.name ?? '', n]));
-    for (const t of sorted) {
+    for (const t of this.sorted) {
       for (const ns of (t.spec as TenantSpec | undefined)?.namespaces ?? []) {
         if (!known.has(ns)) known.set(ns, { metadata: { name: ns } });
       }
     }
-    for (const [name, ns] of known) {
-      const owners = sorted.filter((t) => claims(t, ns));
-      if (owners.length === 0) continue;
-      const names = owners.map((t) => t.metadata?.name ?? '');
-      const specs = owners.map((t) => (t.spec ?? {}) as TenantSpec);
-      let spec = specs[0]!;
-      for (const other of specs.slice(1)) spec = stricterSpec(spec, other);
-      this.byNamespace.set(name, {
-        name: names[0],
-        spec: withDefaults(spec, defaults),
-        conflicts: names.slice(1),
-        quotas: specs.map((s, i) => ({ tenant: names[i]!, quota: s.quota ?? defaults.quota })),
-      });
-      if (owners.length > 1) this.conflicts.push({ namespace: name, tenants: names });
+    for (const [name, ns] of known) this.bind(name, ns);
+  }
+
+  /** The index after one Namespace changed (undefined: deleted). */
+  withNamespace(name: string, namespace: KubeObject | undefined): TenantIndex {
+    return new TenantIndex(this.sorted, [], this.fallback.spec, { from: this, name, namespace });
+  }
+
+  /** Resolves one namespace's claimants into its binding (and its conflict, when several claim it). */
+  private bind(name: string, ns: KubeObject): void {
+    const owners = this.sorted.filter((t) => claims(t, ns));
+    if (owners.length === 0) return;
+    const names = owners.map((t) => t.metadata?.name ?? '');
+    const specs = owners.map((t) => (t.spec ?? {}) as TenantSpec);
+    let spec = specs[0]!;
+    for (const other of specs.slice(1)) spec = stricterSpec(spec, other);
+    this.byNamespace.set(name, {
+      name: names[0],
+      spec: withDefaults(spec, this.fallback.spec),
+      conflicts: names.slice(1),
+      quotas: specs.map((s, i) => ({ tenant: names[i]!, quota: s.quota ?? this.fallback.spec.quota })),
+    });
+    if (owners.length > 1) this.conflicts.push({ namespace: name, tenants: names });
+  }
+
+  /**
+   * The namespaces whose binding may differ from `older`'s, when this index was made from it by
+   * withNamespace (a few steps at most); undefined when that cannot be told (then any may differ).
+   */
+  changedSince(older: TenantIndex): string[] | undefined {
+    const changed: string[] = [];
+    let at: TenantIndex | undefined = this;
+    for (let steps = 0; at !== undefined && steps < 64; steps++) {
+      if (at === older) return changed;
+      if (at.parent === undefined) return undefined;
+      changed.push(at.parent.namespace);
+      at = at.parent.index.deref();
     }
+    return undefined;
   }
 
   tenantOf(namespace: string): TenantBinding {

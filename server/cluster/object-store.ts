@@ -116,7 +116,7 @@ export class ObjectStore {
     const previous = objs.get(name);
     objs.set(name, obj);
     this.noteVersion(obj.metadata?.resourceVersion);
-    this.changed(kind, scope, kind !== 'Tenant' || !sameSpec(previous, obj));
+    this.changed(kind, scope, name, kind !== 'Tenant' || !sameSpec(previous, obj));
     this.notify({ kind, namespace: scope, name, object: obj, previous });
   }
 
@@ -126,7 +126,7 @@ export class ObjectStore {
     const previous = objs?.get(name);
     if (previous === undefined || !objs!.delete(name)) return;
     if (kind === 'Tenant') this.tenantGuard.forget(name);
-    this.changed(kind, scope, true);
+    this.changed(kind, scope, name, true);
     this.notify({ kind, namespace: scope, name, object: undefined, previous });
   }
 
@@ -150,9 +150,12 @@ export class ObjectStore {
     return n;
   }
 
-  private changed(kind: ViewKind, scope: string, tenancy: boolean): void {
+  private changed(kind: ViewKind, scope: string, name: string, tenancy: boolean): void {
     this.listCache.delete(`${kind}/${scope}`);
-    if (tenancy && (kind === 'Tenant' || kind === 'Namespace')) this.tenantIndex = undefined;
+    if (!tenancy) return;
+    // A Namespace decides only its own binding: one namespace is re-resolved, not the whole index.
+    if (kind === 'Namespace') this.tenantIndex = this.tenantIndex?.withNamespace(name, this.get('Namespace', '', name));
+    else if (kind === 'Tenant') this.tenantIndex = undefined;
   }
 
   private notify(change: StoreChange): void {

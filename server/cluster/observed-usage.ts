@@ -2,45 +2,35 @@
 // cluster view holds cost, kept per object and summed per namespace as the store changes, so that a
 // review reads a tenant's usage in O(its namespaces) and never walks the cluster.
 //
-// An object's charge can depend on others: a VM's on its VMI, a launcher pod's on its VMI and the
-// pod it replaces in a migration. A change to any KubeVirt object or KubeVirt pod therefore
-// recharges that namespace's KubeVirt objects and pods (few next to its plain pods); a change to the
-// KubeVirt CR, a cluster instancetype, a StorageClass, CDI's config or the Tenant/Namespace
-// mapping recharges everything, lazily. A PVC or DataVolume recharges the links of its disk chain,
-// a PVC also the populator PVC' named after its uid. Each charge keeps only what the limits of the
-// Tenants charged for its namespace account (policies/quota/resources.ts accountedCharge).
-// What time alone changes (a pod past its deletion grace) and anything the dependencies above miss
-// is repaired by repair(), which the reconcile runs every period: drift lasts at most one period.
+// Each watch event costs O(what it changed) (issue 20 item 5). An object's charge is a pure function
+// of the object, the view reads its charge made (recorded: charge-reads.ts), the KubeVirt resource
+// configuration and its namespace's tenant settings; a change recharges the object itself and only
+// the objects whose last charge read what changed (a VMI: its VM, its launcher pod, a replica set
+// counting it; a PVC: the DataVolume and VM templates of its name; a cluster instancetype: the VMs
+// sized by it; a Namespace moved between Tenants with other charging settings: that namespace).
+// The work is queued per namespace and done in slices of at most SLICE_MS that yield to the event
+// loop, so an event that really changes many objects (a StorageClass becoming the default, a big
+// namespace claimed) never holds reviews up. Reads stay exact meanwhile: a review first finishes
+// the queued work of its tenant's namespaces (settle), so what it judges equals a full recomputation.
+// Each charge keeps only what the limits of the Tenants charged for its namespace account
+// (policies/quota/resources.ts accountedCharge). What time alone changes (a pod past its deletion
+// grace) is repaired by repairNamespace(), which the reconcile runs every period.
+import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToReviews } from 'node:timers/promises';
 import { CHARGED_KINDS, chargeOf, type ChargedKind, type ChargeContext } from '../../policies/quota/charge.js';
 import { kubevirtConfigOf, type KubeVirtResourceConfig } from '../../policies/quota/kubevirt-launcher-resources.js';
-import { controllerRef } from '../../policies/kube/controller-ref.js';
 import { podDefaultsOf } from '../../policies/quota/pod-constraints.js';
 import { accountedBy, accountedCharge, addCharge, claimantLimits, sameAmounts, zeroCharge, type Charge } from '../../policies/quota/resources.js';
 import type { TenantIndex } from '../../policies/kube/tenants.js';
-import type { ClusterView, KubeObject, QuotaConsumer, ResourceAmounts, ViewKind } from '../../policies/types.js';
+import type { ClusterView, QuotaConsumer, ResourceAmounts, TenantBinding, ViewKind } from '../../policies/types.js';
+import { KUBEVIRT_CONFIG_READ, readsChangedBy, RecordingView, tenancyRead } from './charge-reads.js';
 import type { ObjectStore, StoreChange } from './object-store.js';
 import { TopConsumers } from './top-consumers.js';
 
-const KUBEVIRT_KINDS: ReadonlySet<ViewKind> = new Set<ViewKind>([
-  'VirtualMachine',
-  'VirtualMachineInstance',
-  'VirtualMachineInstanceReplicaSet',
-  'VirtualMachinePool',
-  'VirtualMachineInstanceMigration',
-  'VirtualMachineInstancetype',
-  'ControllerRevision',
-]);
-
-/** Cluster-wide inputs of every VM's charge, and of every disk's (the default class, CDI's overhead). */
-const CLUSTER_INPUTS: ReadonlySet<ViewKind> = new Set<ViewKind>(['KubeVirt', 'VirtualMachineClusterInstancetype', 'StorageClass', 'CDIConfig']);
+/** The longest stretch of recharging done without yielding to the event loop. */
+export const SLICE_MS = 5;
 
 const CHARGED: ReadonlySet<ViewKind> = new Set<ViewKind>(CHARGED_KINDS);
-
-/** A pod whose charge depends on a VMI: KubeVirt's launcher pods, real or claimed. */
-function kubevirtPod(pod: KubeObject | undefined): boolean {
-  const meta = pod?.metadata;
-  return meta?.labels?.['kubevirt.io'] !== undefined || meta?.ownerReferences?.some((r) => r.kind === 'VirtualMachineInstance') === true;
-}
 
 export type ObservedView = ClusterView & { store: ObjectStore };
 
@@ -49,14 +39,29 @@ export interface ObservedUsageOptions {
   now?: () => number | undefined;
 }
 
+/**
+ * What of a namespace's Tenants its charges read (the charging settings, and which resources their
+ * limits account); undefined where no Tenant claims it (nothing is charged).
+ */
+function chargingOf(binding: TenantBinding): string | undefined {
+  if (binding.name === undefined) return undefined;
+  const quota = binding.spec.quota;
+  const accounted = claimantLimits(binding).map((hard) => Object.keys(hard).sort());
+  return JSON.stringify([quota?.vmCharging ?? 'pod', quota?.defaultRequests ?? null, accounted]);
+}
+
+/** Recharging still to do in one namespace: single objects ("kind/name"), and batches walked lazily. */
+interface Work {
+  keys: Set<string>;
+  batches: Array<Iterator<string>>;
+}
+
+type KubevirtConfig = { config: KubeVirtResourceConfig } | { error: string };
+
 export class ObservedUsage {
   /** namespace -> "kind/name" -> charge, for objects in namespaces some Tenant claims. */
   private readonly charges = new Map<string, Map<string, Charge>>();
   private readonly byNamespace = new Map<string, Charge>();
-  /** namespace -> the parsed hard of each Tenant charged for it, for the mapping `index` holds. */
-  private readonly limits = new Map<string, readonly Readonly<ResourceAmounts>[]>();
-  /** Per namespace, the names of its KubeVirt pods (recharged with its KubeVirt objects). */
-  private readonly kubevirtPods = new Map<string, Set<string>>();
   /** "kind/namespace/name" -> why its charge could not be computed (it is then charged nothing). */
   private readonly errors = new Map<string, string>();
   /**
@@ -64,11 +69,22 @@ export class ObservedUsage {
    * stored it): charged from what is known, and reported on the Tenant, never a failure.
    */
   private readonly notes = new Map<string, string>();
-  /** The tenant mapping the charges were computed under; another one means recharge everything. */
-  private index: TenantIndex | undefined;
-  private kubevirt: KubeVirtResourceConfig | undefined;
+  /** read key -> namespace -> "kind/name" of the objects whose last charge made that read. */
+  private readonly dependents = new Map<string, Map<string, Set<string>>>();
+  /** "kind/namespace/name" -> the reads its last charge made. */
+  private readonly readsOf = new Map<string, readonly string[]>();
+  /** namespace -> its Tenant's charging settings (chargingOf), for the namespaces some Tenant claims. */
+  private readonly charging = new Map<string, string>();
+  private readonly pending = new Map<string, Work>();
+  /** The tenant mapping `charging` was taken from. */
+  private index: TenantIndex;
+  private kubevirt: KubevirtConfig | undefined;
+  private sliceScheduled = false;
   private readonly now: () => number | undefined;
-  /** The largest charges per namespace and resource, kept where charges are set (recharge, rebuild). */
+  private readonly listeners: Array<(namespace: string) => void> = [];
+  /** namespace -> the parsed hard of each Tenant charged for it, for the mapping `index` holds. */
+  private readonly limits = new Map<string, readonly Readonly<ResourceAmounts>[]>();
+  /** The largest charges per namespace and resource, kept where charges are set (recharge). */
   private readonly top = new TopConsumers();
 
   constructor(
@@ -76,23 +92,41 @@ export class ObservedUsage {
     opts: ObservedUsageOptions = {},
   ) {
     this.now = opts.now ?? Date.now;
+    this.index = view.store.tenants();
+    for (const ns of this.claimedNamespaces(this.index)) this.rebind(ns, this.index);
+    this.drain(undefined);
     view.store.subscribe((change) => this.changed(change));
   }
 
   /** What the objects in a tenant's namespaces cost now. */
   tenantUsage(tenant: string): Charge {
-    const index = this.current();
+    const namespaces = this.settledNamespacesOf(tenant);
     const total = zeroCharge();
-    for (const ns of index.namespacesOf(tenant)) {
+    for (const ns of namespaces) {
       const sum = this.byNamespace.get(ns);
       if (sum) addCharge(total, sum);
     }
     return total;
   }
 
+  /** Told the namespace whenever a charge there moves (the status.used writer follows usage this way). */
+  onChange(listener: (namespace: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** What the objects of each of a tenant's namespaces cost now (namespaces with nothing charged left out). */
+  usageByNamespace(tenant: string): ReadonlyMap<string, Readonly<Charge>> {
+    const out = new Map<string, Charge>();
+    for (const ns of this.settledNamespacesOf(tenant)) {
+      const sum = this.byNamespace.get(ns);
+      if (sum) out.set(ns, sum);
+    }
+    return out;
+  }
+
   /** The k objects charged the most of `resource` in a tenant's namespaces now, largest first. */
   topConsumers(tenant: string, resource: string, k: number): QuotaConsumer[] {
-    return this.top.top(this.current().namespacesOf(tenant), resource, k).map((c) => {
+    return this.top.top(this.settledNamespacesOf(tenant), resource, k).map((c) => {
       const slash = c.key.indexOf('/');
       return { kind: c.key.slice(0, slash), namespace: c.namespace, name: c.key.slice(slash + 1), amount: c.amount };
     });
@@ -100,12 +134,13 @@ export class ObservedUsage {
 
   /** The namespaces a tenant's usage is summed over. */
   namespacesOf(tenant: string): readonly string[] {
-    return this.current().namespacesOf(tenant);
+    return this.settledNamespacesOf(tenant);
   }
 
   /** What the objects of one namespace cost now (zero for a namespace no Tenant claims). */
   namespaceUsage(namespace: string): Charge {
-    this.current();
+    this.syncTenancy();
+    this.settle([namespace]);
     return { ...(this.byNamespace.get(namespace) ?? zeroCharge()) };
   }
 
@@ -114,8 +149,13 @@ export class ObservedUsage {
     return this.listed(this.errors, tenant);
   }
 
+  /** Objects charged from incomplete inputs, in a tenant's namespaces ("VirtualMachine ns/name: what"). */
+  notices(tenant: string): string[] {
+    return this.listed(this.notes, tenant);
+  }
+
   private listed(byObject: ReadonlyMap<string, string>, tenant: string): string[] {
-    const namespaces = new Set(this.current().namespacesOf(tenant));
+    const namespaces = new Set(this.settledNamespacesOf(tenant));
     const out: string[] = [];
     for (const [key, message] of byObject) {
       const [kind, ns, name] = key.split('/');
@@ -124,130 +164,193 @@ export class ObservedUsage {
     return out;
   }
 
-  /** Objects charged from incomplete inputs, in a tenant's namespaces ("VirtualMachine ns/name: what"). */
-  notices(tenant: string): string[] {
-    return this.listed(this.notes, tenant);
-  }
-
   /**
-   * Recharges every object of one namespace from the view and returns whether its sum moved: the
-   * reconcile's repair, one namespace at a time so that reviews run in between.
+   * Recharges every object of one namespace from the view, in slices with reviews served between
+   * them, and returns whether any charge moved: the reconcile's repair of what time alone changes.
    */
-  repairNamespace(namespace: string): boolean {
-    const index = this.current();
-    const before = this.byNamespace.get(namespace) ?? zeroCharge();
-    if (index.tenantOf(namespace).name !== undefined) {
-      this.kubevirt = undefined;
-      for (const kind of CHARGED_KINDS) for (const obj of this.view.list(kind, namespace)) this.recharge(kind, namespace, obj.metadata?.name ?? '', index);
+  async repairNamespace(namespace: string): Promise<boolean> {
+    this.syncTenancy();
+    this.followKubevirtConfig();
+    this.settle([namespace]);
+    let moved = false;
+    let deadline = performance.now() + SLICE_MS;
+    for (const key of this.everyObjectOf(namespace)) {
+      if (this.rechargeKey(namespace, key)) moved = true;
+      if (performance.now() > deadline) {
+        await yieldToReviews();
+        deadline = performance.now() + SLICE_MS;
+      }
     }
-    for (const key of [...(this.charges.get(namespace)?.keys() ?? [])]) {
-      const [kind, name] = key.split('/') as [ChargedKind, string];
-      if (this.view.get(kind, namespace, name) === undefined) this.recharge(kind, namespace, name, index);
-    }
-    const after = this.byNamespace.get(namespace) ?? zeroCharge();
-    return !sameAmounts(before, after);
+    return moved;
   }
 
   /** Namespaces with a charge or claimed by a Tenant: what repairNamespace should visit. */
   namespaces(): string[] {
-    const out = new Set(this.byNamespace.keys());
-    for (const t of this.view.list('Tenant')) for (const ns of this.current().namespacesOf(t.metadata?.name ?? '')) out.add(ns);
-    return [...out];
+    this.syncTenancy();
+    return [...new Set([...this.byNamespace.keys(), ...this.charging.keys()])];
   }
 
-  private current(): TenantIndex {
+  /** The tenant's namespaces, with the queued recharges there done: exact from here on. */
+  private settledNamespacesOf(tenant: string): readonly string[] {
+    const namespaces = this.syncTenancy().namespacesOf(tenant);
+    this.settle(namespaces);
+    return namespaces;
+  }
+
+  private settle(namespaces: Iterable<string>): void {
+    for (const ns of namespaces) {
+      const work = this.pending.get(ns);
+      if (work) this.drainNamespace(ns, work, undefined);
+    }
+  }
+
+  private claimedNamespaces(index: TenantIndex): Set<string> {
+    const out = new Set<string>();
+    for (const t of this.view.list('Tenant')) for (const ns of index.namespacesOf(t.metadata?.name ?? '')) out.add(ns);
+    return out;
+  }
+
+  /**
+   * Follows a new tenant mapping (a Tenant's spec or a Namespace's labels changed, or the default
+   * Tenant was reloaded): a namespace whose charging settings changed, or that was claimed or
+   * released, is recharged; one that merely moved between Tenants alike keeps its charges.
+   */
+  private syncTenancy(): TenantIndex {
     const index = this.view.store.tenants();
-    if (index !== this.index) this.rebuild(index);
+    if (index === this.index) return index;
+    // After Namespace events only those namespaces; after a Tenant's or the default's change, all.
+    const changed = index.changedSince(this.index) ?? new Set([...this.charging.keys(), ...this.claimedNamespaces(index)]);
+    this.index = index;
+    for (const ns of changed) this.rebind(ns, index);
+    this.scheduleSlices();
     return index;
   }
 
-  private rebuild(index: TenantIndex): void {
-    this.index = index;
-    this.kubevirt = undefined;
-    this.charges.clear();
-    this.limits.clear();
-    this.top.clear();
-    this.byNamespace.clear();
-    this.kubevirtPods.clear();
-    this.errors.clear();
-    this.notes.clear();
-    const seen = new Set<string>();
-    for (const t of this.view.list('Tenant')) {
-      for (const ns of index.namespacesOf(t.metadata?.name ?? '')) {
-        if (seen.has(ns)) continue;
-        seen.add(ns);
-        for (const kind of CHARGED_KINDS) for (const obj of this.view.list(kind, ns)) this.recharge(kind, ns, obj.metadata?.name ?? '', index);
-      }
+  private rebind(namespace: string, index: TenantIndex): void {
+    // A charge that asked which Tenant claims the namespace may see another answer now.
+    this.enqueueDependents(tenancyRead(namespace));
+    this.limits.delete(namespace);
+    const next = chargingOf(index.tenantOf(namespace));
+    if (next === this.charging.get(namespace)) return;
+    if (next === undefined) this.charging.delete(namespace);
+    else this.charging.set(namespace, next);
+    this.work(namespace).batches.push(this.everyObjectOf(namespace));
+  }
+
+  /** "kind/name" of every object of a namespace that is charged or may be: what the view holds, then charges left for objects gone. */
+  private *everyObjectOf(namespace: string): Generator<string> {
+    for (const kind of CHARGED_KINDS) for (const obj of this.view.list(kind, namespace)) yield `${kind}/${obj.metadata?.name ?? ''}`;
+    for (const key of [...(this.charges.get(namespace)?.keys() ?? [])]) {
+      const slash = key.indexOf('/');
+      if (this.view.get(key.slice(0, slash) as ChargedKind, namespace, key.slice(slash + 1)) === undefined) yield key;
     }
   }
 
   private changed(change: StoreChange): void {
-    const index = this.index;
-    // Never built, or the mapping is stale: the next read rebuilds from the store anyway.
-    if (index === undefined || index !== this.view.store.tenants()) return;
     const { kind, namespace, name } = change;
-    if (CLUSTER_INPUTS.has(kind)) {
-      this.index = undefined;
-      return;
-    }
-    if (index.tenantOf(namespace).name === undefined) return;
-    if (kind === 'Pod' && !kubevirtPod(change.object) && !kubevirtPod(change.previous)) {
-      this.recharge('Pod', namespace, name, index);
-      return;
-    }
-    if (kind === 'PersistentVolumeClaim' || kind === 'DataVolume') {
-      this.recharge(kind, namespace, name, index);
-      // The disk chain (policies/quota/storage-charge.ts): a DataVolume pays until a PVC of its name
-      // exists, a VM for each template until its DataVolume or a PVC of that name does. Which VM
-      // names a template is not indexed: a PVC appearing or going recharges the namespace's VMs.
-      // The source PVC or VolumeSnapshot a sizeless clone was sized from is left to repair().
-      if (kind === 'PersistentVolumeClaim') {
-        this.recharge('DataVolume', namespace, name, index);
-        // A populator's PVC' pays nothing while its target is unbound (policies/kube/cdi-pvc.ts).
-        for (const uid of new Set([change.object?.metadata?.uid, change.previous?.metadata?.uid])) {
-          if (uid) this.recharge('PersistentVolumeClaim', namespace, `prime-${uid}`, index);
-        }
-        if ((change.object === undefined) !== (change.previous === undefined)) {
-          for (const vm of this.view.list('VirtualMachine', namespace)) this.recharge('VirtualMachine', namespace, vm.metadata?.name ?? '', index);
-        }
-      } else {
-        for (const obj of [change.object, change.previous]) {
-          const owner = obj === undefined ? undefined : controllerRef(obj);
-          if (owner?.kind === 'VirtualMachine') this.recharge('VirtualMachine', namespace, owner.name, index);
-        }
-      }
-      return;
-    }
-    if (!KUBEVIRT_KINDS.has(kind) && kind !== 'Pod') return;
-    if (CHARGED.has(kind)) this.recharge(kind as ChargedKind, namespace, name, index);
-    for (const k of CHARGED_KINDS) {
-      // Pods are recharged below (KubeVirt's only); no disk's charge depends on a KubeVirt object.
-      if (k === 'Pod' || k === 'PersistentVolumeClaim' || k === 'DataVolume') continue;
-      for (const obj of this.view.list(k, namespace)) this.recharge(k, namespace, obj.metadata?.name ?? '', index);
-    }
-    for (const pod of [...(this.kubevirtPods.get(namespace) ?? [])]) this.recharge('Pod', namespace, pod, index);
+    if (kind === 'Tenant' || kind === 'Namespace') this.syncTenancy();
+    if (kind === 'KubeVirt') this.followKubevirtConfig();
+    if (CHARGED.has(kind)) this.work(namespace).keys.add(`${kind}/${name}`);
+    for (const read of readsChangedBy(kind, namespace, name)) this.enqueueDependents(read);
+    this.drain(performance.now() + SLICE_MS);
+    this.scheduleSlices();
   }
 
-  /** Replaces one object's charge with what it costs now (nothing once it is gone). */
-  private recharge(kind: ChargedKind, namespace: string, name: string, index: TenantIndex): void {
+  /** A KubeVirt CR event recharges the objects that read its configuration, if the configuration changed. */
+  private followKubevirtConfig(): void {
+    if (this.kubevirt === undefined) return;
+    const before = JSON.stringify(this.kubevirt);
+    this.kubevirt = undefined;
+    if (JSON.stringify(this.kubevirtConfig()) !== before) this.enqueueDependents(KUBEVIRT_CONFIG_READ);
+  }
+
+  private kubevirtConfig(): KubevirtConfig {
+    if (this.kubevirt === undefined) {
+      try {
+        this.kubevirt = { config: kubevirtConfigOf(this.view) };
+      } catch (err) {
+        this.kubevirt = { error: (err as Error).message };
+      }
+    }
+    return this.kubevirt;
+  }
+
+  private work(namespace: string): Work {
+    let work = this.pending.get(namespace);
+    if (!work) this.pending.set(namespace, (work = { keys: new Set(), batches: [] }));
+    return work;
+  }
+
+  private enqueueDependents(read: string): void {
+    const byNamespace = this.dependents.get(read);
+    if (!byNamespace) return;
+    // Copied: recharging rewrites these sets while the batch is walked.
+    for (const [ns, keys] of byNamespace) this.work(ns).batches.push([...keys].values());
+  }
+
+  /** Recharges queued objects until the deadline (undefined: all); whether the queue is empty. */
+  private drain(deadline: number | undefined): boolean {
+    for (const [ns, work] of this.pending) if (!this.drainNamespace(ns, work, deadline)) return false;
+    return true;
+  }
+
+  private drainNamespace(namespace: string, work: Work, deadline: number | undefined): boolean {
+    for (const key of work.keys) {
+      work.keys.delete(key);
+      this.rechargeKey(namespace, key);
+      if (deadline !== undefined && performance.now() > deadline) return false;
+    }
+    while (work.batches.length > 0) {
+      const next = work.batches[0]!.next();
+      if (next.done) work.batches.shift();
+      else this.rechargeKey(namespace, next.value);
+      if (deadline !== undefined && performance.now() > deadline) return false;
+    }
+    this.pending.delete(namespace);
+    return true;
+  }
+
+  /** The rest of the queue, a slice per event-loop turn. */
+  private scheduleSlices(): void {
+    if (this.sliceScheduled || this.pending.size === 0) return;
+    this.sliceScheduled = true;
+    setImmediate(() => {
+      this.sliceScheduled = false;
+      this.drain(performance.now() + SLICE_MS);
+      this.scheduleSlices();
+    });
+  }
+
+  private rechargeKey(namespace: string, key: string): boolean {
+    const slash = key.indexOf('/');
+    return this.recharge(key.slice(0, slash) as ChargedKind, namespace, key.slice(slash + 1));
+  }
+
+  /** Replaces one object's charge with what it costs now (nothing once it is gone); whether it moved. */
+  private recharge(kind: ChargedKind, namespace: string, name: string): boolean {
     const key = `${kind}/${name}`;
-    const errorKey = `${kind}/${namespace}/${name}`;
-    const obj = this.view.get(kind, namespace, name);
+    const objectKey = `${kind}/${namespace}/${name}`;
+    // Where no Tenant claims the namespace nothing is charged (and nothing read).
+    const obj = this.charging.has(namespace) ? this.view.get(kind, namespace, name) : undefined;
     let inNamespace = this.charges.get(namespace);
     const old = inNamespace?.get(key);
     let next: Charge | undefined;
-    this.errors.delete(errorKey);
-    this.notes.delete(errorKey);
+    this.errors.delete(objectKey);
+    this.notes.delete(objectKey);
+    let reads: ReadonlySet<string> | undefined;
     if (obj !== undefined) {
+      const recorder = new RecordingView(this.view);
+      reads = recorder.reads;
       try {
-        next = accountedCharge(chargeOf(kind, obj, this.contextFor(namespace, index, errorKey)), this.limitsOf(namespace, index));
+        next = accountedCharge(chargeOf(kind, obj, this.contextFor(namespace, recorder, objectKey)), this.limitsOf(namespace));
       } catch (err) {
         // It exists and costs something; the Tenant's status reports it until it is fixed.
-        this.errors.set(errorKey, (err as Error).message);
+        this.errors.set(objectKey, (err as Error).message);
       }
     }
-    if (kind === 'Pod') this.trackKubevirtPod(namespace, name, obj);
-    if (old === undefined && next === undefined) return;
+    this.recordReads(objectKey, namespace, key, reads);
+    if (old === undefined && next === undefined) return false;
+    const moved = old === undefined || next === undefined || !sameAmounts(old, next);
     this.top.update(namespace, key, old, next);
     let sum = this.byNamespace.get(namespace);
     if (!sum) this.byNamespace.set(namespace, (sum = zeroCharge()));
@@ -258,37 +361,67 @@ export class ObservedUsage {
       inNamespace.set(key, next);
     } else {
       inNamespace!.delete(key);
+      if (inNamespace!.size === 0) {
+        this.charges.delete(namespace);
+        this.byNamespace.delete(namespace);
+      }
     }
+    if (moved) for (const listener of this.listeners) listener(namespace);
+    return moved;
   }
 
-  private trackKubevirtPod(namespace: string, name: string, pod: KubeObject | undefined): void {
-    let names = this.kubevirtPods.get(namespace);
-    if (kubevirtPod(pod)) {
-      if (!names) this.kubevirtPods.set(namespace, (names = new Set()));
-      names.add(name);
-    } else {
-      names?.delete(name);
+  private recordReads(objectKey: string, namespace: string, key: string, reads: ReadonlySet<string> | undefined): void {
+    const old = this.readsOf.get(objectKey);
+    if (old !== undefined && reads !== undefined && old.length === reads.size && old.every((r) => reads.has(r))) return;
+    for (const read of old ?? []) {
+      const byNamespace = this.dependents.get(read);
+      const keys = byNamespace?.get(namespace);
+      keys?.delete(key);
+      if (keys?.size === 0) {
+        byNamespace!.delete(namespace);
+        if (byNamespace!.size === 0) this.dependents.delete(read);
+      }
+    }
+    if (reads === undefined || reads.size === 0) {
+      this.readsOf.delete(objectKey);
+      return;
+    }
+    this.readsOf.set(objectKey, [...reads]);
+    for (const read of reads) {
+      let byNamespace = this.dependents.get(read);
+      if (!byNamespace) this.dependents.set(read, (byNamespace = new Map()));
+      let keys = byNamespace.get(namespace);
+      if (!keys) byNamespace.set(namespace, (keys = new Set()));
+      keys.add(key);
     }
   }
 
   /** The limits of every Tenant charged for a namespace: what its objects' charges keep (accountedCharge). */
-  private limitsOf(namespace: string, index: TenantIndex): readonly Readonly<ResourceAmounts>[] {
+  private limitsOf(namespace: string): readonly Readonly<ResourceAmounts>[] {
     let limits = this.limits.get(namespace);
-    if (limits === undefined) this.limits.set(namespace, (limits = claimantLimits(index.tenantOf(namespace))));
+    if (limits === undefined) this.limits.set(namespace, (limits = claimantLimits(this.index.tenantOf(namespace))));
     return limits;
   }
 
-  private contextFor(namespace: string, index: TenantIndex, objectKey: string): ChargeContext {
-    this.kubevirt ??= kubevirtConfigOf(this.view);
+  private contextFor(namespace: string, view: RecordingView, objectKey: string): ChargeContext {
     const now = this.now();
-    const quota = index.tenantOf(namespace).spec.quota;
+    const quota = this.index.tenantOf(namespace).spec.quota;
+    const kubevirt = () => {
+      view.reads.add(KUBEVIRT_CONFIG_READ);
+      const known = this.kubevirtConfig();
+      if ('error' in known) throw new Error(known.error);
+      return known.config;
+    };
     return {
-      view: this.view,
+      view,
       namespace,
       vmCharging: quota?.vmCharging ?? 'pod',
-      kubevirt: this.kubevirt,
+      // Read only by the charges that use it (VMs and their kin; never a pod's).
+      get kubevirt() {
+        return kubevirt();
+      },
       podDefaults: podDefaultsOf(quota?.defaultRequests),
-      accounts: accountedBy(this.limitsOf(namespace, index)),
+      accounts: accountedBy(this.limitsOf(namespace)),
       onProblem: (problem) => this.notes.set(objectKey, problem),
       // A disk whose size cannot be known (a clone's source gone) is counted without it, and reported.
       onUnknownSize: (problem) => this.notes.set(objectKey, problem),

@@ -1,6 +1,6 @@
 // The periodic reconcile (SPEC 4, 6.4): every period each replica recharges every object its view
-// holds (repairing what the incremental observed usage missed: a pod past its deletion grace, a
-// dependency between objects), then writes each Tenant's status: used = observed, the reservations
+// holds (repairing what the incremental observed usage cannot see: a pod past its deletion grace),
+// then writes each Tenant's status: used = observed (and usedByNamespace), the reservations
 // with expired and long-observed entries pruned, reserved = their sum, and the conditions
 // (tenant-conditions.ts). Decisions never read status.used (usage = observed + reserved, both this replica's), so
 // nothing here waits for traffic to settle: a busy tenant is repaired within one period like any.
@@ -13,6 +13,7 @@ import type { TenantStatusLedger } from './tenant-ledger.js';
 import { nextConditions } from './tenant-conditions.js';
 import { nextReservations, reservedTotal } from './tenant-reservations.js';
 import { DEFAULT_STATUS_WRITE, formatUsed, parseUsed, updateTenantStatus, type StatusWriteOptions } from './tenant-status.js';
+import { usedStatusOf } from './used-status.js';
 
 /** The view the reconcile reads: the store for tenant resolution, and readiness when it has one. */
 export type ReconcileView = ClusterView & { store: ObjectStore; synced?: () => boolean };
@@ -88,7 +89,7 @@ export class TenantReconciler {
     }
     let drifted = 0;
     for (const namespace of this.ledger.observed.namespaces()) {
-      if (this.ledger.observed.repairNamespace(namespace)) drifted++;
+      if (await this.ledger.observed.repairNamespace(namespace)) drifted++;
       // A large cluster is recharged in slices, with reviews served between them.
       await yieldToReviews();
     }
@@ -113,9 +114,10 @@ export class TenantReconciler {
   }
 
   private async reconcile(name: string, shared: Array<{ namespace: string; others: string[] }>, now: number): Promise<ReconcileOutcome> {
-    const observed = this.ledger.observed.tenantUsage(name);
+    const tenant = this.view.get('Tenant', undefined, name);
+    const shown = tenant === undefined ? undefined : usedStatusOf(this.ledger.observed, tenant);
     // Storage shows as 0 before the first claim (a `kubectl get tenants` column).
-    const desired: ResourceAmounts = usedForStatus(observed);
+    const desired: ResourceAmounts = usedForStatus(this.ledger.observed.tenantUsage(name));
     const used = formatUsed(desired);
     let before: ResourceAmounts | undefined;
     let repaired = false;
@@ -130,6 +132,14 @@ export class TenantReconciler {
       repaired = before === undefined || !sameAmounts(before, desired);
       if (repaired) {
         status.used = used;
+        changed = true;
+      }
+      // Which namespaces use the quota (used-status.ts); the used writer keeps it current between passes.
+      for (const field of ['usedByNamespace', 'usedByOtherNamespaces'] as const) {
+        const value = shown?.[field];
+        if (sameJson(value, status[field])) continue;
+        if (value === undefined) delete status[field];
+        else status[field] = value;
         changed = true;
       }
       const reservations = nextReservations(this.ledger.book, name, fresh.status, [], now, this.ledger.observedGraceMs);

@@ -18,6 +18,7 @@ import { TenantReconciler } from '../cluster/reconcile.js';
 import { SnapshotView } from '../cluster/snapshot-view.js';
 import { TenantStatusLedger } from '../cluster/tenant-ledger.js';
 import { formatUsed } from '../cluster/tenant-status.js';
+import { UsedStatusWriter } from '../cluster/used-writer.js';
 import type { ServerConfig } from '../config.js';
 import { engineConfigOf } from '../config-load.js';
 import type { Logger } from '../telemetry/logging.js';
@@ -246,6 +247,10 @@ async function watchedCluster(input: SetupInput, telemetry: ServeTelemetry): Pro
       );
     },
   });
+  const usedWriter = new UsedStatusWriter(client, view.store, ledger.observed, {
+    synced: () => view.synced(),
+    onError: (tenant, err) => logger.warn({ tenant, err: err.message }, `quota usage of tenant ${tenant} not written; the next change or reconcile writes it`),
+  });
   const labels = new NamespaceLabelKeeper(client, view);
   const reportLabels = ({ labelled, unlabelled, failed, conditionsFailed }: NamespaceLabelPass): void => {
     if (Object.keys(labelled).length + unlabelled.length > 0) logger.info({ labelled, unlabelled }, 'namespace tenant labels updated');
@@ -253,6 +258,7 @@ async function watchedCluster(input: SetupInput, telemetry: ServeTelemetry): Pro
     for (const f of conditionsFailed) logger.warn({ tenant: f.tenant, err: f.error }, `cannot write the NamespacesGuarded condition of tenant ${f.tenant}; retrying next pass`);
   };
   labels.follow(reportLabels);
+  usedWriter.start();
   await view.start();
   reconciler.start();
   metrics.onCollect(() => {
@@ -272,6 +278,7 @@ async function watchedCluster(input: SetupInput, telemetry: ServeTelemetry): Pro
     conflicts: () => conflictsOf(view.store),
     stop: async () => {
       reconciler.stop();
+      usedWriter.stop();
       await view.stop();
     },
   };

@@ -32,6 +32,7 @@ const benches: Array<{ name: string; args: string[] }> = [
   { name: 'memory per cached Pod projection', args: ['--expose-gc', `${here}cluster-memory-bench.ts`] },
   { name: 'worst-case reviews: huge pods, a crowded NetworkPolicy namespace', args: [`${here}worst-case-bench.ts`, '30'] },
   { name: 'memory to load a 35 MB state file', args: [`${here}snapshot-load-bench.ts`, '35'] },
+  { name: 'informer work under event storms: 2,000 VMs, 200 VMI updates; Namespace events at 100k pods', args: [`${here}informer-storm-bench.ts`, ...(values.quick ? ['--quick'] : [])] },
 ];
 
 const report: Record<string, { status: number | null; output: string }> = {};

@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import fjp from 'fast-json-patch';
 import type { KubeObject } from '../../policies/types.js';
 
@@ -409,7 +410,7 @@ export class FakeApiServer {
         if (obj.metadata?.name !== name) throw new HttpError(400, 'BadRequest', 'the name of the object does not match the name on the URL');
         this.checkPrecondition(def, name, current, obj.metadata?.resourceVersion);
         const next = this.merged(def, current, obj, sub === 'status');
-        return this.send(res, 200, dryRun ? next : this.store(def, namespace, next, 'MODIFIED'));
+        return this.send(res, 200, dryRun || this.unchanged(current, next) ? next : this.store(def, namespace, next, 'MODIFIED'));
       }
       case 'PATCH': {
         if (!current) throw notFound();
@@ -426,7 +427,7 @@ export class FakeApiServer {
           throw new HttpError(415, 'UnsupportedMediaType', `the fake apiserver does not support patch type ${type}`);
         }
         const next = this.merged(def, current, patched, sub === 'status');
-        return this.send(res, 200, dryRun ? next : this.store(def, namespace, next, 'MODIFIED'));
+        return this.send(res, 200, dryRun || this.unchanged(current, next) ? next : this.store(def, namespace, next, 'MODIFIED'));
       }
       case 'DELETE': {
         if (!current) throw notFound();
@@ -461,6 +462,14 @@ export class FakeApiServer {
   }
 
   /** What a write changes: the status only through /status, everything but status otherwise. */
+  /**
+   * A write that changes nothing is not stored: no new resourceVersion, no watch event (as etcd3's
+   * store.GuaranteedUpdate short-circuits when the encoded object equals what is stored).
+   */
+  private unchanged(current: KubeObject, next: KubeObject): boolean {
+    return isDeepStrictEqual(current, next);
+  }
+
   private merged(def: ResourceDef, current: KubeObject, incoming: KubeObject, statusWrite: boolean): KubeObject {
     const next: KubeObject = statusWrite ? { ...structuredClone(current), status: incoming.status } : structuredClone(incoming);
     if (!statusWrite && def.status) next.status = structuredClone(current.status);
