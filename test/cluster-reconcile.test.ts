@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap';
 import type { KubeObject } from '../policies/types.js';
 import { TenantReconciler, type ReconcilerOptions } from '../server/cluster/reconcile.js';
-import { TenantStatusLedger } from '../server/cluster/tenant-ledger.js';
+import { TenantStatusLedger } from '../server/quota-ledger/tenant-ledger.js';
 import { liveCluster, namespace, pod, tenant, until } from './helpers/live-cluster.js';
 
 const T = 'tenantguard.io/v1alpha1';

@@ -4,8 +4,8 @@
 // view observes its object and expired at its TTL; dryRun writes nothing; nothing a review says frees.
 import t, { type Test } from 'tap';
 import type { Reservation, ReservedObject } from '../policies/types.js';
-import type { ReservationEntry } from '../server/cluster/reservation-book.js';
-import { TenantStatusLedger, type TenantLedgerOptions } from '../server/cluster/tenant-ledger.js';
+import type { ReservationEntry } from '../server/quota-ledger/reservation-book.js';
+import { TenantStatusLedger, type TenantLedgerOptions } from '../server/quota-ledger/tenant-ledger.js';
 import { formatUsed, parseUsed } from '../server/cluster/tenant-status.js';
 import { liveCluster, namespace, pod, tenant, until, type LiveCluster } from './helpers/live-cluster.js';
 

@@ -9,9 +9,9 @@ import { sameAmounts, usedForStatus } from '../../policies/quota/resources.js';
 import type { ClusterView, KubeObject, ResourceAmounts } from '../../policies/types.js';
 import type { KubeClient } from './kube-client.js';
 import type { ObjectStore } from './object-store.js';
-import type { TenantStatusLedger } from './tenant-ledger.js';
+import type { TenantStatusLedger } from '../quota-ledger/tenant-ledger.js';
 import { nextConditions } from './tenant-conditions.js';
-import { nextReservations, reservedTotal } from './tenant-reservations.js';
+import { nextReservations, reservedTotal } from '../quota-ledger/tenant-reservations.js';
 import { DEFAULT_STATUS_WRITE, formatUsed, parseUsed, updateTenantStatus, type StatusWriteOptions } from './tenant-status.js';
 
 /** The view the reconcile reads: the store for tenant resolution, and readiness when it has one. */

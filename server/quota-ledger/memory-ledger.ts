@@ -4,7 +4,7 @@
 // Check-and-record runs without an await in between, so on Node's single thread two reviews can
 // never both take the last unit.
 import type { QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
-import { ObservedUsage, type ObservedView } from './observed-usage.js';
+import { ObservedUsage, type ObservedView } from '../cluster/observed-usage.js';
 import { DEFAULT_MAX_RESERVATIONS, DEFAULT_RESERVATION_TTL_MS, ReservationBook, usageWith, type ReservationEvents } from './reservation-book.js';
 import { checkReservation } from './reservation-check.js';
 

@@ -8,13 +8,13 @@
 // A reservation ends when this replica's view observes its object, or at its TTL; no review frees.
 import { context, type Context } from '@opentelemetry/api';
 import type { QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
-import type { KubeClient } from './kube-client.js';
-import { ObservedUsage, type ObservedView } from './observed-usage.js';
+import type { KubeClient } from '../cluster/kube-client.js';
+import { ObservedUsage, type ObservedView } from '../cluster/observed-usage.js';
 import { DEFAULT_MAX_RESERVATIONS, DEFAULT_RESERVATION_TTL_MS, ReservationBook, usageWith, type ReservationEntry } from './reservation-book.js';
 import { checkReservation } from './reservation-check.js';
 import type { LedgerOptions } from './memory-ledger.js';
 import { mergeStatus, nextReservations, reservedTotal } from './tenant-reservations.js';
-import { DEFAULT_STATUS_WRITE, updateTenantStatus, type StatusWriteOptions } from './tenant-status.js';
+import { DEFAULT_STATUS_WRITE, updateTenantStatus, type StatusWriteOptions } from '../cluster/tenant-status.js';
 
 interface Pending {
   reservation: Reservation;

@@ -5,7 +5,7 @@
 // the live ledger merged with the entries every replica writes to the Tenant's status.
 import type { Reservation, ReservedObject, ResourceAmounts } from '../../policies/types.js';
 import { ExpiryQueue } from './expiry-queue.js';
-import type { ObjectStore } from './object-store.js';
+import type { ObjectStore } from '../cluster/object-store.js';
 
 export interface ReservationEntry {
   tenant: string;

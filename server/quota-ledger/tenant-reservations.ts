@@ -5,7 +5,7 @@
 import { CHARGED_KINDS } from '../../policies/quota/charge.js';
 import type { ReservedObject, ResourceAmounts, ViewKind } from '../../policies/types.js';
 import type { ReservationBook, ReservationEntry } from './reservation-book.js';
-import { formatUsed, parseUsed } from './tenant-status.js';
+import { formatUsed, parseUsed } from '../cluster/tenant-status.js';
 
 /** One entry as stored in the Tenant's status. */
 export interface StatusReservation {
