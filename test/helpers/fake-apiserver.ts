@@ -144,6 +144,13 @@ export class FakeApiServer {
   watchDelayMs = 0;
   /** Returning a response short-circuits normal handling (fault injection). */
   intercept: ((req: RecordedRequest) => InterceptedResponse | undefined) | undefined;
+  /**
+   * What an answer costs a real apiserver, in ms: the response is held that long (a round trip,
+   * encoding, etcd, decoding grow with the bytes moved). Undefined: answered at once.
+   */
+  costMs: ((req: RecordedRequest, requestBytes: number, responseBytes: number) => number) | undefined;
+  /** Set to an array to record the bytes of every request and response body (benches count what writes move). */
+  traffic: Array<{ method: string; path: string; requestBytes: number; responseBytes: number }> | undefined;
 
   private readonly token: string;
   private readonly objects = new Map<ResourceDef, Map<string, KubeObject>>();
@@ -152,6 +159,8 @@ export class FakeApiServer {
   /** Watches from a resourceVersion below this get 410 Gone (etcd compaction). */
   private compactedRv = 0;
   private readonly watchers = new Set<Watcher>();
+  /** The request each response answers, and its body size, for costMs and traffic. */
+  private readonly answering = new WeakMap<ServerResponse, { req: RecordedRequest; requestBytes: number }>();
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
   private portNumber = 0;
@@ -326,6 +335,7 @@ export class FakeApiServer {
         const canned = this.intercept?.(recorded);
         if (canned) return this.send(res, canned.status, canned.body);
         const body = chunks.length > 0 ? Buffer.concat(chunks).toString('utf8') : undefined;
+        this.answering.set(res, { req: recorded, requestBytes: body === undefined ? 0 : Buffer.byteLength(body) });
         this.route(recorded, req.headers['content-type'], body, res);
       } catch (err) {
         if (err instanceof HttpError) this.send(res, err.code, statusBody(err.code, err.reason, err.message));
@@ -336,6 +346,20 @@ export class FakeApiServer {
 
   private send(res: ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body);
+    const answering = this.answering.get(res);
+    if (answering !== undefined) {
+      const responseBytes = Buffer.byteLength(text);
+      this.traffic?.push({ method: answering.req.method, path: answering.req.path, requestBytes: answering.requestBytes, responseBytes });
+      const delay = this.costMs?.(answering.req, answering.requestBytes, responseBytes) ?? 0;
+      if (delay > 0) {
+        setTimeout(() => this.reply(res, status, text), delay);
+        return;
+      }
+    }
+    this.reply(res, status, text);
+  }
+
+  private reply(res: ServerResponse, status: number, text: string): void {
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
   }

@@ -32,7 +32,13 @@ export interface Replicas {
   settled(): Promise<void>;
 }
 
-export async function quotaReplicas(t: Test, n: number, ns: string, hard: Record<string, string>, opts: { ttlMs?: number } = {}): Promise<Replicas> {
+export interface ReplicasOptions {
+  ttlMs?: number;
+  /** The ledgers read the wall clock instead of the shared stepped one (benches). */
+  realClock?: boolean;
+}
+
+export async function quotaReplicas(t: Pick<Test, 'teardown'>, n: number, ns: string, hard: Record<string, string>, opts: ReplicasOptions = {}): Promise<Replicas> {
   const c = await liveCluster({ kubevirt: false });
   t.teardown(() => c.close());
   c.api.apply(namespace(ns));
@@ -45,7 +51,7 @@ export async function quotaReplicas(t: Test, n: number, ns: string, hard: Record
     await until('tenant cached', () => view.get('Tenant', undefined, 'tenant-a') !== undefined);
     const expired: ReservationEntry[] = [];
     const ledger = new TenantStatusLedger(c.client(), view, {
-      now: () => clock.now,
+      now: opts.realClock ? Date.now : () => clock.now,
       backoffMs: 2,
       maxAttempts: 20,
       ...(opts.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs }),
