@@ -267,7 +267,7 @@ function projectNamespace(obj: KubeObject): KubeObject {
 }
 
 function projectTenant(obj: KubeObject): KubeObject {
-  return withParts(fullMeta(obj.metadata as Json | undefined), obj.spec, pick(record(obj.status), ['used', 'reserved', 'reservations', 'conditions']));
+  return withParts(fullMeta(obj.metadata as Json | undefined), obj.spec, pick(record(obj.status), ['used', 'reserved', 'reservations', 'escrow', 'watermarks', 'recall', 'conditions']));
 }
 
 /**

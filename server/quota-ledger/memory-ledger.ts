@@ -43,4 +43,12 @@ export class MemoryLedger implements QuotaLedger {
   used(tenant: string): ResourceAmounts {
     return usageWith(this.observed.tenantUsage(tenant), this.book.reserved(tenant));
   }
+
+  reserved(tenant: string): ResourceAmounts {
+    return this.book.reserved(tenant);
+  }
+
+  reservationCount(tenant: string): number {
+    return this.book.count(tenant);
+  }
 }

@@ -95,6 +95,11 @@ export class ReservationBook {
     return o.updatedFrom === undefined || laterVersion(obj.metadata?.resourceVersion, o.updatedFrom);
   }
 
+  /** Observed here (and so counted in this view's observed half), not yet forgotten. */
+  isReleased(uid: string): boolean {
+    return this.released.has(uid);
+  }
+
   /** Known: counting now, or already observed. */
   has(uid: string): boolean {
     return this.byUid.has(uid) || this.released.has(uid);

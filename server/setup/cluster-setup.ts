@@ -164,7 +164,7 @@ function publishQuota(metrics: Metrics, view: ClusterView, ledger: MemoryLedger 
     const tenant = t.metadata?.name ?? '';
     // As status.used shows it: storage at 0 before the first claim, so dashboards have a series.
     metrics.setQuotaUsed(tenant, usedForStatus(ledger.observed.tenantUsage(tenant)));
-    metrics.setQuotaReserved(tenant, { ...zeroCharge(), ...ledger.book.reserved(tenant) }, ledger.book.count(tenant));
+    metrics.setQuotaReserved(tenant, { ...zeroCharge(), ...ledger.reserved(tenant) }, ledger.reservationCount(tenant));
     try {
       metrics.setQuotaHard(tenant, parseHard(t.spec?.quota?.hard));
     } catch {
