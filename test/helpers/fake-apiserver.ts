@@ -92,6 +92,7 @@ interface WatchEvent {
 }
 
 interface Watcher {
+  request: RecordedRequest;
   def: ResourceDef;
   namespace: string | undefined;
   res: ServerResponse;
@@ -142,6 +143,8 @@ export class FakeApiServer {
   conflicts = 0;
   /** Watch events reach watchers this late (a real apiserver's watch lags its writes). */
   watchDelayMs = 0;
+  /** Per watch (by the request that opened it): how late its events arrive, instead of watchDelayMs. */
+  watchDelayFor: ((watch: RecordedRequest) => number | undefined) | undefined;
   /** Returning a response short-circuits normal handling (fault injection). */
   intercept: ((req: RecordedRequest) => InterceptedResponse | undefined) | undefined;
   /**
@@ -406,7 +409,7 @@ export class FakeApiServer {
     if (name === undefined) {
       if (req.method === 'GET') {
         const watch = req.query.get('watch');
-        if (watch === 'true' || watch === '1') return this.watch(def, namespace, req.query.get('resourceVersion') ?? '', res, selectorOf(req.query));
+        if (watch === 'true' || watch === '1') return this.watch(req, def, namespace, req.query.get('resourceVersion') ?? '', res, selectorOf(req.query));
         return this.send(res, 200, this.list(def, namespace, req.query));
       }
       if (req.method === 'POST') {
@@ -545,7 +548,8 @@ export class FakeApiServer {
     const line = `${JSON.stringify({ type: event.type, object: event.object })}\n`;
     for (const w of this.watchers) {
       if (w.def === event.def && (w.namespace === undefined || w.namespace === event.object.metadata?.namespace) && w.selected(event.object)) {
-        if (this.watchDelayMs > 0) setTimeout(() => w.res.writable && w.res.write(line), this.watchDelayMs);
+        const delay = this.watchDelayFor?.(w.request) ?? this.watchDelayMs;
+        if (delay > 0) setTimeout(() => w.res.writable && w.res.write(line), delay);
         else w.res.write(line);
       }
     }
@@ -584,7 +588,7 @@ export class FakeApiServer {
     return { apiVersion: apiVersionOf(def), kind: `${def.kind}List`, metadata, items: page.map(([, o]) => o) };
   }
 
-  private watch(def: ResourceDef, namespace: string | undefined, resourceVersion: string, res: ServerResponse, selected: (o: KubeObject) => boolean): void {
+  private watch(request: RecordedRequest, def: ResourceDef, namespace: string | undefined, resourceVersion: string, res: ServerResponse, selected: (o: KubeObject) => boolean): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     const matches = (o: KubeObject) => (namespace === undefined || o.metadata?.namespace === namespace) && selected(o);
     const from = Number(resourceVersion || '0');
@@ -601,7 +605,7 @@ export class FakeApiServer {
         if (e.rv > from && e.def === def && matches(e.object)) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
       }
     }
-    const watcher: Watcher = { def, namespace, res, selected };
+    const watcher: Watcher = { request, def, namespace, res, selected };
     this.watchers.add(watcher);
     res.on('close', () => this.watchers.delete(watcher));
   }
