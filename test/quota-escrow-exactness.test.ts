@@ -5,7 +5,9 @@
 // and far from the limit creates that cost no Tenant write and leave the status small.
 import t from 'tap';
 import type { AdmissionRequest, KubeObject, Reservation } from '../policies/types.js';
+import { crdValidator } from './helpers/crd-schema.js';
 import { pod, until } from './helpers/live-cluster.js';
+import { readOne } from './helpers/manifests.js';
 import { quotaReplicas } from './helpers/quota-replicas.js';
 
 const NS = 'team-a';
@@ -110,4 +112,9 @@ t.test('a grant held unused on one replica is given back when another needs the 
     exceeded: [{ resource: 'count/pods', requested: 1, used: 10, hard: 10 }],
   }, 'and nothing is left');
   t.same(q.tenantStatus()?.reservations.map((r: { uid: string }) => r.uid), ['nine'], 'near the limit, a per-uid entry');
+  // A real apiserver prunes what the CRD does not declare: every field the ledger writes is declared, within bounds.
+  const validate = crdValidator(readOne('base/crd-tenant.yaml').spec.versions[0].schema.openAPIV3Schema);
+  const written = q.c.api.get('tenantguard.io/v1alpha1', 'Tenant', undefined, 'tenant-a')!;
+  t.ok(written.status?.recall && written.status?.escrow && written.status?.watermarks, 'grants, watermarks and a recall were written');
+  t.same(validate(written), [], 'the status the ledger writes is valid under the CRD');
 });

@@ -15,6 +15,7 @@
 // creates race. A reservation ends when this replica's view observes its object, or at its TTL;
 // no review frees.
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { context, type Context } from '@opentelemetry/api';
 import { exceededBy } from '../../policies/quota/reservation.js';
 import type { QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts, ViewKind } from '../../policies/types.js';
@@ -68,7 +69,10 @@ export interface TenantLedgerOptions extends LedgerOptions, Partial<StatusWriteO
   lagWaitMs?: number;
   /** Longest a refused create waits for other replicas to give back unused grant (default 1 s). */
   recallWaitMs?: number;
-  /** This replica's name in status.escrow (default: random). */
+  /**
+   * This replica's name in status.escrow (default: the host name and a random suffix: a restarted
+   * process must not take over a record whose admitted creates it does not know).
+   */
   replicaId?: string;
 }
 
@@ -119,7 +123,7 @@ export class TenantStatusLedger implements QuotaLedger {
     this.leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
     this.lagWaitMs = opts.lagWaitMs ?? 1500;
     this.recallWaitMs = opts.recallWaitMs ?? 1000;
-    this.replicaId = opts.replicaId ?? randomBytes(6).toString('hex');
+    this.replicaId = opts.replicaId ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
     this.now = opts.now ?? Date.now;
     this.observed = new ObservedUsage(view, { now: opts.observedClock ?? this.now });
     this.book = new ReservationBook(view.store, this.now, opts.events);

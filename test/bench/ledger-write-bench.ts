@@ -54,10 +54,13 @@ async function level(inFlight: number, replicas: number, creates: number): Promi
   }, { realClock: true });
   try {
     q.c.api.costMs = (req, inBytes, outBytes) => (req.path.includes('/tenants') ? baseMs + (msPerKb * (inBytes + outBytes)) / 1024 : 0);
+    // A tenant already at work: each replica has made its first write before the clock starts.
+    for (let i = 0; i < replicas; i++) await q.admission.create(webPod(`warm-${i}`));
     q.c.api.traffic = [];
     const latencies: number[] = [];
     let next = 0;
     let admitted = 0;
+    const refusals = new Map<string, number>();
     const started = performance.now();
     const worker = async () => {
       while (next < creates) {
@@ -65,7 +68,10 @@ async function level(inFlight: number, replicas: number, creates: number): Promi
         const t0 = performance.now();
         const verdict = await q.admission.create(webPod(`p-${i}`));
         latencies.push(performance.now() - t0);
+        // Each create is its own HTTP request to the webhook: let I/O run between them, as it would.
+        await new Promise((resolve) => setImmediate(resolve));
         if (verdict.allowed) admitted++;
+        else refusals.set(verdict.status?.message ?? '', (refusals.get(verdict.status?.message ?? '') ?? 0) + 1);
       }
     };
     await Promise.all(Array.from({ length: inFlight }, worker));
@@ -77,6 +83,7 @@ async function level(inFlight: number, replicas: number, creates: number): Promi
     // Every accepted write is one watch event of the whole Tenant to every replica.
     const watchBytes = writes.filter((r) => r.responseBytes > 0).reduce((s, r) => s + r.responseBytes, 0) * replicas;
     const status = JSON.stringify(q.tenantStatus() ?? {});
+    for (const [message, n] of refusals) console.log(`refused ${n}x at ${inFlight} in flight over ${replicas}: ${message}`);
     return {
       inFlight,
       replicas,
