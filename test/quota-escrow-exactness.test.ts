@@ -118,3 +118,21 @@ t.test('a grant held unused on one replica is given back when another needs the 
   t.ok(written.status?.recall && written.status?.escrow && written.status?.watermarks, 'grants, watermarks and a recall were written');
   t.same(validate(written), [], 'the status the ledger writes is valid under the CRD');
 });
+
+t.test('a forged create admitted from a grant holds its room only until its TTL, and is counted as expired where it was made', async (t) => {
+  const q = await quotaReplicas(t, 1, NS, { 'count/pods': '100' }, { ttlMs: 60_000 });
+  const a = q.replicas[0]!;
+  const forged = (uid: string): Reservation => ({
+    tenant: 'tenant-a', uid, object: { kind: 'Pod', namespace: NS, name: uid }, increase: { 'count/pods': 1 }, hard: { 'count/pods': 100 },
+  });
+  t.match(await a.ledger.reserve(forged('first'), run()), { ok: true });
+  const writes = statusPuts(q.c.api.requests);
+  t.match(await a.ledger.reserve(forged('phantom'), run()), { ok: true });
+  t.equal(statusPuts(q.c.api.requests), writes, 'admitted from the grant, no write');
+  t.equal(a.ledger.used('tenant-a')['count/pods'], 2);
+  q.clock.now += 61_000;
+  t.equal(a.ledger.used('tenant-a')['count/pods'], 0, 'neither object ever appeared: both freed at the TTL');
+  t.same(a.expired.map((e) => e.uid).sort(), ['first', 'phantom']);
+  t.match(await a.ledger.reserve(forged('after'), run()), { ok: true }, 'the lease ran out meanwhile: a write takes a new grant');
+  t.same(q.tenantStatus()?.escrow['replica-0'].consumed, { 'count/pods': '1' }, 'counting only what is waiting now');
+});
