@@ -136,3 +136,16 @@ t.test('a forged create admitted from a grant holds its room only until its TTL,
   t.match(await a.ledger.reserve(forged('after'), run()), { ok: true }, 'the lease ran out meanwhile: a write takes a new grant');
   t.same(q.tenantStatus()?.escrow['replica-0'].consumed, { 'count/pods': '1' }, 'counting only what is waiting now');
 });
+
+t.test('a replica idle past its lease still gives back its grant when asked', async (t) => {
+  const q = await quotaReplicas(t, 2, NS, { 'count/pods': '10' });
+  const [a, b] = q.replicas as [(typeof q.replicas)[0], (typeof q.replicas)[0]];
+  const reservation = (uid: string, pods: number): Reservation => ({
+    tenant: 'tenant-a', uid, object: { kind: 'Pod', namespace: NS, name: uid }, increase: { 'count/pods': pods }, hard: { 'count/pods': 10 },
+  });
+  t.match(await a.ledger.reserve(reservation('one', 1), run()), { ok: true });
+  await until('b sees a\'s grant', () => b.view.get('Tenant', undefined, 'tenant-a')?.status?.escrow?.['replica-0'] !== undefined);
+  q.clock.now += 61_000;
+  t.match(await b.ledger.reserve(reservation('nine', 9), run()), { ok: true }, 'a\'s lease ran out, but its grant still counted until a gave it back');
+  t.same(a.ledger.grantOf('tenant-a'), { 'count/pods': 1 });
+});

@@ -297,7 +297,8 @@ export class TenantStatusLedger implements QuotaLedger {
    */
   private othersHold(escrow: EscrowStatus, now: number, since: number): boolean {
     for (const [id, r] of escrow.records) {
-      if (id === this.replicaId || now >= r.expiresAt) continue;
+      // A lease run out still counts until the TTL after it: its owner, if alive, can still give it back.
+      if (id === this.replicaId || now >= r.expiresAt + this.ttlMs) continue;
       if (holdsGrant(r) && r.answered < since) return true;
     }
     return false;
