@@ -1,5 +1,6 @@
 // TenantStatusLedger against the fake apiserver: usage = observed (the replica's view) + reserved
-// (status.reservations, shared by replicas). A reservation is written with a resourceVersion
+// (this replica's grant and status.reservations near a limit, shared by replicas; the escrow's own
+// races are in quota-escrow-exactness.test.ts). A reservation is written with a resourceVersion
 // precondition, retried on 409, idempotent per request uid, bounded per tenant, released when the
 // view observes its object and expired at its TTL; dryRun writes nothing; nothing a review says frees.
 import t, { type Test } from 'tap';
