@@ -398,6 +398,11 @@ export class TenantStatusLedger implements QuotaLedger {
         };
       }, this.write);
     } catch (err) {
+      // A write whose answer was lost may have been stored: until the next write, hold to the
+      // smaller of the grant recorded before and the one it carried.
+      if (account.pendingGrant) {
+        for (const [r, v] of Object.entries(account.pendingGrant)) account.grant[r] = Math.min(account.grant[r] ?? 0, v);
+      }
       account.pendingGrant = undefined;
       account.inflight = {};
       for (const p of batch) p.reject(err);
