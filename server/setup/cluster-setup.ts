@@ -217,7 +217,7 @@ async function watchedCluster(input: SetupInput, telemetry: ServeTelemetry): Pro
     defaultTenant: config.defaultTenant,
     onError: (source, err) => logger.warn({ source, err: err.message }, `cluster view: ${source} failed; retrying`),
   });
-  const ledger = new TenantStatusLedger(client, view, ledgerOptions(config, telemetry));
+  const ledger = new TenantStatusLedger(client, view, { ...ledgerOptions(config, telemetry), leaseMs: config.quota.grantLeaseSeconds * 1000 });
   const reconciler = new TenantReconciler(client, view, ledger, {
     intervalMs: config.quota.reconcileIntervalSeconds * 1000,
     onError: (tenant, err) => logger.warn({ tenant, err: err.message }, `quota reconcile of tenant ${tenant} failed`),
