@@ -6,7 +6,7 @@
 import t from 'tap';
 import type { AdmissionRequest, KubeObject, Reservation } from '../policies/types.js';
 import { crdValidator } from './helpers/crd-schema.js';
-import { pod, until } from './helpers/live-cluster.js';
+import { pod, tenant, until } from './helpers/live-cluster.js';
 import { readOne } from './helpers/manifests.js';
 import { quotaReplicas } from './helpers/quota-replicas.js';
 
@@ -148,4 +148,23 @@ t.test('a replica idle past its lease still gives back its grant when asked', as
   q.clock.now += 61_000;
   t.match(await b.ledger.reserve(reservation('nine', 9), run()), { ok: true }, 'a\'s lease ran out, but its grant still counted until a gave it back');
   t.same(a.ledger.grantOf('tenant-a'), { 'count/pods': 1 });
+});
+
+t.test('a replica gone without a word holds its grant until its lease and the reservation TTL have passed, then any writer drops it', async (t) => {
+  const q = await quotaReplicas(t, 1, NS, { 'count/pods': '10' }, { ttlMs: 120_000, ledger: { recallWaitMs: 200 } });
+  const b = q.replicas[0]!;
+  q.c.api.apply(tenant('tenant-a', { namespaces: [NS], quota: { hard: { 'count/pods': '10' } } }, {
+    escrow: { 'gone-replica': { grant: { 'count/pods': '8' }, consumed: { 'count/pods': '8' }, expires: new Date(q.clock.now).toISOString() } },
+  }));
+  await until('b sees the record', () => b.view.get('Tenant', undefined, 'tenant-a')?.status?.escrow?.['gone-replica'] !== undefined);
+  const reservation = (uid: string): Reservation => ({
+    tenant: 'tenant-a', uid, object: { kind: 'Pod', namespace: NS, name: uid }, increase: { 'count/pods': 3 }, hard: { 'count/pods': 10 },
+  });
+  t.same(await b.ledger.reserve(reservation('early'), run()), {
+    ok: false,
+    exceeded: [{ resource: 'count/pods', requested: 3, used: 8, hard: 10 }],
+  }, 'what it may have admitted could still appear: its grant counts');
+  q.clock.now += 120_001;
+  t.match(await b.ledger.reserve(reservation('late'), run()), { ok: true }, 'past its lease and the TTL, its room is free');
+  t.notOk(q.tenantStatus()?.escrow['gone-replica'], 'and its record is gone');
 });
