@@ -209,11 +209,12 @@ export const serverConfigSchema = {
     quota: {
       type: 'object',
       additionalProperties: false,
-      required: ['reservationTTLSeconds', 'maxReservationsPerTenant', 'reconcileIntervalSeconds'],
+      required: ['reservationTTLSeconds', 'maxReservationsPerTenant', 'reconcileIntervalSeconds', 'grantLeaseSeconds'],
       properties: {
         reservationTTLSeconds: { type: 'integer', minimum: 5, maximum: 3600 },
         maxReservationsPerTenant: { type: 'integer', minimum: 1, maximum: 5000 },
         reconcileIntervalSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
+        grantLeaseSeconds: { type: 'integer', minimum: 10, maximum: 3600 },
       },
     },
     shutdownGraceMs: { type: 'integer', minimum: 0, maximum: 600_000 },

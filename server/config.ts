@@ -25,7 +25,7 @@ export interface ServerConfig {
   /** CDI's controller: the PVC it creates for a DataVolume is charged only what it adds to it. */
   cdi: { serviceAccounts: string[] };
   /** The quota ledger (SPEC 6.4): reservation lifetime and bound, and the reconcile period. */
-  quota: { reservationTTLSeconds: number; maxReservationsPerTenant: number; reconcileIntervalSeconds: number };
+  quota: { reservationTTLSeconds: number; maxReservationsPerTenant: number; reconcileIntervalSeconds: number; grantLeaseSeconds: number };
   /** Longest a SIGTERM waits for in-flight reviews before closing what is left. */
   shutdownGraceMs: number;
   /** Self-managed certificates (SPEC 11.1); off by default. */
@@ -60,7 +60,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   // CDI's operator deploys cdi-deployment under the cdi-sa service account in its install namespace
   // (kubevirt/containerized-data-importer pkg/operator/resources/cluster/controller.go).
   cdi: { serviceAccounts: ['system:serviceaccount:cdi:cdi-sa'] },
-  quota: { reservationTTLSeconds: 120, maxReservationsPerTenant: 500, reconcileIntervalSeconds: 30 },
+  quota: { reservationTTLSeconds: 120, maxReservationsPerTenant: 500, reconcileIntervalSeconds: 30, grantLeaseSeconds: 60 },
   shutdownGraceMs: 25_000,
   certificates: DEFAULT_CERTIFICATES,
 };

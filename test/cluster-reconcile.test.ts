@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap';
 import type { KubeObject } from '../policies/types.js';
 import { TenantReconciler, type ReconcilerOptions } from '../server/cluster/reconcile.js';
-import { TenantStatusLedger } from '../server/cluster/tenant-ledger.js';
+import { TenantStatusLedger } from '../server/quota-ledger/tenant-ledger.js';
 import { liveCluster, namespace, pod, tenant, until } from './helpers/live-cluster.js';
 
 const T = 'tenantguard.io/v1alpha1';
@@ -99,23 +99,24 @@ t.test('a tenant kept busy with reservations is repaired within one period', asy
   t.equal(ledger.used('tenant-a')['count/pods'], 4, 'decisions use observed usage, never status.used');
 });
 
-t.test('expired reservations and ones observed past the grace leave the status; status.reserved follows', async (t) => {
+t.test('expired reservations and observed ones leave the status (raising the watermark); status.reserved follows', async (t) => {
   const { c, ledger, reconciler, clock, status, sync } = await setup(t);
-  c.api.apply(tenant('tenant-a', { namespaces: ['team-a'], quota: { hard: { 'count/pods': '100' }, vmCharging: 'guest' } }));
+  // 4 pods exist: with 6 the tenant is near its limit, so each reservation is a per-uid entry.
+  c.api.apply(tenant('tenant-a', { namespaces: ['team-a'], quota: { hard: { 'count/pods': '6' }, vmCharging: 'guest' } }));
   await sync();
-  const hard = { 'count/pods': 100 };
+  const hard = { 'count/pods': 6 };
   const signal = AbortSignal.timeout(5000);
   await ledger.reserve({ tenant: 'tenant-a', uid: 'r-stored', object: { kind: 'Pod', namespace: 'team-a', name: 'web-3' }, increase: { 'count/pods': 1 }, hard }, { dryRun: false, signal });
   await ledger.reserve({ tenant: 'tenant-a', uid: 'r-lost', object: { kind: 'Pod', namespace: 'team-a', name: 'never' }, increase: { 'count/pods': 1 }, hard }, { dryRun: false, signal });
   t.same(status()?.reserved, { 'count/pods': '2' });
+  t.same(status()?.reservations.map((r: { uid: string }) => r.uid), ['r-stored', 'r-lost']);
   c.api.apply(pod('team-a', 'web-3', { cpu: '250m', memory: '256Mi' }));
+  const stored = Number(c.api.get('v1', 'Pod', 'team-a', 'web-3')!.metadata!.resourceVersion);
   await until('observed', () => ledger.book.count('tenant-a') === 1);
   await reconciler.runOnce();
-  t.match(status()?.reservations, [{ uid: 'r-stored', observed: /Z$/ }, { uid: 'r-lost' }], 'observed, kept for lagging replicas');
+  t.match(status()?.reservations.map((r: { uid: string }) => r.uid), ['r-lost'], 'the observed one leaves at the next write');
+  t.ok(Number(status()?.watermarks.Pod) >= stored, 'and the writer raised the Pod watermark past it, for replicas that have not seen it yet');
   t.same(status()?.reserved, { 'count/pods': '1' });
-  clock.advance(ledger.observedGraceMs);
-  await reconciler.runOnce();
-  t.match(status()?.reservations.map((r: { uid: string }) => r.uid), ['r-lost'], 'the observed one is pruned after the grace');
   clock.advance(120_000);
   await reconciler.runOnce();
   t.same(status()?.reservations, [], 'the one never stored expired');

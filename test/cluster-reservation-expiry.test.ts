@@ -2,9 +2,9 @@
 // book when their TTL passes, in expiry order, whatever order they were added in, and each
 // expiry step visits only what has come due (test/bench/review-heap-bench.ts measures the cost).
 import t from 'tap';
-import { ExpiryQueue } from '../server/cluster/expiry-queue.js';
+import { ExpiryQueue } from '../server/quota-ledger/expiry-queue.js';
 import { ObjectStore } from '../server/cluster/object-store.js';
-import { ReservationBook, type ReservationEntry } from '../server/cluster/reservation-book.js';
+import { ReservationBook, type ReservationEntry } from '../server/quota-ledger/reservation-book.js';
 
 t.test('the queue hands out exactly the due items, earliest first', (t) => {
   const q = new ExpiryQueue<number>();

@@ -8,7 +8,7 @@ import { PolicyEngine } from '../policies/engine.js';
 import { networkPolicy } from '../policies/network-policy.js';
 import { tenantQuota } from '../policies/quota/module.js';
 import type { AdmissionRequest } from '../policies/types.js';
-import { TenantStatusLedger } from '../server/cluster/tenant-ledger.js';
+import { TenantStatusLedger } from '../server/quota-ledger/tenant-ledger.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
 import { createTracing, reviewContext } from '../server/telemetry/tracing.js';
 import { liveCluster, namespace, networkPolicy as np, pod, tenant, until } from './helpers/live-cluster.js';

@@ -3,7 +3,7 @@
 // the usage fields only, so reservations the ledger keeps are never rewritten. Against the fake
 // apiserver through a LiveView, as `serve` runs it.
 import t, { type Test } from 'tap';
-import { TenantStatusLedger } from '../server/cluster/tenant-ledger.js';
+import { TenantStatusLedger } from '../server/quota-ledger/tenant-ledger.js';
 import { UsedStatusWriter } from '../server/cluster/used-writer.js';
 import { TOP_NAMESPACES, usedStatus } from '../server/cluster/used-status.js';
 import { crdValidator } from './helpers/crd-schema.js';

@@ -73,6 +73,7 @@ t.test('each kind of invalid value is reported with its exact path', async (t) =
     ['wrong type', 'listen: {port: "8443"}', 'listen.port: must be an integer, got string'],
     ['out of range', 'listen: {port: 70000}', 'listen.port: must be <= 65535, got 70000'],
     ['below minimum', 'modules: {tenant-quota: {timeoutMs: 0}}', 'modules.tenant-quota.timeoutMs: must be >= 1, got 0'],
+    ['grant lease too short', 'quota: {grantLeaseSeconds: 2}', 'quota.grantLeaseSeconds: must be >= 10, got 2'],
     ['cert without key', 'tls: {certFile: /certs/tls.crt}', 'tls.keyFile: is required when tls.certFile is set'],
     ['bad namespace', 'namespace: Tenant_Guard', 'namespace: must be a namespace name (DNS-1123 label), got "Tenant_Guard"'],
     ['list item type', 'exemptions: {namespaces: [kube-system, 42]}', 'exemptions.namespaces[1]: must be a string, got number'],

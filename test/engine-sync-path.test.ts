@@ -6,7 +6,7 @@ import { context } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { PolicyEngine, type Decision, type EngineConfig } from '../policies/engine.js';
 import type { AdmissionRequest, PolicyModule } from '../policies/types.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import { createTracing, reviewContext } from '../server/telemetry/tracing.js';
 

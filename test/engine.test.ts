@@ -3,7 +3,7 @@ import fjp from 'fast-json-patch';
 import { PolicyEngine, type EngineConfig } from '../policies/engine.js';
 import type { AdmissionRequest, KubeObject, PolicyModule } from '../policies/types.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 
 const config = (over: Partial<EngineConfig> = {}): EngineConfig => ({
   exemptions: { namespaces: ['kube-system'], usernames: ['system:admin-bot'], groups: ['breakglass'] },

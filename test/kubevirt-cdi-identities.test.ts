@@ -10,7 +10,7 @@ import { cdiDataVolumeOf, isCdiController } from '../policies/kube/cdi-pvc.js';
 import { isKubevirtController } from '../policies/kube/virt-launcher.js';
 import { MODULES } from '../policies/registry.js';
 import type { AdmissionRequest, KubeObject } from '../policies/types.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
 import { engineConfigOf } from '../server/config-load.js';

@@ -8,7 +8,7 @@ import { LAUNCHER_STAMP } from '../policies/kube/virt-launcher.js';
 import { LIVE_CONFIRM_TIMEOUT_MS } from '../policies/launcher-vmi-confirm.js';
 import { MODULES } from '../policies/registry.js';
 import type { AdmissionRequest, ClusterView, KubeObject } from '../policies/types.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
 import { liveCluster, namespace, tenant, until } from './helpers/live-cluster.js';
 

@@ -5,7 +5,7 @@ import { PolicyEngine, type EngineConfig } from '../policies/engine.js';
 import { launcherStampMutate, launcherStampValidate } from '../policies/launcher-stamp.js';
 import type { AdmissionRequest, KubeObject, Operation } from '../policies/types.js';
 import { LAUNCHER_STAMP } from '../policies/kube/virt-launcher.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 
 const NS = 'team-a';

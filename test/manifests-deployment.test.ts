@@ -10,7 +10,7 @@ import { selectorMatches } from '../policies/kube/label-selector.js';
 import { parseMilli, parseUnits } from '../policies/kube/quantity.js';
 import { MODULES } from '../policies/registry.js';
 import type { AdmissionRequest, KubeObject } from '../policies/types.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import { DEFAULT_CONFIG, type ServerConfig } from '../server/config.js';
 import { buildConfig, parseConfigText } from '../server/config-load.js';

@@ -10,7 +10,7 @@ import { PolicyEngine } from '../policies/engine.js';
 import { TENANT_LABEL } from '../policies/namespace-label.js';
 import { MODULES } from '../policies/registry.js';
 import type { KubeObject } from '../policies/types.js';
-import { TenantStatusLedger } from '../server/cluster/tenant-ledger.js';
+import { TenantStatusLedger } from '../server/quota-ledger/tenant-ledger.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
 import { engineConfigOf } from '../server/config-load.js';
 import { ApiserverAdmission, type AdmissionChain } from './helpers/apiserver-admission.js';

@@ -8,7 +8,7 @@ import { PolicyEngine } from '../policies/engine.js';
 import { TENANT_LABEL } from '../policies/namespace-label.js';
 import { MODULES } from '../policies/registry.js';
 import type { AdmissionRequest, KubeObject, Operation } from '../policies/types.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
 import { engineConfigOf } from '../server/config-load.js';

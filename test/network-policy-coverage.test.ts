@@ -2,7 +2,7 @@ import t from 'tap';
 import { PolicyEngine, type EngineConfig, type ModulePolicy } from '../policies/engine.js';
 import { networkPolicy } from '../policies/network-policy.js';
 import type { AdmissionRequest, GroupVersionKind, KubeObject, LabelSelector, TenantSpec } from '../policies/types.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 
 const NS = 'team-a';

@@ -9,7 +9,7 @@ import { networkPolicy, MAX_PODS_EXAMINED } from '../policies/network-policy.js'
 import { podSecurityModule } from '../policies/pod-security/module.js';
 import { selectorMatches } from '../policies/kube/label-selector.js';
 import type { KubeObject, LabelSelector, ModuleResult, PolicyInput } from '../policies/types.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import { crowdedNamespace } from './fixtures/network-policy/crowded-namespace.js';
 import { admissionReview, startFixture, type Fixture } from './helpers/https-fixture.js';

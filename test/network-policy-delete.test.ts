@@ -3,7 +3,7 @@ import t from 'tap';
 import { PolicyEngine, type EngineConfig } from '../policies/engine.js';
 import { networkPolicy } from '../policies/network-policy.js';
 import type { KubeObject, TenantSpec } from '../policies/types.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import { networkPolicyDelete } from './fixtures/whole-engine.js';
 

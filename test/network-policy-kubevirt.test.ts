@@ -6,7 +6,7 @@ import { launcherPodLabels, virtualMachineInstanceId, vmiTemplateOf } from '../p
 import { networkPolicy } from '../policies/network-policy.js';
 import { podLabelsOf } from '../policies/kube/pod-labels.js';
 import type { AdmissionRequest, GroupVersionKind, KubeObject, LabelSelector } from '../policies/types.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 
 const NS = 'team-a';

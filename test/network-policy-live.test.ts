@@ -3,7 +3,7 @@ import t from 'tap';
 import { PolicyEngine, type EngineConfig, type ModulePolicy } from '../policies/engine.js';
 import { LIVE_LIST_TIMEOUT_MS, networkPolicy } from '../policies/network-policy.js';
 import type { AdmissionRequest, KubeObject, PolicyInput, ViewKind } from '../policies/types.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 
 const NS = 'team-a';

@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { PolicyEngine } from '../policies/engine.js';
 import { podSecurityModule } from '../policies/pod-security/module.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { FIXTURE_DIR, loadFixtures, NAMESPACE, type Expectation } from './fixtures/pod-security/load.js';
 
 function engineFor(expect: Expectation): PolicyEngine {

@@ -8,7 +8,7 @@ import { podContext } from '../policies/pod-security/controls/context.js';
 import { podSecurityModule } from '../policies/pod-security/module.js';
 import type { ClusterView, KubeObject, ModuleResult, PodSecurityLevel, PolicyInput } from '../policies/types.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { createRequest, NAMESPACE } from './fixtures/pod-security/load.js';
 
 const IMAGE = 'registry.example/app:1.0';

@@ -5,7 +5,7 @@
 import t from 'tap';
 import type { KubeObject } from '../policies/types.js';
 import { TenantReconciler } from '../server/cluster/reconcile.js';
-import { TenantStatusLedger } from '../server/cluster/tenant-ledger.js';
+import { TenantStatusLedger } from '../server/quota-ledger/tenant-ledger.js';
 import { liveCluster, namespace, tenant, until } from './helpers/live-cluster.js';
 
 const T = 'tenantguard.io/v1alpha1';

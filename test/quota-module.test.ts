@@ -7,7 +7,7 @@ import { usageByTenant } from '../policies/quota/usage.js';
 import { MODULES } from '../policies/registry.js';
 import type { AdmissionRequest, GroupVersionKind, KubeObject, Operation } from '../policies/types.js';
 import { LAUNCHER_STAMP } from '../policies/kube/virt-launcher.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 
 const Mi = 1024 * 1024;

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { podCharge } from '../policies/quota/pod-charge.js';
 import type { KubeObject } from '../policies/types.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { projectPod } from '../server/cluster/projections.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import { tenantQuota } from '../policies/quota/module.js';

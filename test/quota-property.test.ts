@@ -15,7 +15,7 @@ import { podCharge } from '../policies/quota/pod-charge.js';
 import { tenantUsage } from '../policies/quota/usage.js';
 import type { AdmissionRequest, KubeObject, Operation } from '../policies/types.js';
 import { LAUNCHER_STAMP } from '../policies/kube/virt-launcher.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import fjp from 'fast-json-patch';
 

@@ -6,7 +6,7 @@ import { PolicyEngine, type EngineConfig } from '../policies/engine.js';
 import { tenantQuota } from '../policies/quota/module.js';
 import { usageByTenant } from '../policies/quota/usage.js';
 import type { AdmissionRequest, KubeObject } from '../policies/types.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 
 const SETTINGS = { kubevirtServiceAccounts: [] };

@@ -3,7 +3,7 @@
 // two replicas admitting at once cannot together take a tenant past its storage limit.
 import t from 'tap';
 import type { Reservation } from '../policies/types.js';
-import { TenantStatusLedger } from '../server/cluster/tenant-ledger.js';
+import { TenantStatusLedger } from '../server/quota-ledger/tenant-ledger.js';
 import { liveCluster, namespace, tenant, until } from './helpers/live-cluster.js';
 
 const Gi = 1024 ** 3;

@@ -2,7 +2,7 @@
 // changed and removed, its top k per tenant is what sorting every object would give; and through the
 // ledger it follows the cluster view (a deleted pod leaves it, a grown one moves up).
 import t from 'tap';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import { TopConsumers } from '../server/cluster/top-consumers.js';
 import type { KubeObject } from '../policies/types.js';

@@ -7,7 +7,7 @@ import t from 'tap';
 import { PolicyEngine } from '../policies/engine.js';
 import { MODULES } from '../policies/registry.js';
 import { buildApp } from '../server/app.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import { engineConfigOf } from '../server/config-load.js';
 import { DEFAULT_CONFIG } from '../server/config.js';

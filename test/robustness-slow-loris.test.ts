@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { Agent, request } from 'undici';
 import { PolicyEngine } from '../policies/engine.js';
 import { buildApp, DEFAULT_CONNECTION_TIMEOUTS, type AdmissionApp, type ConnectionTimeouts } from '../server/app.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import { createLogger } from '../server/telemetry/logging.js';
 import { Metrics } from '../server/telemetry/metrics.js';

@@ -3,7 +3,7 @@ import { PolicyEngine, type EngineConfig } from '../policies/engine.js';
 import { MODULES } from '../policies/registry.js';
 import type { AdmissionRequest, GroupVersionKind, KubeObject, TenantSpec } from '../policies/types.js';
 import { vmSecurity } from '../policies/vm-security.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 
 const NS = 'team-a';

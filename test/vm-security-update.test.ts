@@ -4,7 +4,7 @@ import t from 'tap';
 import { PolicyEngine, type EngineConfig } from '../policies/engine.js';
 import type { AdmissionRequest, KubeObject } from '../policies/types.js';
 import { vmSecurity } from '../policies/vm-security.js';
-import { MemoryLedger } from '../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 
 const NS = 'team-a';

@@ -107,6 +107,12 @@ class KindInformer {
     await this.informer.stop();
   }
 
+  /** The last resourceVersion this informer listed or was sent (0 while it relists). */
+  seenVersion(): number {
+    const rv = Number(this.informer.latestResourceVersion());
+    return Number.isSafeInteger(rv) ? rv : 0;
+  }
+
   private beforeWatch(): void {
     if (!this.listedJustNow) return;
     this.listedJustNow = false;
@@ -270,6 +276,14 @@ export class LiveView implements ClusterView {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
+  }
+
+  /**
+   * The resourceVersion up to which the view holds every change of `kind` (etcd revisions are
+   * global and grow, and a watch delivers them in order); undefined for a kind not watched.
+   */
+  seenVersion(kind: ViewKind): number | undefined {
+    return this.informers.get(kind)?.seenVersion();
   }
 
   get(kind: ViewKind, namespace: string | undefined, name: string): KubeObject | undefined {

@@ -308,7 +308,7 @@ function projectNamespace(obj: KubeObject): KubeObject {
 }
 
 function projectTenant(obj: KubeObject): KubeObject {
-  return withParts(fullMeta(obj.metadata as Json | undefined), obj.spec, pick(record(obj.status), ['used', 'usedByNamespace', 'usedByOtherNamespaces', 'reserved', 'reservations', 'conditions']));
+  return withParts(fullMeta(obj.metadata as Json | undefined), obj.spec, pick(record(obj.status), ['used', 'usedByNamespace', 'usedByOtherNamespaces', 'reserved', 'reservations', 'escrow', 'watermarks', 'recall', 'conditions']));
 }
 
 /**

@@ -1,7 +1,8 @@
 // The periodic reconcile (SPEC 4, 6.4): every period each replica recharges every object its view
-// holds (repairing what the incremental observed usage cannot see: a pod past its deletion grace),
-// then writes each Tenant's status: used = observed (and usedByNamespace), the reservations
-// with expired and long-observed entries pruned, reserved = their sum, and the conditions
+// holds (repairing what the incremental observed usage missed: a pod past its deletion grace, a
+// dependency between objects), then writes each Tenant's status: used = observed (and
+// usedByNamespace), the ledger's fields pruned (expired and observed entries, stale replicas'
+// grants), reserved, and the conditions
 // (tenant-conditions.ts). Decisions never read status.used (usage = observed + reserved, both this replica's), so
 // nothing here waits for traffic to settle: a busy tenant is repaired within one period like any.
 import { setImmediate as yieldToReviews } from 'node:timers/promises';
@@ -9,9 +10,8 @@ import { sameAmounts, usedForStatus } from '../../policies/quota/resources.js';
 import type { ClusterView, KubeObject, ResourceAmounts } from '../../policies/types.js';
 import type { KubeClient } from './kube-client.js';
 import type { ObjectStore } from './object-store.js';
-import type { TenantStatusLedger } from './tenant-ledger.js';
+import type { TenantStatusLedger } from '../quota-ledger/tenant-ledger.js';
 import { nextConditions } from './tenant-conditions.js';
-import { nextReservations, reservedTotal } from './tenant-reservations.js';
 import { DEFAULT_STATUS_WRITE, formatUsed, parseUsed, updateTenantStatus, type StatusWriteOptions } from './tenant-status.js';
 import { usedStatusOf } from './used-status.js';
 
@@ -37,8 +37,10 @@ export interface ReconcileResult {
   error?: string;
 }
 
+/** Equal as JSON; an empty list or map is the same as none. */
 function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  const norm = (v: unknown) => (v === undefined || (typeof v === 'object' && v !== null && Object.keys(v).length === 0) ? 'null' : JSON.stringify(v));
+  return norm(a) === norm(b);
 }
 
 export class TenantReconciler {
@@ -142,14 +144,9 @@ export class TenantReconciler {
         else status[field] = value;
         changed = true;
       }
-      const reservations = nextReservations(this.ledger.book, name, fresh.status, [], now, this.ledger.observedGraceMs);
-      if (!sameJson(reservations, status.reservations ?? [])) {
-        status.reservations = reservations;
-        changed = true;
-      }
-      const reserved = reservedTotal(name, reservations);
-      if (!sameJson(reserved, status.reserved ?? {})) {
-        status.reserved = reserved;
+      for (const [field, value] of Object.entries(this.ledger.prunedFields(name, fresh.status, now))) {
+        if (sameJson(value, status[field])) continue;
+        status[field] = value;
         changed = true;
       }
       const conditions = nextConditions(fresh, shared, this.ledger.observed.notices(name), now, this.view.store.tenantGuard.rejection(name));

@@ -61,12 +61,13 @@ function sleep(ms: number): Promise<void> {
 /**
  * Reads the Tenant and replaces its status with what `mutate` returns (undefined: nothing to
  * write), with the read resourceVersion as precondition; on 409 reads and asks `mutate` again.
+ * `mutate` may wait (the quota ledger waits for its view to catch up with what the status says).
  * Returns the Tenant as written, or undefined when `mutate` declined.
  */
 export async function updateTenantStatus(
   client: KubeClient,
   name: string,
-  mutate: (tenant: KubeObject) => Record<string, unknown> | undefined,
+  mutate: (tenant: KubeObject) => Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>,
   opts: StatusWriteOptions = DEFAULT_STATUS_WRITE,
 ): Promise<KubeObject | undefined> {
   for (let attempt = 1; ; attempt++) {
@@ -80,7 +81,7 @@ export async function updateTenantStatus(
       if (err instanceof KubeApiError && err.status === 404) throw new Error(`Tenant "${name}" not found`);
       throw err;
     }
-    const status = mutate(tenant);
+    const status = await mutate(tenant);
     if (status === undefined) return undefined;
     try {
       return await client.request('PUT', `${tenantPath(name)}/status`, {

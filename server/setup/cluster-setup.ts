@@ -11,12 +11,12 @@ import type { Tracer } from '@opentelemetry/api';
 import { loadClusterSnapshot } from '../cluster/cluster-snapshot.js';
 import { KubeClient, kubeconfigConfigured, loadKubeConfig } from '../cluster/kube-client.js';
 import { LiveView } from '../cluster/live-view.js';
-import { MemoryLedger, type LedgerOptions } from '../cluster/memory-ledger.js';
+import { MemoryLedger, type LedgerOptions } from '../quota-ledger/memory-ledger.js';
 import { NamespaceLabelKeeper, type NamespaceLabelPass } from '../cluster/namespace-labels.js';
 import type { ObjectStore } from '../cluster/object-store.js';
 import { TenantReconciler } from '../cluster/reconcile.js';
 import { SnapshotView } from '../cluster/snapshot-view.js';
-import { TenantStatusLedger } from '../cluster/tenant-ledger.js';
+import { TenantStatusLedger } from '../quota-ledger/tenant-ledger.js';
 import { formatUsed } from '../cluster/tenant-status.js';
 import { UsedStatusWriter } from '../cluster/used-writer.js';
 import type { ServerConfig } from '../config.js';
@@ -171,7 +171,7 @@ function publishQuota(metrics: Metrics, view: ClusterView, ledger: MemoryLedger 
     // The view holds the spec in force, which tenant-spec-guard.ts has parsed: this cannot throw.
     const hard = parseHard(t.spec?.quota?.hard);
     metrics.setQuotaUsed(tenant, publishedAmounts(ledger.observed.tenantUsage(tenant), hard));
-    metrics.setQuotaReserved(tenant, publishedAmounts(ledger.book.reserved(tenant), hard), ledger.book.count(tenant));
+    metrics.setQuotaReserved(tenant, publishedAmounts(ledger.reserved(tenant), hard), ledger.reservationCount(tenant));
     metrics.setQuotaHard(tenant, hard);
   }
 }
@@ -233,7 +233,7 @@ async function watchedCluster(input: SetupInput, telemetry: ServeTelemetry): Pro
     onError: (source, err) => logger.warn({ source, err: err.message }, `cluster view: ${source} failed; retrying`),
   });
   reportRejectedSpecs(view.store, telemetry);
-  const ledger = new TenantStatusLedger(client, view, ledgerOptions(config, telemetry));
+  const ledger = new TenantStatusLedger(client, view, { ...ledgerOptions(config, telemetry), leaseMs: config.quota.grantLeaseSeconds * 1000 });
   const reconciler = new TenantReconciler(client, view, ledger, {
     intervalMs: config.quota.reconcileIntervalSeconds * 1000,
     onError: (tenant, err) => logger.warn({ tenant, err: err.message }, `quota reconcile of tenant ${tenant} failed`),

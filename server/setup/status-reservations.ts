@@ -1,6 +1,6 @@
 // The read-once commands (explain, usage) count as reserved what every replica recorded in the
 // Tenants' status.reservations (unexpired entries only), as the running webhook does.
-import { mergeStatus } from '../cluster/tenant-reservations.js';
+import { mergeStatus } from '../quota-ledger/tenant-reservations.js';
 import type { ClusterSetup } from './cluster-setup.js';
 
 export function loadStatusReservations(setup: ClusterSetup): void {

@@ -10,7 +10,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setImmediate as nextTask, setTimeout as sleep } from 'node:timers/promises';
 import { LAUNCHER_STAMP } from '../../policies/kube/virt-launcher.js';
 import type { KubeObject, ViewKind } from '../../policies/types.js';
-import { MemoryLedger } from '../../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../../server/quota-ledger/memory-ledger.js';
 import { ObservedUsage } from '../../server/cluster/observed-usage.js';
 import { project } from '../../server/cluster/projections.js';
 import { SnapshotView } from '../../server/cluster/snapshot-view.js';

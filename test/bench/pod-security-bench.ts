@@ -7,7 +7,7 @@ import { PolicyEngine } from '../../policies/engine.js';
 import { podSecurityModule } from '../../policies/pod-security/module.js';
 import { secureDefaultsModule } from '../../policies/secure-defaults.js';
 import type { AdmissionRequest, KubeObject, PolicyInput, PolicyModule } from '../../policies/types.js';
-import { MemoryLedger } from '../../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../../server/cluster/snapshot-view.js';
 import { measureAsync, measureSync, printTable, type BenchRow } from './measure.js';
 

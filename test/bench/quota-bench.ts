@@ -8,7 +8,7 @@ import { PolicyEngine } from '../../policies/engine.js';
 import { tenantQuota } from '../../policies/quota/module.js';
 import { tenantUsage } from '../../policies/quota/usage.js';
 import type { AdmissionRequest, KubeObject } from '../../policies/types.js';
-import { MemoryLedger } from '../../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../../server/cluster/snapshot-view.js';
 import { measureAsync, printTable, type BenchRow } from './measure.js';
 

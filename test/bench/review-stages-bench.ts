@@ -8,7 +8,7 @@ import { PolicyEngine } from '../../policies/engine.js';
 import { MODULES } from '../../policies/registry.js';
 import type { AdmissionRequest } from '../../policies/types.js';
 import { decodeReview, encodeResponse, parseJsonBody } from '../../server/admission-codec.js';
-import { MemoryLedger } from '../../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../../server/cluster/snapshot-view.js';
 import { DEFAULT_CONFIG } from '../../server/config.js';
 import { engineConfigOf } from '../../server/config-load.js';

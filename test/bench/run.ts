@@ -28,6 +28,7 @@ const benches: Array<{ name: string; args: string[] }> = [
   { name: 'where a review\'s microseconds go, stage by stage', args: [`${here}review-stages-bench.ts`, '--iterations', values.iterations!] },
   { name: 'heap and cost per review over a long run', args: ['--expose-gc', `${here}review-heap-bench.ts`, '--reviews', values.reviews!] },
   { name: 'in-process pod-security and secure-defaults', args: [`${here}pod-security-bench.ts`, values.iterations!] },
+  { name: 'quota ledger writes per create, creates through the webhook at 1, 20, 200 in flight', args: [`${here}ledger-write-bench.ts`, '--replicas', '1,3'] },
   { name: 'in-process tenant-quota decision vs cluster size', args: [`${here}quota-bench.ts`, values.iterations!] },
   { name: 'memory per cached Pod projection', args: ['--expose-gc', `${here}cluster-memory-bench.ts`] },
   { name: 'worst-case reviews: huge pods, a crowded NetworkPolicy namespace', args: [`${here}worst-case-bench.ts`, '30'] },

@@ -93,6 +93,7 @@ interface WatchEvent {
 }
 
 interface Watcher {
+  request: RecordedRequest;
   def: ResourceDef;
   namespace: string | undefined;
   res: ServerResponse;
@@ -143,8 +144,17 @@ export class FakeApiServer {
   conflicts = 0;
   /** Watch events reach watchers this late (a real apiserver's watch lags its writes). */
   watchDelayMs = 0;
+  /** Per watch (by the request that opened it): how late its events arrive, instead of watchDelayMs. */
+  watchDelayFor: ((watch: RecordedRequest) => number | undefined) | undefined;
   /** Returning a response short-circuits normal handling (fault injection). */
   intercept: ((req: RecordedRequest) => InterceptedResponse | undefined) | undefined;
+  /**
+   * What an answer costs a real apiserver, in ms: the response is held that long (a round trip,
+   * encoding, etcd, decoding grow with the bytes moved). Undefined: answered at once.
+   */
+  costMs: ((req: RecordedRequest, requestBytes: number, responseBytes: number) => number) | undefined;
+  /** Set to an array to record the bytes of every request and response body (benches count what writes move). */
+  traffic: Array<{ method: string; path: string; requestBytes: number; responseBytes: number }> | undefined;
 
   private readonly token: string;
   private readonly objects = new Map<ResourceDef, Map<string, KubeObject>>();
@@ -153,6 +163,8 @@ export class FakeApiServer {
   /** Watches from a resourceVersion below this get 410 Gone (etcd compaction). */
   private compactedRv = 0;
   private readonly watchers = new Set<Watcher>();
+  /** The request each response answers, and its body size, for costMs and traffic. */
+  private readonly answering = new WeakMap<ServerResponse, { req: RecordedRequest; requestBytes: number }>();
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
   private portNumber = 0;
@@ -327,6 +339,7 @@ export class FakeApiServer {
         const canned = this.intercept?.(recorded);
         if (canned) return this.send(res, canned.status, canned.body);
         const body = chunks.length > 0 ? Buffer.concat(chunks).toString('utf8') : undefined;
+        this.answering.set(res, { req: recorded, requestBytes: body === undefined ? 0 : Buffer.byteLength(body) });
         this.route(recorded, req.headers['content-type'], body, res);
       } catch (err) {
         if (err instanceof HttpError) this.send(res, err.code, statusBody(err.code, err.reason, err.message));
@@ -337,6 +350,20 @@ export class FakeApiServer {
 
   private send(res: ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body);
+    const answering = this.answering.get(res);
+    if (answering !== undefined) {
+      const responseBytes = Buffer.byteLength(text);
+      this.traffic?.push({ method: answering.req.method, path: answering.req.path, requestBytes: answering.requestBytes, responseBytes });
+      const delay = this.costMs?.(answering.req, answering.requestBytes, responseBytes) ?? 0;
+      if (delay > 0) {
+        setTimeout(() => this.reply(res, status, text), delay);
+        return;
+      }
+    }
+    this.reply(res, status, text);
+  }
+
+  private reply(res: ServerResponse, status: number, text: string): void {
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
   }
@@ -383,7 +410,7 @@ export class FakeApiServer {
     if (name === undefined) {
       if (req.method === 'GET') {
         const watch = req.query.get('watch');
-        if (watch === 'true' || watch === '1') return this.watch(def, namespace, req.query.get('resourceVersion') ?? '', res, selectorOf(req.query));
+        if (watch === 'true' || watch === '1') return this.watch(req, def, namespace, req.query.get('resourceVersion') ?? '', res, selectorOf(req.query));
         return this.send(res, 200, this.list(def, namespace, req.query));
       }
       if (req.method === 'POST') {
@@ -530,7 +557,8 @@ export class FakeApiServer {
     const line = `${JSON.stringify({ type: event.type, object: event.object })}\n`;
     for (const w of this.watchers) {
       if (w.def === event.def && (w.namespace === undefined || w.namespace === event.object.metadata?.namespace) && w.selected(event.object)) {
-        if (this.watchDelayMs > 0) setTimeout(() => w.res.writable && w.res.write(line), this.watchDelayMs);
+        const delay = this.watchDelayFor?.(w.request) ?? this.watchDelayMs;
+        if (delay > 0) setTimeout(() => w.res.writable && w.res.write(line), delay);
         else w.res.write(line);
       }
     }
@@ -569,7 +597,7 @@ export class FakeApiServer {
     return { apiVersion: apiVersionOf(def), kind: `${def.kind}List`, metadata, items: page.map(([, o]) => o) };
   }
 
-  private watch(def: ResourceDef, namespace: string | undefined, resourceVersion: string, res: ServerResponse, selected: (o: KubeObject) => boolean): void {
+  private watch(request: RecordedRequest, def: ResourceDef, namespace: string | undefined, resourceVersion: string, res: ServerResponse, selected: (o: KubeObject) => boolean): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     const matches = (o: KubeObject) => (namespace === undefined || o.metadata?.namespace === namespace) && selected(o);
     const from = Number(resourceVersion || '0');
@@ -586,7 +614,7 @@ export class FakeApiServer {
         if (e.rv > from && e.def === def && matches(e.object)) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
       }
     }
-    const watcher: Watcher = { def, namespace, res, selected };
+    const watcher: Watcher = { request, def, namespace, res, selected };
     this.watchers.add(watcher);
     res.on('close', () => this.watchers.delete(watcher));
   }

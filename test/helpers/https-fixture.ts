@@ -8,7 +8,7 @@ import { createCA, createClientCert, createServingCert } from '../../certs/autho
 import { PolicyEngine, type Exemptions, type ModulePolicy } from '../../policies/engine.js';
 import type { AdmissionRequest, KubeObject, ModuleSettings, PolicyModule, TenantSpec } from '../../policies/types.js';
 import { buildApp, type AdmissionApp, type Readiness, type Telemetry } from '../../server/app.js';
-import { MemoryLedger } from '../../server/cluster/memory-ledger.js';
+import { MemoryLedger } from '../../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../../server/cluster/snapshot-view.js';
 import { createLogger } from '../../server/telemetry/logging.js';
 import { Metrics } from '../../server/telemetry/metrics.js';

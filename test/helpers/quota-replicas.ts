@@ -1,18 +1,20 @@
 // N tenantguard replicas against one fake apiserver, each as a real one is built: its own LiveView,
-// TenantStatusLedger (over status.reservations), reconciler and the tenant-quota module, with a
+// TenantStatusLedger (grants in status.escrow, entries in status.reservations), reconciler and the tenant-quota module, with a
 // fake clock shared by the ledgers so that TTLs and grace periods can be stepped through.
 import type { Test } from 'tap';
 import { PolicyEngine } from '../../policies/engine.js';
 import { tenantQuota } from '../../policies/quota/module.js';
 import type { AdmissionRequest } from '../../policies/types.js';
 import { TenantReconciler } from '../../server/cluster/reconcile.js';
-import type { ReservationEntry } from '../../server/cluster/reservation-book.js';
-import { TenantStatusLedger } from '../../server/cluster/tenant-ledger.js';
+import type { ReservationEntry } from '../../server/quota-ledger/reservation-book.js';
+import { TenantStatusLedger, type TenantLedgerOptions } from '../../server/quota-ledger/tenant-ledger.js';
+import type { LiveView } from '../../server/cluster/live-view.js';
 import { DEFAULT_CONFIG } from '../../server/config.js';
 import { ApiserverAdmission } from './apiserver-admission.js';
 import { liveCluster, namespace, tenant, until, type LiveCluster } from './live-cluster.js';
 
 export interface Replica {
+  view: LiveView;
   engine: PolicyEngine;
   ledger: TenantStatusLedger;
   reconciler: TenantReconciler;
@@ -32,7 +34,14 @@ export interface Replicas {
   settled(): Promise<void>;
 }
 
-export async function quotaReplicas(t: Test, n: number, ns: string, hard: Record<string, string>, opts: { ttlMs?: number } = {}): Promise<Replicas> {
+export interface ReplicasOptions {
+  ttlMs?: number;
+  /** The ledgers read the wall clock instead of the shared stepped one (benches). */
+  realClock?: boolean;
+  ledger?: Partial<TenantLedgerOptions>;
+}
+
+export async function quotaReplicas(t: Pick<Test, 'teardown'>, n: number, ns: string, hard: Record<string, string>, opts: ReplicasOptions = {}): Promise<Replicas> {
   const c = await liveCluster({ kubevirt: false });
   t.teardown(() => c.close());
   c.api.apply(namespace(ns));
@@ -45,11 +54,13 @@ export async function quotaReplicas(t: Test, n: number, ns: string, hard: Record
     await until('tenant cached', () => view.get('Tenant', undefined, 'tenant-a') !== undefined);
     const expired: ReservationEntry[] = [];
     const ledger = new TenantStatusLedger(c.client(), view, {
-      now: () => clock.now,
+      now: opts.realClock ? Date.now : () => clock.now,
       backoffMs: 2,
       maxAttempts: 20,
       ...(opts.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs }),
       events: { expired: (e) => expired.push(e) },
+      replicaId: `replica-${i}`,
+      ...opts.ledger,
     });
     const engine = new PolicyEngine(
       [tenantQuota],
@@ -60,7 +71,7 @@ export async function quotaReplicas(t: Test, n: number, ns: string, hard: Record
       },
       { view, ledger },
     );
-    replicas.push({ engine, ledger, reconciler: new TenantReconciler(c.client(), view, ledger), expired });
+    replicas.push({ view, engine, ledger, reconciler: new TenantReconciler(c.client(), view, ledger), expired });
   }
   let next = 0;
   const review = (request: AdmissionRequest, replica: number) => replicas[replica % n]!.engine.review(request, 'validate');

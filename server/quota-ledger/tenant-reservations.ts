@@ -1,11 +1,12 @@
-// status.reservations of a Tenant: every replica's reservations, shared through the apiserver so that
-// replicas admitting at once check against each other's (SPEC 6.4), and status.reserved, their sum,
-// for `kubectl get tenants`. An entry another replica has observed stays for a short grace, marked
-// `observed`, so that a replica whose watch lags still counts it until its own view has the object.
+// status.reservations of a Tenant: the per-uid reservations replicas make near a limit, shared
+// through the apiserver so that replicas admitting at once check against each other's and a retried
+// review is recognised on any replica (SPEC 6.4). An entry leaves the status as soon as a writer's
+// view has observed it; that writer raises the kind's watermark (escrow-status.ts) in the same
+// write, so no replica relies on a view that has not observed it yet.
 import { CHARGED_KINDS } from '../../policies/quota/charge.js';
 import type { ReservedObject, ResourceAmounts, ViewKind } from '../../policies/types.js';
 import type { ReservationBook, ReservationEntry } from './reservation-book.js';
-import { formatUsed, parseUsed } from './tenant-status.js';
+import { formatUsed, parseUsed } from '../cluster/tenant-status.js';
 
 /** One entry as stored in the Tenant's status. */
 export interface StatusReservation {
@@ -18,8 +19,6 @@ export interface StatusReservation {
   amounts: Record<string, string>;
   created: string;
   expires: string;
-  /** When a replica first saw the object in its view; the entry is dropped `graceMs` later. */
-  observed?: string;
 }
 
 /** The kinds a reservation can be for: those quota charges (an entry naming another is not ours). */
@@ -79,9 +78,9 @@ export function mergeStatus(book: ReservationBook, tenant: string, status: unkno
 }
 
 /**
- * The status.reservations to write: what the status holds, less expired entries and observed ones
- * past the grace, plus this process's own live entries the status lost (a hand edit, a lost write)
- * and the `added` ones.
+ * The status.reservations to write: what the status holds, less expired entries and those this
+ * view has observed (their kinds are returned: the writer raises their watermarks), plus this
+ * process's own live entries the status lost (a hand edit, a lost write) and the `added` ones.
  */
 export function nextReservations(
   book: ReservationBook,
@@ -89,9 +88,9 @@ export function nextReservations(
   status: unknown,
   added: readonly ReservationEntry[],
   now: number,
-  graceMs: number,
-): StatusReservation[] {
-  const out: StatusReservation[] = [];
+): { reservations: StatusReservation[]; observedKinds: Set<string> } {
+  const reservations: StatusReservation[] = [];
+  const observedKinds = new Set<string>();
   const present = new Set<string>();
   for (const raw of listOf(status)) {
     const entry = fromStatus(tenant, raw);
@@ -99,26 +98,26 @@ export function nextReservations(
     present.add(entry.uid);
     // Expiries are counted by the book of the replica that made the entry.
     if (entry.expiresAt <= now) continue;
-    const stored = raw as StatusReservation;
-    let observed = typeof stored.observed === 'string' ? Date.parse(stored.observed) : NaN;
-    if (!Number.isFinite(observed) && book.observed(entry)) observed = now;
-    if (Number.isFinite(observed) && observed + graceMs <= now) continue;
-    out.push(Number.isFinite(observed) ? { ...toStatus(entry), observed: iso(observed) } : toStatus(entry));
+    if (book.isReleased(entry.uid) || book.observed(entry)) {
+      observedKinds.add(entry.object.kind);
+      continue;
+    }
+    reservations.push(toStatus(entry));
   }
   for (const entry of [...book.entries(tenant), ...added]) {
     if (!entry.local || present.has(entry.uid)) continue;
     present.add(entry.uid);
-    out.push(toStatus(entry));
+    reservations.push(toStatus(entry));
   }
-  return out;
+  return { reservations, observedKinds };
 }
 
-/** status.reserved: the sum of the entries not yet observed, as quantities. */
-export function reservedTotal(tenant: string, reservations: readonly StatusReservation[]): Record<string, string> {
+/** status.reserved: the per-uid entries plus what each replica had admitted from its grant, not yet observed, as quantities. */
+export function reservedTotal(tenant: string, reservations: readonly StatusReservation[], fromGrants: Iterable<ResourceAmounts>): Record<string, string> {
   const total: ResourceAmounts = {};
   for (const r of reservations) {
-    if (r.observed !== undefined) continue;
     for (const [k, v] of Object.entries(parseUsed(tenant, r.amounts))) total[k] = (total[k] ?? 0) + v;
   }
+  for (const consumed of fromGrants) for (const [k, v] of Object.entries(consumed)) total[k] = (total[k] ?? 0) + v;
   return formatUsed(total);
 }

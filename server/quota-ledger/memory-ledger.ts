@@ -4,7 +4,7 @@
 // Check-and-record runs without an await in between, so on Node's single thread two reviews can
 // never both take the last unit.
 import type { QuotaConsumers, QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
-import { ObservedUsage, type ObservedView } from './observed-usage.js';
+import { ObservedUsage, type ObservedView } from '../cluster/observed-usage.js';
 import { consumersOf, DEFAULT_MAX_RESERVATIONS, DEFAULT_RESERVATION_TTL_MS, ReservationBook, usageWith, type ReservationEvents } from './reservation-book.js';
 import { checkReservation } from './reservation-check.js';
 
@@ -44,7 +44,15 @@ export class MemoryLedger implements QuotaLedger {
     return usageWith(this.observed.tenantUsage(tenant), this.book.reserved(tenant));
   }
 
+  reserved(tenant: string): ResourceAmounts {
+    return this.book.reserved(tenant);
+  }
+
+  reservationCount(tenant: string): number {
+    return this.book.count(tenant);
+  }
+
   consumers(tenant: string, resource: string, k: number): QuotaConsumers {
-    return consumersOf(this.observed, this.book, tenant, resource, k);
+    return consumersOf(this.observed, [this.book], tenant, resource, k);
   }
 }

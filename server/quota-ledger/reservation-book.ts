@@ -5,7 +5,7 @@
 // the live ledger merged with the entries every replica writes to the Tenant's status.
 import type { QuotaConsumers, Reservation, ReservedObject, ResourceAmounts } from '../../policies/types.js';
 import { ExpiryQueue } from './expiry-queue.js';
-import type { ObjectStore } from './object-store.js';
+import type { ObjectStore } from '../cluster/object-store.js';
 
 export interface ReservationEntry {
   tenant: string;
@@ -93,6 +93,11 @@ export class ReservationBook {
     if (obj === undefined) return false;
     if (o.uid !== undefined && obj.metadata?.uid !== undefined && obj.metadata.uid !== o.uid) return false;
     return o.updatedFrom === undefined || laterVersion(obj.metadata?.resourceVersion, o.updatedFrom);
+  }
+
+  /** Observed here (and so counted in this view's observed half), not yet forgotten. */
+  isReleased(uid: string): boolean {
+    return this.released.has(uid);
   }
 
   /** Known: counting now, or already observed. */
@@ -205,19 +210,20 @@ export function usageWith(observed: ResourceAmounts, reserved: ResourceAmounts, 
 
 /**
  * Who uses `resource` of a tenant: the observed index's top k and the largest of the tenant's
- * reservations (bounded per tenant by maxReservations).
+ * reservations in `books` (each bounded per tenant by maxReservations).
  */
 export function consumersOf(
   observed: { topConsumers(tenant: string, resource: string, k: number): QuotaConsumers['top'] },
-  book: ReservationBook,
+  books: readonly ReservationBook[],
   tenant: string,
   resource: string,
   k: number,
 ): QuotaConsumers {
-  const reserved = book
-    .entries(tenant)
+  const reserved = books
+    .flatMap((book) => book.entries(tenant))
     .filter((e) => (e.amounts[resource] ?? 0) > 0)
     .map((e) => ({ kind: e.object.kind, namespace: e.object.namespace, name: e.object.name, amount: e.amounts[resource]! }))
     .sort((a, b) => b.amount - a.amount);
-  return { top: observed.topConsumers(tenant, resource, k), reserved: reserved.slice(0, k), reservedTotal: book.reserved(tenant)[resource] ?? 0 };
+  const reservedTotal = books.reduce((sum, book) => sum + (book.reserved(tenant)[resource] ?? 0), 0);
+  return { top: observed.topConsumers(tenant, resource, k), reserved: reserved.slice(0, k), reservedTotal };
 }

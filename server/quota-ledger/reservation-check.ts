@@ -5,7 +5,7 @@
 // naming the resources; otherwise it is the entry to record.
 import { exceededBy } from '../../policies/quota/reservation.js';
 import type { Reservation, ReservationOutcome } from '../../policies/types.js';
-import type { ObservedUsage } from './observed-usage.js';
+import type { ObservedUsage } from '../cluster/observed-usage.js';
 import { entryOf, usageWith, type ReservationBook, type ReservationEntry } from './reservation-book.js';
 
 export interface CheckOptions {
