@@ -12,6 +12,20 @@ module.exports = {
       from: { pathNot: '^server/commands/' },
       to: { path: '^server/commands/' },
     },
+    {
+      name: 'certs-below-server',
+      comment: 'certs/ runs under the server and the CLI alike; what it needs from below lives in platform/',
+      severity: 'error',
+      from: { path: '^certs/' },
+      to: { path: '^server/' },
+    },
+    {
+      name: 'platform-at-the-bottom',
+      comment: 'platform/ (the Kubernetes client, file watches) is the floor: it imports only policies/types',
+      severity: 'error',
+      from: { path: '^platform/' },
+      to: { path: '^(server|certs|manifests)/' },
+    },
   ],
   options: {
     parser: 'swc',

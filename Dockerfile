@@ -12,6 +12,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY server ./server
 COPY policies ./policies
 COPY certs ./certs
+COPY platform ./platform
 RUN ./node_modules/.bin/tsc -p tsconfig.build.json \
  && npm prune --omit=dev --ignore-scripts
 

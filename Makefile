@@ -21,7 +21,7 @@ node_modules/.installed: package.json package-lock.json
 
 install: node_modules/.installed
 
-dist/.built: node_modules/.installed $(shell find server policies certs -name '*.ts' 2>/dev/null) tsconfig.json tsconfig.build.json
+dist/.built: node_modules/.installed $(shell find server policies certs platform -name '*.ts' 2>/dev/null) tsconfig.json tsconfig.build.json
 	rm -rf dist && tsc -p tsconfig.build.json
 	touch $@
 

@@ -4,7 +4,7 @@
 // Lease; take it when it is free, ours, or not renewed for leaseDuration as measured on *our*
 // clock since we last saw it change (so skewed clocks between nodes do not matter); every write
 // carries the resourceVersion read, so of two replicas racing for it exactly one wins (409).
-import { KubeApiError, type KubeClient } from '../server/cluster/kube-client.js';
+import { KubeApiError, type KubeClient } from '../platform/kube-client.js';
 
 export interface LeaseOptions {
   namespace: string;

@@ -8,7 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { KubeApiError, KubeClient, loadKubeConfig } from '../server/cluster/kube-client.js';
+import { KubeApiError, KubeClient, loadKubeConfig } from '../platform/kube-client.js';
 import { createCA, createServingCert, loadCA, pemBundle, serviceDnsNames, splitPemBundle, type CertificateAuthority } from './authority.js';
 import { checkCertPair, type CertPair } from './cert-watch.js';
 import { certificateTimings, type CertificateSettings, type SelfManagedTimings } from './certificate-settings.js';

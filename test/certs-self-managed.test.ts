@@ -13,7 +13,7 @@ import type { CertPair } from '../certs/cert-watch.js';
 import { certificateTimings, DEFAULT_CERTIFICATES, type CertificateSettings } from '../certs/certificate-settings.js';
 import { SelfManagedCertificates } from '../certs/self-managed.js';
 import type { KubeObject } from '../policies/types.js';
-import { KubeClient, loadKubeConfig } from '../server/cluster/kube-client.js';
+import { KubeClient, loadKubeConfig } from '../platform/kube-client.js';
 import { createLogger } from '../server/telemetry/logging.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 

@@ -1,5 +1,6 @@
-// The import rules of .dependency-cruiser.cjs (no cycles; nothing imports server/commands/) hold
-// for server/, policies/ and certs/; and the check does see a cycle made of type-only imports.
+// The import rules of .dependency-cruiser.cjs (no cycles; nothing imports server/commands/; certs/
+// imports nothing from server/) hold for server/, policies/, certs/ and platform/; and the check
+// does see a cycle made of type-only imports and a certs/ module that reaches into server/.
 import { createRequire } from 'node:module';
 import { relative } from 'node:path';
 import { cruise, type ICruiseOptions, type ICruiseResult, type IForbiddenRuleType } from 'dependency-cruiser';
@@ -19,8 +20,8 @@ async function violations(dirs: string[]): Promise<{ cruised: number; violations
   };
 }
 
-t.test('server, policies and certs have no import cycle and nothing imports the commands', async (t) => {
-  const found = await violations(['server', 'policies', 'certs']);
+t.test('server, policies, certs and platform have no import cycle and keep their layers', async (t) => {
+  const found = await violations(['server', 'policies', 'certs', 'platform']);
   t.ok(found.cruised > 100, `every module is cruised (${found.cruised})`);
   t.same(found.violations, []);
 });
@@ -33,4 +34,16 @@ t.test('a cycle through type-only imports is reported', async (t) => {
   const found = await violations([dir]);
   t.equal(found.violations.length, 1);
   t.match(found.violations[0], /^no-circular: .*a\.ts -> .*b\.ts -> .*a\.ts/);
+});
+
+t.test('a certs/ module importing from server/ is reported', async (t) => {
+  const root = t.testdir({
+    certs: { 'renew.ts': "import { helper } from '../server/helper.js';\nexport const renew = helper;\n" },
+    server: { 'helper.ts': 'export const helper = 1;\n' },
+  });
+  const cwd = process.cwd();
+  process.chdir(root);
+  t.teardown(() => process.chdir(cwd));
+  const found = await violations(['certs', 'server']);
+  t.same(found.violations, ['certs-below-server: certs/renew.ts (server/helper.ts)']);
 });

@@ -3,7 +3,7 @@
 // projection the webhook caches) and it does not watch: an audit reports one point in time.
 import type { KubeObject, TenantSpec, ViewKind } from '../../policies/types.js';
 import { collectionPath, discoverResources, type ApiResource } from './discovery.js';
-import { KubeApiError, type KubeClient } from './kube-client.js';
+import { KubeApiError, type KubeClient } from '../../platform/kube-client.js';
 import { SnapshotView } from './snapshot-view.js';
 
 /** The cluster could not be read (unreachable, forbidden, a named namespace missing). */

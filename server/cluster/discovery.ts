@@ -3,7 +3,7 @@
 // at its group's preferred version (pool.kubevirt.io and instancetype.kubevirt.io moved versions
 // across KubeVirt releases; the apiserver says which one it serves).
 import type { ViewKind } from '../../policies/types.js';
-import type { KubeClient } from './kube-client.js';
+import type { KubeClient } from '../../platform/kube-client.js';
 
 export interface ApiResource {
   kind: ViewKind;

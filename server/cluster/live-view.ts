@@ -6,7 +6,7 @@
 import { KubeConfig, ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { ClusterView, KubeObject, TenantBinding, TenantSpec, ViewKind } from '../../policies/types.js';
 import { collectionPath, CORE_RESOURCES, discoverResources, type ApiResource } from './discovery.js';
-import type { KubeClient } from './kube-client.js';
+import type { KubeClient } from '../../platform/kube-client.js';
 import { ObjectStore } from './object-store.js';
 import { project } from './projections.js';
 

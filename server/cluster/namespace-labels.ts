@@ -6,7 +6,7 @@
 // into the other. Run from the periodic reconcile: one pass reads the cached namespaces (no API
 // list) and writes only where the label is wrong, so converged passes write nothing.
 import type { ClusterView, KubeObject } from '../../policies/types.js';
-import { KubeApiError, type KubeClient } from './kube-client.js';
+import { KubeApiError, type KubeClient } from '../../platform/kube-client.js';
 
 export const TENANT_LABEL = 'tenantguard.io/tenant';
 export const OPT_IN_LABEL = 'tenantguard.io/enabled';

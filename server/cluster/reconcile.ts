@@ -7,7 +7,7 @@
 import { setImmediate as yieldToReviews } from 'node:timers/promises';
 import { sameAmounts, usedForStatus } from '../../policies/quota/resources.js';
 import type { ClusterView, KubeObject, ResourceAmounts } from '../../policies/types.js';
-import type { KubeClient } from './kube-client.js';
+import type { KubeClient } from '../../platform/kube-client.js';
 import type { ObjectStore } from './object-store.js';
 import type { TenantStatusLedger } from './tenant-ledger.js';
 import { nextConditions } from './tenant-conditions.js';

@@ -8,7 +8,7 @@
 // A reservation ends when this replica's view observes its object, or at its TTL; no review frees.
 import { context, type Context } from '@opentelemetry/api';
 import type { QuotaLedger, Reservation, ReservationOutcome, ResourceAmounts } from '../../policies/types.js';
-import type { KubeClient } from './kube-client.js';
+import type { KubeClient } from '../../platform/kube-client.js';
 import { ObservedUsage, type ObservedView } from './observed-usage.js';
 import { DEFAULT_MAX_RESERVATIONS, DEFAULT_RESERVATION_TTL_MS, ReservationBook, usageWith, type ReservationEntry } from './reservation-book.js';
 import { checkReservation } from './reservation-check.js';

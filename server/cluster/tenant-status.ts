@@ -5,7 +5,7 @@
 import { formatMilli, formatUnits, parseMilli, parseUnits } from '../../policies/kube/quantity.js';
 import { isCpu } from '../../policies/quota/resources.js';
 import type { KubeObject, ResourceAmounts } from '../../policies/types.js';
-import { KubeApiError, type KubeClient } from './kube-client.js';
+import { KubeApiError, type KubeClient } from '../../platform/kube-client.js';
 
 export const TENANT_API = '/apis/tenantguard.io/v1alpha1/tenants';
 

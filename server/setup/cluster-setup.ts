@@ -9,7 +9,7 @@ import { parseHard, usedForStatus, zeroCharge } from '../../policies/quota/resou
 import type { AdmissionRequest, ClusterView, KubeObject, PolicyModule } from '../../policies/types.js';
 import type { Tracer } from '@opentelemetry/api';
 import { loadClusterSnapshot } from '../cluster/cluster-snapshot.js';
-import { KubeClient, kubeconfigConfigured, loadKubeConfig } from '../cluster/kube-client.js';
+import { KubeClient, kubeconfigConfigured, loadKubeConfig } from '../../platform/kube-client.js';
 import { LiveView } from '../cluster/live-view.js';
 import { MemoryLedger, type LedgerOptions } from '../cluster/memory-ledger.js';
 import { NamespaceLabelKeeper } from '../cluster/namespace-labels.js';

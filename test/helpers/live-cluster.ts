@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Tracer } from '@opentelemetry/api';
 import type { KubeObject } from '../../policies/types.js';
-import { KubeClient, loadKubeConfig } from '../../server/cluster/kube-client.js';
+import { KubeClient, loadKubeConfig } from '../../platform/kube-client.js';
 import { LiveView, type LiveViewOptions } from '../../server/cluster/live-view.js';
 import { DEFAULT_CONFIG } from '../../server/config.js';
 import { FakeApiServer, type FakeApiServerOptions } from './fake-apiserver.js';

@@ -16,7 +16,7 @@ import {
   ATTR_URL_FULL,
 } from '@opentelemetry/semantic-conventions';
 import { fetch, type Dispatcher } from 'undici';
-import type { KubeObject } from '../../policies/types.js';
+import type { KubeObject } from '../policies/types.js';
 
 /** A non-2xx answer, with the apiserver's Status reason and message. */
 export class KubeApiError extends Error {
