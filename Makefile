@@ -12,8 +12,13 @@ NAMESPACE ?= tenantguard
 OVERLAY ?= base
 KUSTOMIZATION ?= manifests/$(OVERLAY)
 TG := node dist/server/commands/cli.js
+# The version is package.json's, everywhere: the image tag and labels here, --version,
+# tenantguard_build_info and service.version at run time (server/version.ts).
+VERSION := $(shell node -p "require('./package.json').version")
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE ?= tenantguard
 
-.PHONY: install build typecheck test run certs manifests replay audit bench clean
+.PHONY: install build typecheck test run certs manifests replay audit bench image clean
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -47,6 +52,9 @@ replay: build
 
 audit: build
 	$(TG) audit --state server/embedded-state
+
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE):$(VERSION) .
 
 # BENCH_ARGS shortens a run, e.g. "--duration 4 --rounds 2 --reviews 200000 --quick" (test/bench/run.ts).
 BENCH_ARGS ?=

@@ -4,6 +4,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ModuleOutcome } from '../../policies/engine.js';
 import type { ResourceAmounts } from '../../policies/types.js';
+import { VERSION } from '../version.js';
 import { HotCounter, HotHistogram, type HotCounterSeries, type HotHistogramSeries } from './hot-metrics.js';
 
 export type Webhook = 'mutate' | 'validate';
@@ -58,6 +59,13 @@ export class Metrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
+    // Prometheus' convention (go_build_info, prometheus_build_info): 1, the build in the labels.
+    new Gauge({
+      name: 'tenantguard_build_info',
+      help: 'Always 1; the labels say which tenantguard build (package.json version) and Node.js runs.',
+      labelNames: ['version', 'nodejs_version'],
+      registers,
+    }).set({ version: VERSION, nodejs_version: process.versions.node }, 1);
     this.requests = new HotCounter(
       'tenantguard_admission_requests_total',
       'Admission reviews answered, by webhook, operation, kind and decision.',
