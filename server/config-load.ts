@@ -162,7 +162,7 @@ const filePath = { type: 'string', minLength: 1 };
 export const serverConfigSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['listen', 'tls', 'metrics', 'logLevel', 'bodyLimitBytes', 'namespace', 'exemptions', 'modules', 'defaultTenant', 'kubevirt', 'cdi', 'quota', 'shutdownGraceMs'],
+  required: ['listen', 'tls', 'metrics', 'logLevel', 'bodyLimitBytes', 'namespace', 'exemptions', 'modules', 'reviewDeadlineMs', 'defaultTenant', 'kubevirt', 'cdi', 'quota', 'shutdownGraceMs'],
   properties: {
     listen: {
       type: 'object',
@@ -192,6 +192,13 @@ export const serverConfigSchema = {
       type: 'object',
       additionalProperties: false,
       properties: Object.fromEntries(Object.keys(DEFAULT_CONFIG.modules).map((name) => [name, modulePolicySchema])),
+    },
+    // A webhook's timeoutSeconds is at most 30 (admissionregistration/v1 validation).
+    reviewDeadlineMs: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['mutate', 'validate'],
+      properties: { mutate: { type: 'integer', minimum: 100, maximum: 29_000 }, validate: { type: 'integer', minimum: 100, maximum: 29_000 } },
     },
     defaultTenant: { type: 'object', additionalProperties: false, properties: tenantSettingsProperties },
     kubevirt: {
@@ -449,6 +456,7 @@ export function engineConfigOf(config: ServerConfig): EngineConfig {
   return {
     exemptions: config.exemptions,
     modules: config.modules,
+    reviewDeadlineMs: config.reviewDeadlineMs,
     settings: { kubevirtServiceAccounts: config.kubevirt.serviceAccounts, cdiServiceAccounts: config.cdi.serviceAccounts },
   };
 }
