@@ -253,7 +253,7 @@ export class SelfManagedCertificates {
     const decision = plan(observed, timings.policy, now);
 
     if (decision.ca.action === 'create') {
-      signer = await createCA({ commonName: `tenantguard-ca-${now.toISOString().replace(/\.\d+Z$/, 'Z')}`, days: timings.policy.caValidityDays, now });
+      signer = await createCA({ days: timings.policy.caValidityDays, now });
       logger.info({ notAfter: signer.cert.notAfter.toISOString(), reason: decision.ca.reason }, 'created a new CA; it joins the caBundle before it signs anything');
     }
     const ca = signer!;
