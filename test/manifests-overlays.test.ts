@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { CA_INJECTION_ANNOTATION, renderManifests } from '../manifests/render.js';
 import type { KubeObject } from '../policies/types.js';
-import { parseConfigText } from '../server/config-load.js';
+import { buildConfig, parseConfigText } from '../server/config-load.js';
 import { findNamed, kustomizeBuild, MANIFESTS_DIR, parseDocs } from './helpers/manifests.js';
 
 const WEBHOOK_KINDS = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'];
@@ -23,6 +23,14 @@ t.test('cert-manager: the serving Certificate fills the Secret the Deployment mo
   const docs = await kustomizeBuild('overlays/cert-manager');
   const serving = findNamed(docs, 'Certificate', 'tenantguard-serving');
   t.equal(serving.spec.secretName, volume(docs, 'tls').secret.secretName, 'the mounted Secret');
+  // cert-manager owns the certificate: tenantguard's own management is off and it reads the mounted files.
+  const env = Object.fromEntries((container(docs).env ?? []).map((e) => [e.name, e.value]));
+  const loaded = buildConfig((parseConfigText((findNamed(docs, 'ConfigMap', 'tenantguard-config').data as Record<string, string>)['config.yaml']!, 'config.yaml') as { value: Record<string, unknown> }).value, { env });
+  if (!loaded.ok) throw new Error(loaded.errors.join('; '));
+  t.equal(loaded.config.certificates.selfManage, false, 'self-management is off');
+  for (const file of [loaded.config.tls.certFile!, loaded.config.tls.keyFile!]) {
+    t.ok(container(docs).volumeMounts.some((m) => m.name === 'tls' && file.startsWith(`${m.mountPath}/`)), `${file} is in the mounted Secret`);
+  }
   for (const kind of WEBHOOK_KINDS) {
     const config = docs.find((d) => d.kind === kind)!;
     t.equal(config.metadata?.annotations?.[CA_INJECTION_ANNOTATION], `${serving.metadata?.namespace}/${serving.metadata?.name}`, `${kind}: injected from the serving Certificate`);
