@@ -16,6 +16,7 @@ type ReviewDeps = Pick<AppDeps, 'engine' | 'telemetry' | 'onAdmitted'> & { drain
 export function registerReviewRoutes(app: AdmissionApp, deps: ReviewDeps): void {
   const { engine, drain, onAdmitted } = deps;
   const { tracing, logger, metrics } = deps.telemetry;
+  metrics.preparePolicies([...engine.mutators, ...engine.validators].map((m) => m.name));
 
   async function review(phase: Webhook, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const started = performance.now();
