@@ -1,8 +1,8 @@
 // What each overlay changes, checked on what `kubectl kustomize` builds: cert-manager issues the
 // Secret the Deployment mounts and injects the CA; mtls names a mounted client CA to the server;
 // monitoring scrapes the metrics port and ships the dashboard.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import t from 'tap';
 import { CA_INJECTION_ANNOTATION, renderManifests } from '../manifests/render.js';
 import type { KubeObject } from '../policies/types.js';
@@ -88,4 +88,31 @@ t.test('monitoring: the ServiceMonitor scrapes the Service metrics port; the das
   t.equal(dashboard.metadata?.labels?.grafana_dashboard, '1', 'the label the Grafana sidecar loads');
   t.same(JSON.parse((dashboard.data as Record<string, string>)['tenantguard-dashboard.json']!), JSON.parse(readFileSync(join(MANIFESTS_DIR, 'components/monitoring/tenantguard-dashboard.json'), 'utf8')));
   t.equal(findNamed(docs, 'PrometheusRule', 'tenantguard').metadata?.namespace, 'tenantguard');
+  // kube-prometheus-stack's defaults: its selectors look for release=<release>; Grafana's sidecar
+  // watches Grafana's own namespace; Prometheus scrapes from the monitoring namespace.
+  t.equal(monitor.metadata?.labels?.release, 'kube-prometheus-stack');
+  t.equal(findNamed(docs, 'PrometheusRule', 'tenantguard').metadata?.labels?.release, 'kube-prometheus-stack');
+  t.equal(dashboard.metadata?.namespace, 'monitoring', 'the dashboard where the sidecar looks by default');
+  t.same(findNamed(docs, 'NetworkPolicy', 'tenantguard').spec.ingress[1].from, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+  t.equal(docs.some((d) => d.metadata?.name === 'tenantguard-monitoring-settings'), false, 'the settings are not installed');
+});
+
+t.test('monitoring settings: your release label, Prometheus namespace and runbook URL reach every object that needs them', async (t) => {
+  const dir = t.testdir({});
+  const rel = (p: string): string => relative(dir, join(MANIFESTS_DIR, p));
+  const settings = readFileSync(join(MANIFESTS_DIR, 'overlays/monitoring/monitoring-settings.yaml'), 'utf8')
+    .replace('release: kube-prometheus-stack', 'release: prom')
+    .replace('namespace: monitoring', 'namespace: observability')
+    .replace('https://github.com/tenantguard/tenantguard/blob/main/README.md', 'https://git.example.com/platform/tenantguard/README.md');
+  writeFileSync(join(dir, 'monitoring-settings.yaml'), settings);
+  writeFileSync(join(dir, 'kustomization.yaml'), `resources: [${rel('base')}, monitoring-settings.yaml]\ncomponents: [${rel('components/monitoring')}]\n`);
+  const docs = await kustomizeBuild(relative(MANIFESTS_DIR, dir));
+  t.equal(findNamed(docs, 'ServiceMonitor', 'tenantguard').metadata?.labels?.release, 'prom');
+  const rule = findNamed(docs, 'PrometheusRule', 'tenantguard');
+  t.equal(rule.metadata?.labels?.release, 'prom');
+  t.equal(findNamed(docs, 'ConfigMap', 'tenantguard-dashboard').metadata?.namespace, 'observability');
+  t.same(findNamed(docs, 'NetworkPolicy', 'tenantguard').spec.ingress[1].from[0].namespaceSelector.matchLabels, { 'kubernetes.io/metadata.name': 'observability' });
+  for (const r of (rule.spec.groups as Array<{ rules: Array<{ alert: string; annotations: { runbook_url: string } }> }>).flatMap((g) => g.rules)) {
+    t.equal(r.annotations.runbook_url, `https://git.example.com/platform/tenantguard/README.md#${r.alert.toLowerCase()}`, r.alert);
+  }
 });

@@ -15,7 +15,7 @@ import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io
 import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import type { KubeObject } from '../policies/types.js';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { renderManifests } from '../manifests/render.js';
 import { crdValidator, type Schema } from './helpers/crd-schema.js';
@@ -190,7 +190,8 @@ async function combined(): Promise<KubeObject[]> {
   const dir = await mkdtemp(join(MANIFESTS_DIR, '../.tap-kustomize-'));
   try {
     const rel = (p: string) => relative(dir, join(MANIFESTS_DIR, p));
-    await writeFile(join(dir, 'kustomization.yaml'), `resources: [${rel('base')}]\ncomponents: [${['cert-manager', 'mtls', 'monitoring'].map((c) => rel(`components/${c}`)).join(', ')}]\n`);
+    await copyFile(join(MANIFESTS_DIR, 'overlays/monitoring/monitoring-settings.yaml'), join(dir, 'monitoring-settings.yaml'));
+    await writeFile(join(dir, 'kustomization.yaml'), `resources: [${rel('base')}, monitoring-settings.yaml]\ncomponents: [${['cert-manager', 'mtls', 'monitoring'].map((c) => rel(`components/${c}`)).join(', ')}]\n`);
     return await installed(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
