@@ -13,7 +13,9 @@ import { MODULES } from '../../policies/registry.js';
 import type { ClusterView, KubeObject, QuotaLedger, ViewKind } from '../../policies/types.js';
 import { ClusterReadError, DEFAULT_PAGE_SIZE } from '../cluster/cluster-snapshot.js';
 import type { ServerConfig } from '../config.js';
+import { KubeClient, loadKubeConfig } from '../../platform/kube-client.js';
 import { openReports, policyReports, type Violation } from '../replay/policy-report.js';
+import { writeReports } from '../replay/report-writer.js';
 import { deterministicUid, filesIn, InputError, parseDocuments, readText, wrapManifest } from '../replay/inputs.js';
 import { setupCluster, type ClusterSetup } from '../setup/cluster-setup.js';
 import { fileConfig } from '../setup/file-config.js';
@@ -37,6 +39,8 @@ Options:
                                   policyreport: one wgpolicyk8s.io/v1alpha2 PolicyReport per namespace (YAML)
                                   openreports: one openreports.io/v1alpha1 Report per namespace (YAML)
   --fail-on-violation             exit 1 when anything is violated
+  --apply                         live cluster, with --output policyreport or openreports: also write
+                                  the reports into the cluster (create or replace each namespace's)
   -h, --help                      show this help
 
 Without --state, a kubeconfig (--kubeconfig, KUBECONFIG, or running in a pod) selects the live
@@ -54,6 +58,7 @@ const OPTIONS = {
   config: { type: 'string' },
   output: { type: 'string', default: 'table' },
   'fail-on-violation': { type: 'boolean', default: false },
+  apply: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -298,6 +303,9 @@ export async function runAudit(argv: string[], io: RawCommandIO = { stdout: proc
     for (const ns of namespaces ?? []) {
       if (!NAMESPACE_NAME.test(ns) || ns.length > 63) throw new InputError(`--namespace ${JSON.stringify(ns)}: not a namespace name (a DNS label)`);
     }
+    if (v.apply && v.output !== 'policyreport' && v.output !== 'openreports') {
+      throw new InputError('--apply writes reports: use it with --output policyreport or --output openreports');
+    }
     const chunk = v['chunk-size'];
     if (chunk !== undefined && !/^[1-9][0-9]{0,5}$/.test(chunk)) throw new InputError(`--chunk-size must be a whole number from 1 to 999999, got ${chunk}`);
 
@@ -311,15 +319,25 @@ export async function runAudit(argv: string[], io: RawCommandIO = { stdout: proc
       modules: io.modules ?? MODULES,
       for: { command: 'audit', ...(namespaces === undefined ? {} : { namespaces }), ...(chunk === undefined ? {} : { pageSize: Number(chunk) }) },
     });
+    if (v.apply && setup.mode !== 'live') throw new InputError('--apply writes into the live cluster: it needs a kubeconfig (or running in a pod), not --state');
     const report = await audit(setup, config, namespaces);
     const output = v.output as Output;
+    const now = new Date();
+    const reports = output === 'policyreport' ? policyReports(report.violations, report.namespaces, now) : openReports(report.violations, report.namespaces, now);
     const formats: Record<Output, () => string> = {
       table: () => formatTable(report),
       json: () => formatJson(report),
-      policyreport: () => formatReports(policyReports(report.violations, report.namespaces, new Date())),
-      openreports: () => formatReports(openReports(report.violations, report.namespaces, new Date())),
+      policyreport: () => formatReports(reports),
+      openreports: () => formatReports(reports),
     };
     io.stdout.write(formats[output]());
+    if (v.apply) {
+      try {
+        await writeReports(new KubeClient(loadKubeConfig(v.kubeconfig ?? config.kubeconfig)), reports);
+      } catch (err) {
+        throw new ClusterReadError(`writing the reports failed: ${(err as Error).message}`);
+      }
+    }
     return v['fail-on-violation'] && report.violations.length > 0 ? 1 : 0;
   } catch (err) {
     if (err instanceof InputError || err instanceof SetupError || err instanceof ClusterReadError) {
