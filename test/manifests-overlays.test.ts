@@ -116,3 +116,28 @@ t.test('monitoring settings: your release label, Prometheus namespace and runboo
     t.equal(r.annotations.runbook_url, `https://git.example.com/platform/tenantguard/README.md#${r.alert.toLowerCase()}`, r.alert);
   }
 });
+
+t.test('audit: an hourly CronJob runs `audit --apply` with the webhook\'s config, as an identity that reads what the webhook reads and writes only Reports', async (t) => {
+  const docs = await kustomizeBuild('overlays/audit');
+  const cron = findNamed(docs, 'CronJob', 'tenantguard-audit');
+  t.equal(cron.spec.concurrencyPolicy, 'Forbid', 'never two audits at once');
+  const pod = cron.spec.jobTemplate.spec.template.spec;
+  const [c] = pod.containers;
+  t.same(c.command.slice(-2), ['dist/server/commands/cli.js', 'audit']);
+  t.same(c.args, ['--config', '/etc/tenantguard/config/config.yaml', '--output', 'openreports', '--apply']);
+  const mount = c.volumeMounts.find((m: { mountPath: string }) => '/etc/tenantguard/config/config.yaml'.startsWith(`${m.mountPath}/`));
+  t.equal(pod.volumes.find((v: { name: string }) => v.name === mount.name).configMap.name, 'tenantguard-config', 'the same config as the webhook');
+  t.equal(c.image, findNamed(docs, 'Deployment', 'tenantguard').spec.template.spec.containers[0].image, 'the same image as the webhook');
+  t.equal(pod.securityContext.runAsNonRoot, true);
+  t.equal(c.securityContext.readOnlyRootFilesystem, true);
+
+  const binding = findNamed(docs, 'ClusterRoleBinding', 'tenantguard-audit');
+  t.same(binding.subjects, [{ kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: 'tenantguard' }]);
+  type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+  const rules = findNamed(docs, 'ClusterRole', (binding.roleRef as { name: string }).name).rules as Rule[];
+  const grants = (rs: Rule[], verb: string): Set<string> => new Set(rs.filter((r) => r.verbs.includes(verb) && !r.resourceNames).flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`))));
+  const webhookReads = grants(findNamed(docs, 'ClusterRole', 'tenantguard').rules as Rule[], 'list');
+  t.same([...grants(rules, 'list')].sort(), [...webhookReads].sort(), 'lists exactly the kinds the webhook lists');
+  const writes = rules.filter((r) => r.verbs.some((v) => !['get', 'list'].includes(v)));
+  t.same(writes, [{ apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['get', 'create', 'update'] }], 'writes only Reports');
+});

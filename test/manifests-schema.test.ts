@@ -8,6 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import t from 'tap';
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
+import { CronJob } from 'kubernetes-models/batch/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
@@ -32,6 +33,7 @@ const MODELS: Record<string, { model: new (data: never) => Validatable; typeName
   'v1/ConfigMap': { model: ConfigMap, typeName: 'V1ConfigMap' },
   'v1/Service': { model: Service, typeName: 'V1Service' },
   'apps/v1/Deployment': { model: Deployment, typeName: 'V1Deployment' },
+  'batch/v1/CronJob': { model: CronJob, typeName: 'V1CronJob' },
   'policy/v1/PodDisruptionBudget': { model: PodDisruptionBudget, typeName: 'V1PodDisruptionBudget' },
   'rbac.authorization.k8s.io/v1/ClusterRole': { model: ClusterRole, typeName: 'V1ClusterRole' },
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { model: ClusterRoleBinding, typeName: 'V1ClusterRoleBinding' },
@@ -191,7 +193,7 @@ async function combined(): Promise<KubeObject[]> {
   try {
     const rel = (p: string) => relative(dir, join(MANIFESTS_DIR, p));
     await copyFile(join(MANIFESTS_DIR, 'overlays/monitoring/monitoring-settings.yaml'), join(dir, 'monitoring-settings.yaml'));
-    await writeFile(join(dir, 'kustomization.yaml'), `resources: [${rel('base')}, monitoring-settings.yaml]\ncomponents: [${['cert-manager', 'mtls', 'monitoring'].map((c) => rel(`components/${c}`)).join(', ')}]\n`);
+    await writeFile(join(dir, 'kustomization.yaml'), `resources: [${rel('base')}, monitoring-settings.yaml]\ncomponents: [${['cert-manager', 'mtls', 'monitoring', 'audit'].map((c) => rel(`components/${c}`)).join(', ')}]\n`);
     return await installed(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -223,6 +225,7 @@ t.test('the overlays add what they say', async (t) => {
   t.same(await added('cert-manager'), ['Certificate', 'Certificate', 'Issuer', 'Issuer']);
   t.same(await added('mtls'), [], 'mtls changes the Deployment only');
   t.same(await added('monitoring'), ['ConfigMap', 'PrometheusRule', 'ServiceMonitor']);
+  t.same(await added('audit'), ['ClusterRole', 'ClusterRoleBinding', 'CronJob', 'ServiceAccount']);
 });
 
 t.test('the CRD checks catch what they are meant to catch', async (t) => {

@@ -63,4 +63,5 @@ t.test('the image is built with package.json\'s version as its tag and OCI label
   t.match(runtimeStage, /org\.opencontainers\.image\.version="\$\{VERSION\}"/);
   const deployment = await readFile(join(ROOT, 'manifests/base/deployment.yaml'), 'utf8');
   t.match(deployment, new RegExp(`image: tenantguard:${version.replace(/\./g, '\\.')}\\n`));
+  t.match(deployment, new RegExp(`app.kubernetes.io/version: "${version.replace(/\./g, '\\.')}"`), 'the version label');
 });
