@@ -19,6 +19,13 @@ module.exports = {
       from: { path: '(^|/)policies/kube/' },
       to: { path: '(^|/)policies/', pathNot: '(^|/)policies/(kube/|types\\.ts$)' },
     },
+    {
+      name: 'certs-below-server',
+      comment: 'certs/ runs under the server and the CLI alike: it is handed a Kubernetes client and a file watch, and imports nothing from server/',
+      severity: 'error',
+      from: { path: '^certs/' },
+      to: { path: '^server/' },
+    },
   ],
   options: {
     parser: 'swc',

@@ -16,6 +16,15 @@ RUN ./node_modules/.bin/tsc -p tsconfig.build.json \
  && npm prune --omit=dev --ignore-scripts
 
 FROM gcr.io/distroless/nodejs22-debian12:nonroot
+# Set by `make image` from package.json (the one source of the version, as `tenantguard --version`,
+# tenantguard_build_info and the traces' service.version); REVISION is the git commit built.
+ARG VERSION=unset
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="tenantguard" \
+      org.opencontainers.image.description="Kubernetes admission webhook for multi-tenant clusters running Pods and KubeVirt VMs" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/package.json ./package.json

@@ -1,7 +1,7 @@
 // A small certificate authority for the webhook (SPEC 9): a CA and a serving certificate for the
 // in-cluster Service names (and localhost for development). ECDSA P-256, PEM in and out.
 import 'reflect-metadata';
-import { webcrypto } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import {
   AuthorityKeyIdentifierExtension,
   BasicConstraintsExtension,
@@ -68,10 +68,19 @@ function validity(days: number, at: Date | undefined): { notBefore: Date; notAft
   return { notBefore: new Date(now - BACKDATE_MS), notAfter: new Date(now + days * DAY_MS) };
 }
 
+/**
+ * A CA's subject names when it was made, to the second, plus a random suffix: two CAs, say old and
+ * new during a rotation made the same day, never share a subject (clients that index their trust
+ * by subject, and people reading a bundle, tell them apart).
+ */
+function defaultCAName(now: Date): string {
+  return `tenantguard-ca-${now.toISOString().replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
+}
+
 export async function createCA(opts: CAOptions = {}): Promise<CertificateAuthority> {
   const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
   const cert = await X509CertificateGenerator.createSelfSigned({
-    name: `CN=${opts.commonName ?? `tenantguard-ca-${(opts.now ?? new Date()).toISOString().slice(0, 10)}`}`,
+    name: `CN=${opts.commonName ?? defaultCAName(opts.now ?? new Date())}`,
     keys,
     signingAlgorithm: SIGNING,
     ...validity(opts.days ?? 3650, opts.now),

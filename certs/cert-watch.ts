@@ -4,7 +4,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { DirectoryWatch } from '../server/directory-watch.js';
+import { DirectoryWatch } from './directory-watch.js';
 
 export interface CertPair {
   key: string;

@@ -4,7 +4,7 @@
 // Lease; take it when it is free, ours, or not renewed for leaseDuration as measured on *our*
 // clock since we last saw it change (so skewed clocks between nodes do not matter); every write
 // carries the resourceVersion read, so of two replicas racing for it exactly one wins (409).
-import { KubeApiError, type KubeClient } from '../server/cluster/kube-client.js';
+import { apiStatusOf, type ClusterApi } from './cluster-api.js';
 
 export interface LeaseOptions {
   namespace: string;
@@ -42,7 +42,7 @@ export class LeaseElection {
   private holder: string | undefined;
 
   constructor(
-    private readonly client: KubeClient,
+    private readonly client: ClusterApi,
     private readonly opts: LeaseOptions,
   ) {
     this.clock = opts.clock ?? (() => new Date());
@@ -67,7 +67,7 @@ export class LeaseElection {
     try {
       lease = await this.client.request<LeaseObject>('GET', this.path, { operation: 'get lease' });
     } catch (err) {
-      if (!(err instanceof KubeApiError) || err.status !== 404) throw err;
+      if (apiStatusOf(err) !== 404) throw err;
       return this.create(now);
     }
     const spec = lease.spec ?? {};
@@ -93,7 +93,7 @@ export class LeaseElection {
     try {
       await this.client.request('PUT', this.path, { body: next, operation: 'update lease' });
     } catch (err) {
-      if (err instanceof KubeApiError && err.status === 409) return false;
+      if (apiStatusOf(err) === 409) return false;
       throw err;
     }
     return this.won(next, now);
@@ -130,7 +130,7 @@ export class LeaseElection {
     try {
       await this.client.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${this.opts.namespace}/leases`, { body: lease, operation: 'create lease' });
     } catch (err) {
-      if (err instanceof KubeApiError && err.status === 409) return false;
+      if (apiStatusOf(err) === 409) return false;
       throw err;
     }
     return this.won(lease, now);

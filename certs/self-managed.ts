@@ -8,7 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { KubeApiError, KubeClient, loadKubeConfig } from '../server/cluster/kube-client.js';
+import { apiStatusOf, type ClusterApi } from './cluster-api.js';
 import { createCA, createServingCert, loadCA, pemBundle, serviceDnsNames, splitPemBundle, type CertificateAuthority } from './authority.js';
 import { checkCertPair, type CertPair } from './cert-watch.js';
 import { certificateTimings, type CertificateSettings, type SelfManagedTimings } from './certificate-settings.js';
@@ -32,7 +32,7 @@ interface WebhookConfiguration {
 export const CA_SECRET_KEYS = { cert: 'ca.crt', key: 'ca.key', bundle: 'ca-bundle.crt' } as const;
 
 export interface SelfManagedOptions {
-  client: KubeClient;
+  client: ClusterApi;
   /** The webhook's namespace: Secrets and Lease live there; the certificate names its Service there. */
   namespace: string;
   /** This replica's name, the Lease's holderIdentity. */
@@ -169,7 +169,7 @@ export class SelfManagedCertificates {
     try {
       return await this.opts.client.request<T>('GET', path, { operation });
     } catch (err) {
-      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      if (apiStatusOf(err) === 404) return undefined;
       throw err;
     }
   }
@@ -253,7 +253,7 @@ export class SelfManagedCertificates {
     const decision = plan(observed, timings.policy, now);
 
     if (decision.ca.action === 'create') {
-      signer = await createCA({ commonName: `tenantguard-ca-${now.toISOString().replace(/\.\d+Z$/, 'Z')}`, days: timings.policy.caValidityDays, now });
+      signer = await createCA({ days: timings.policy.caValidityDays, now });
       logger.info({ notAfter: signer.cert.notAfter.toISOString(), reason: decision.ca.reason }, 'created a new CA; it joins the caBundle before it signs anything');
     }
     const ca = signer!;
@@ -328,7 +328,8 @@ export class SelfManagedCertificates {
  * sets to the pod name).
  */
 export function selfManagedCertificates(
-  config: { certificates: CertificateSettings; namespace: string; kubeconfig?: string },
+  config: { certificates: CertificateSettings; namespace: string },
+  client: ClusterApi,
   env: NodeJS.ProcessEnv,
   logger: Logger,
   onPair: (pair: CertPair) => void,
@@ -337,7 +338,7 @@ export function selfManagedCertificates(
   const checked = certificateTimings(config.certificates);
   if (!checked.ok) throw new Error(checked.errors.join('; '));
   return new SelfManagedCertificates({
-    client: new KubeClient(loadKubeConfig(config.kubeconfig)),
+    client,
     namespace: config.namespace,
     identity: env.POD_NAME || env.HOSTNAME || hostname(),
     settings: config.certificates,

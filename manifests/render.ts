@@ -1,8 +1,11 @@
 // Renders the install bundle: a kustomization (manifests/base by default, or an overlay) built by
-// `kubectl kustomize`, with the serving CA injected as the webhooks' caBundle. Used by `make manifests`:
-//   node --import=tsx manifests/render.ts --ca-bundle FILE --out DIR [--kustomization DIR]
+// `kubectl kustomize`, optionally with a CA injected as the webhooks' caBundle. Used by `make manifests`:
+//   node --import=tsx manifests/render.ts [--ca-bundle FILE] --out DIR [--kustomization DIR]
 // writes DIR/install.yaml. FILE is the `caBundle` file `tenantguard certs` writes (base64 of the CA
-// PEMs) or a PEM file. Webhook configurations whose CA cert-manager injects are left as they are.
+// PEMs) or a PEM file. Rendering never makes a CA: without FILE, the webhooks are left without a
+// caBundle when the install sets it at runtime (tenantguard's own certificate management, or
+// cert-manager's injector), and rendering fails, saying so, when nothing would. The output depends
+// on the kustomization and FILE only.
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -10,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { isMap, isSeq, parseAllDocuments, type Document } from 'yaml';
+import { buildConfig, parseConfigText } from '../server/config-load.js';
 
 export class RenderError extends Error {}
 
@@ -80,23 +84,52 @@ export async function kustomize(dir: string): Promise<string> {
   }
 }
 
-/** The install bundle of a kustomization as multi-document YAML, the caBundle set where cert-manager does not inject it. */
-export async function renderManifests(caBundle: string, dir: string = BASE_DIR): Promise<string> {
-  const parts: string[] = [];
-  for (const doc of parseAllDocuments(await kustomize(dir)) as Document[]) {
-    if (doc.errors.length > 0) throw new RenderError(`${dir}: ${doc.errors[0]!.message}`);
-    const kind = doc.get('kind');
-    if (typeof kind !== 'string' || typeof doc.get('apiVersion') !== 'string') {
-      throw new RenderError(`${dir}: a document without apiVersion and kind`);
-    }
-    const injected = doc.getIn(['metadata', 'annotations', CA_INJECTION_ANNOTATION]) !== undefined;
-    if (WEBHOOK_KINDS.has(kind) && !injected) injectCaBundle(doc, caBundle, dir);
-    parts.push(doc.toString({ directives: false, lineWidth: 0 }));
-  }
-  return parts.join('---\n');
+/**
+ * Whether the rendered tenantguard keeps its webhooks' caBundle itself: its config (the ConfigMap
+ * tenantguard-config) as the server loads it, with the Deployment's environment over it.
+ */
+function selfManagesCertificates(docs: Document[], dir: string): boolean {
+  const find = (kind: string, name: string): Document | undefined =>
+    docs.find((d) => d.get('kind') === kind && d.getIn(['metadata', 'name']) === name);
+  const configMap = find('ConfigMap', 'tenantguard-config');
+  const text = configMap?.getIn(['data', 'config.yaml']);
+  if (typeof text !== 'string') throw new RenderError(`${dir}: no ConfigMap tenantguard-config with a config.yaml`);
+  const env: Record<string, string> = {};
+  const containers = (find('Deployment', 'tenantguard')?.getIn(['spec', 'template', 'spec', 'containers']) as { toJSON(): unknown } | undefined)?.toJSON();
+  const tenantguard = (containers as Array<{ name: string; env?: Array<{ name: string; value?: string }> }> | undefined)?.find((c) => c.name === 'tenantguard');
+  for (const e of tenantguard?.env ?? []) if (typeof e.value === 'string') env[e.name] = e.value;
+  const parsed = parseConfigText(text, 'config.yaml');
+  const built = parsed.ok ? buildConfig(parsed.value, { env }) : parsed;
+  if (!built.ok) throw new RenderError(`${dir}: the ConfigMap tenantguard-config is invalid: ${built.errors.join('; ')}`);
+  return built.config.certificates.selfManage;
 }
 
-const USAGE = 'usage: node --import=tsx manifests/render.ts --ca-bundle FILE --out DIR [--kustomization DIR]';
+/**
+ * The install bundle of a kustomization as multi-document YAML. With `caBundle`, it is set on
+ * every webhook cert-manager does not inject; without, the install must set it at runtime.
+ */
+export async function renderManifests(caBundle: string | undefined, dir: string = BASE_DIR): Promise<string> {
+  const docs = parseAllDocuments(await kustomize(dir)) as Document[];
+  for (const doc of docs) {
+    if (doc.errors.length > 0) throw new RenderError(`${dir}: ${doc.errors[0]!.message}`);
+    if (typeof doc.get('kind') !== 'string' || typeof doc.get('apiVersion') !== 'string') {
+      throw new RenderError(`${dir}: a document without apiVersion and kind`);
+    }
+  }
+  const needingCA = docs.filter((d) => WEBHOOK_KINDS.has(d.get('kind') as string) && d.getIn(['metadata', 'annotations', CA_INJECTION_ANNOTATION]) === undefined);
+  if (caBundle !== undefined) {
+    for (const doc of needingCA) injectCaBundle(doc, caBundle, dir);
+  } else if (needingCA.length > 0 && !selfManagesCertificates(docs, dir)) {
+    throw new RenderError(
+      `${dir}: no CA given, and nothing in this install sets the webhooks' caBundle (certificates.selfManage is off and cert-manager does not inject it). ` +
+        'Keep self-management on (the base), use overlays/cert-manager, or pass the CA that signs the serving certificate: ' +
+        '--ca-bundle FILE (make manifests CA_BUNDLE=FILE; `tenantguard certs` writes FILE). Rendering never makes a CA.',
+    );
+  }
+  return docs.map((doc) => doc.toString({ directives: false, lineWidth: 0 })).join('---\n');
+}
+
+const USAGE = 'usage: node --import=tsx manifests/render.ts [--ca-bundle FILE] --out DIR [--kustomization DIR]';
 
 export interface RenderIO {
   stdout: { write(text: string): unknown };
@@ -116,19 +149,23 @@ export async function main(argv: string[], io: RenderIO = process): Promise<numb
     io.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  if (!values['ca-bundle'] || !values.out) {
-    io.stderr.write(`--ca-bundle and --out are required\n${USAGE}\n`);
+  if (!values.out || values['ca-bundle'] === '') {
+    io.stderr.write(`${values.out ? '--ca-bundle: needs a file' : '--out is required'}\n${USAGE}\n`);
     return 2;
   }
   try {
     const bundleFile = values['ca-bundle'];
-    let bundleText: string;
-    try {
-      bundleText = await readFile(bundleFile, 'utf8');
-    } catch (err) {
-      throw new RenderError(`cannot read the CA bundle ${bundleFile}: ${(err as Error).message}`);
+    let caBundle: string | undefined;
+    if (bundleFile !== undefined) {
+      let bundleText: string;
+      try {
+        bundleText = await readFile(bundleFile, 'utf8');
+      } catch (err) {
+        throw new RenderError(`cannot read the CA bundle ${bundleFile}: ${(err as Error).message}`);
+      }
+      caBundle = checkCaBundle(bundleText, bundleFile);
     }
-    const rendered = await renderManifests(checkCaBundle(bundleText, bundleFile), values.kustomization ?? BASE_DIR);
+    const rendered = await renderManifests(caBundle, values.kustomization ?? BASE_DIR);
     await mkdir(values.out, { recursive: true });
     const out = join(values.out, 'install.yaml');
     await writeFile(out, rendered);

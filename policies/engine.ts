@@ -2,6 +2,10 @@
 // validators on the final object, then the commit phase (quota reservations) when nothing denied.
 // It turns findings into a decision by mode, applies each module's failure mode and time budget,
 // and times and traces every module. Modules stay pure; the clock and the tracer live here.
+// A review has one deadline below its webhook's timeoutSeconds (reviewDeadlineMs): each module's
+// budget is its own timeoutMs or what is left of the deadline, whichever is less, so the modules'
+// budgets never add up past the point where the apiserver stops waiting, and a slow module is
+// answered by its own failure mode instead of the apiserver's timeout (SPEC 5).
 import { context, trace, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import fjp from 'fast-json-patch';
 import { confirmLauncherVmi } from './launcher-vmi-confirm.js';
@@ -34,13 +38,28 @@ export interface Exemptions {
   groups: string[];
 }
 
+export type Phase = 'mutate' | 'validate' | 'both';
+
+/** Per webhook, how long a whole review may take; below the webhook's timeoutSeconds. */
+export interface ReviewDeadlines {
+  mutate: number;
+  validate: number;
+}
+
 export interface EngineConfig {
   exemptions: Exemptions;
   modules: Record<string, ModulePolicy>;
   settings: ModuleSettings;
+  /** Absent: no review deadline, only the modules' own budgets (embedding tests, tools). */
+  reviewDeadlineMs?: ReviewDeadlines;
 }
 
-export type Phase = 'mutate' | 'validate' | 'both';
+/** `both` (replay) stands for the apiserver's two calls, each with its own deadline. */
+function deadlineMsOf(deadlines: ReviewDeadlines | undefined, phase: Phase): number {
+  if (deadlines === undefined) return Infinity;
+  if (phase === 'both') return deadlines.mutate + deadlines.validate;
+  return deadlines[phase];
+}
 
 /** What happened in one module, for logs, metrics and replay output. */
 export interface ModuleOutcome {
@@ -76,9 +95,36 @@ const MAX_ANNOTATION = 512;
 const RESULT_RANK = { allow: 0, patch: 0, audit: 1, warn: 2, deny: 3, error: 4 } as const;
 
 export class PolicyTimeoutError extends Error {
-  constructor(module: string, ms: number) {
-    super(`policy ${module} exceeded its time budget of ${ms}ms`);
+  constructor(module: string, budget: Budget) {
+    const ms = Math.round(budget.ms);
+    super(
+      budget.byDeadline
+        ? ms <= 0
+          ? `policy ${module} did not run: the review's ${budget.deadlineMs}ms deadline had passed`
+          : `policy ${module} exceeded its time budget of ${ms}ms (what was left of the review's ${budget.deadlineMs}ms deadline)`
+        : `policy ${module} exceeded its time budget of ${ms}ms`,
+    );
   }
+}
+
+/** One module step's time budget: its timeoutMs, or what is left of the review's deadline. */
+interface Budget {
+  ms: number;
+  byDeadline: boolean;
+  deadlineMs: number;
+}
+
+/** Where a review's deadline stands: its absolute end on the performance.now() clock and its length. */
+interface ReviewClock {
+  endsAt: number;
+  deadlineMs: number;
+}
+
+function budgetOf(policy: ModulePolicy, clock: ReviewClock, now: number): Budget {
+  const left = clock.endsAt - now;
+  return left < policy.timeoutMs
+    ? { ms: Math.max(0, left), byDeadline: true, deadlineMs: clock.deadlineMs }
+    : { ms: policy.timeoutMs, byDeadline: false, deadlineMs: clock.deadlineMs };
 }
 
 /** Warnings go to kubectl users verbatim: one line, short (SPEC 3). */
@@ -110,13 +156,14 @@ function installExemption(request: AdmissionRequest, view: ClusterView): string 
   return undefined;
 }
 
-async function withTimeout<T>(promise: Promise<T>, module: string, ms: number, abort?: AbortController): Promise<T> {
+async function withTimeout<T>(promise: Promise<T>, module: string, budget: Budget, abort?: AbortController): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
+      // Rejected before the abort: a step that answers its abort at once must not win the race.
+      reject(new PolicyTimeoutError(module, budget));
       abort?.abort();
-      reject(new PolicyTimeoutError(module, ms));
-    }, ms);
+    }, budget.ms);
   });
   try {
     return await Promise.race([promise, timeout]);
@@ -157,8 +204,14 @@ export class PolicyEngine {
     return this.config.modules[name] ?? DEFAULT_MODULE_POLICY;
   }
 
-  async review(request: AdmissionRequest, phase: Phase): Promise<Decision> {
+  /**
+   * @param receivedAt when the request arrived, on the performance.now() clock: the deadline runs
+   * from there (the apiserver's timeout started before the body was even read).
+   */
+  async review(request: AdmissionRequest, phase: Phase, receivedAt: number = performance.now()): Promise<Decision> {
     const config = this.config;
+    const deadlineMs = deadlineMsOf(config.reviewDeadlineMs, phase);
+    const clock: ReviewClock = { endsAt: receivedAt + deadlineMs, deadlineMs };
     const decision: Decision = { allowed: true, warnings: [], auditAnnotations: {}, tenant: undefined, modules: [] };
 
     const exempt = exemptionOf(request, config.exemptions) ?? installExemption(request, this.deps.view);
@@ -205,7 +258,7 @@ export class PolicyEngine {
     if (phase !== 'validate' && original !== undefined) {
       let working: KubeObject | undefined;
       for (const module of this.mutators) {
-        let result = this.run(module, { ...input, object: working ?? original }, config, decision, denials, traced);
+        let result = this.run(module, { ...input, object: working ?? original }, config, clock, decision, denials, traced);
         if (result instanceof Promise) result = await result;
         if (result?.patch && result.patch.length > 0) {
           working ??= structuredClone(original);
@@ -223,13 +276,13 @@ export class PolicyEngine {
     const commits: Array<{ module: PolicyModule; commit: NonNullable<ModuleResult['commit']> }> = [];
     if (phase !== 'mutate') {
       for (const module of this.validators) {
-        let result = this.run(module, input, config, decision, denials, traced);
+        let result = this.run(module, input, config, clock, decision, denials, traced);
         if (result instanceof Promise) result = await result;
         if (result?.commit) commits.push({ module, commit: result.commit });
       }
       if (denials.length === 0) {
         for (const { module, commit } of commits) {
-          await this.runCommit(module, commit, request.dryRun === true, config, decision, denials, traced);
+          await this.runCommit(module, commit, request.dryRun === true, config, clock, decision, denials, traced);
         }
       }
     }
@@ -250,19 +303,25 @@ export class PolicyEngine {
     module: PolicyModule,
     input: PolicyInput,
     config: EngineConfig,
+    clock: ReviewClock,
     decision: Decision,
     denials: string[],
     traced: boolean,
   ): ModuleResult | undefined | Promise<ModuleResult | undefined> {
     const policy = config.modules[module.name] ?? DEFAULT_MODULE_POLICY;
     if (!policy.enabled) return undefined;
+    const started = performance.now();
+    const budget = budgetOf(policy, clock, started);
+    if (budget.ms <= 0) {
+      this.fold(module.name, undefined, new PolicyTimeoutError(module.name, budget), policy, decision, denials, 0);
+      return undefined;
+    }
     if (traced) {
       return this.traced(module.name, 'evaluate', (abort) => {
         const out = module.evaluate(input);
-        return out instanceof Promise ? withTimeout(out, module.name, policy.timeoutMs, abort) : out;
-      }, policy, decision, denials);
+        return out instanceof Promise ? withTimeout(out, module.name, budget, abort) : out;
+      }, budget, policy, decision, denials);
     }
-    const started = performance.now();
     let out: ReturnType<PolicyModule['evaluate']>;
     try {
       out = module.evaluate(input);
@@ -270,10 +329,10 @@ export class PolicyEngine {
       this.fold(module.name, undefined, err, policy, decision, denials, performance.now() - started);
       return undefined;
     }
-    if (out instanceof Promise) return this.settle(module.name, out, policy, started, decision, denials);
+    if (out instanceof Promise) return this.settle(module.name, out, budget, policy, started, decision, denials);
     const durationMs = performance.now() - started;
-    if (durationMs > policy.timeoutMs) {
-      this.fold(module.name, undefined, new PolicyTimeoutError(module.name, policy.timeoutMs), policy, decision, denials, durationMs);
+    if (durationMs > budget.ms) {
+      this.fold(module.name, undefined, new PolicyTimeoutError(module.name, budget), policy, decision, denials, durationMs);
       return undefined;
     }
     this.fold(module.name, out, undefined, policy, decision, denials, durationMs);
@@ -284,6 +343,7 @@ export class PolicyEngine {
   private async settle(
     name: string,
     pending: Promise<ModuleResult>,
+    budget: Budget,
     policy: ModulePolicy,
     started: number,
     decision: Decision,
@@ -292,7 +352,7 @@ export class PolicyEngine {
     let result: ModuleResult | undefined;
     let error: unknown;
     try {
-      result = await withTimeout(pending, name, policy.timeoutMs);
+      result = await withTimeout(pending, name, budget);
     } catch (err) {
       error = err;
     }
@@ -305,19 +365,25 @@ export class PolicyEngine {
     commit: NonNullable<ModuleResult['commit']>,
     dryRun: boolean,
     config: EngineConfig,
+    clock: ReviewClock,
     decision: Decision,
     denials: string[],
     traced: boolean,
   ): Promise<void> {
     const policy = config.modules[module.name] ?? DEFAULT_MODULE_POLICY;
-    const step = async (abort: AbortController): Promise<ModuleResult> => ({
-      findings: await withTimeout(commit({ dryRun, signal: abort.signal }), module.name, policy.timeoutMs, abort),
-    });
-    if (traced) {
-      await this.traced(module.name, 'commit', step, policy, decision, denials);
+    const started = performance.now();
+    const budget = budgetOf(policy, clock, started);
+    if (budget.ms <= 0) {
+      this.fold(module.name, undefined, new PolicyTimeoutError(module.name, budget), policy, decision, denials, 0);
       return;
     }
-    const started = performance.now();
+    const step = async (abort: AbortController): Promise<ModuleResult> => ({
+      findings: await withTimeout(commit({ dryRun, signal: abort.signal }), module.name, budget, abort),
+    });
+    if (traced) {
+      await this.traced(module.name, 'commit', step, budget, policy, decision, denials);
+      return;
+    }
     let result: ModuleResult | undefined;
     let error: unknown;
     try {
@@ -336,6 +402,7 @@ export class PolicyEngine {
     name: string,
     step: 'evaluate' | 'commit',
     body: (abort: AbortController) => Promise<ModuleResult> | ModuleResult,
+    budget: Budget,
     policy: ModulePolicy,
     decision: Decision,
     denials: string[],
@@ -355,7 +422,7 @@ export class PolicyEngine {
         ? await context.with(trace.setSpan(context.active(), span), () => body(abort))
         : await body(abort);
       const elapsed = performance.now() - started;
-      if (step === 'evaluate' && elapsed > policy.timeoutMs) throw new PolicyTimeoutError(name, policy.timeoutMs);
+      if (step === 'evaluate' && elapsed > budget.ms) throw new PolicyTimeoutError(name, budget);
     } catch (err) {
       error = err;
       result = undefined;

@@ -162,7 +162,7 @@ const filePath = { type: 'string', minLength: 1 };
 export const serverConfigSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['listen', 'tls', 'metrics', 'logLevel', 'bodyLimitBytes', 'namespace', 'exemptions', 'modules', 'defaultTenant', 'kubevirt', 'cdi', 'quota', 'shutdownGraceMs'],
+  required: ['listen', 'tls', 'metrics', 'logLevel', 'bodyLimitBytes', 'namespace', 'exemptions', 'modules', 'reviewDeadlineMs', 'defaultTenant', 'kubevirt', 'cdi', 'quota', 'shutdownGraceMs'],
   properties: {
     listen: {
       type: 'object',
@@ -192,6 +192,13 @@ export const serverConfigSchema = {
       type: 'object',
       additionalProperties: false,
       properties: Object.fromEntries(Object.keys(DEFAULT_CONFIG.modules).map((name) => [name, modulePolicySchema])),
+    },
+    // A webhook's timeoutSeconds is at most 30 (admissionregistration/v1 validation).
+    reviewDeadlineMs: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['mutate', 'validate'],
+      properties: { mutate: { type: 'integer', minimum: 100, maximum: 29_000 }, validate: { type: 'integer', minimum: 100, maximum: 29_000 } },
     },
     defaultTenant: { type: 'object', additionalProperties: false, properties: tenantSettingsProperties },
     kubevirt: {
@@ -342,12 +349,14 @@ const asPort: Parse = (raw) =>
   /^[0-9]{1,5}$/.test(raw) && Number(raw) <= 65_535 ? { value: Number(raw) } : { error: `must be an integer from 0 to 65535, got "${raw}"` };
 const asText: Parse = (raw) => ({ value: raw });
 const asPath: Parse = (raw) => ({ value: resolve(raw) });
+const asBoolean: Parse = (raw) => (raw === 'true' || raw === 'false' ? { value: raw === 'true' } : { error: `must be true or false, got "${raw}"` });
 const asLogLevel: Parse = (raw) =>
   (LOG_LEVELS as string[]).includes(raw) ? { value: raw } : { error: `must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"` };
 
 interface Override {
   env: string;
-  flag: keyof ConfigFlags;
+  /** Absent: set by the environment only. */
+  flag?: keyof ConfigFlags;
   path: string[];
   parse: Parse;
 }
@@ -363,6 +372,8 @@ const OVERRIDES: Override[] = [
   { env: 'TENANTGUARD_TLS_KEY', flag: 'key', path: ['tls', 'keyFile'], parse: asPath },
   { env: 'TENANTGUARD_CLIENT_CA', flag: 'client-ca', path: ['tls', 'clientCAFile'], parse: asPath },
   { env: 'TENANTGUARD_NAMESPACE', flag: 'namespace', path: ['namespace'], parse: asText },
+  // An install component that brings its own certificates (cert-manager) turns self-management off.
+  { env: 'TENANTGUARD_SELF_MANAGE_CERTIFICATES', path: ['certificates', 'selfManage'], parse: asBoolean },
 ];
 
 /** Environment variables the loader reads, for --help. */
@@ -405,7 +416,7 @@ export function buildConfig(file: Record<string, unknown> | undefined, sources: 
   const overrides: Record<string, unknown> = {};
   for (const layer of ['env', 'flags'] as const) {
     for (const o of OVERRIDES) {
-      const raw = layer === 'env' ? nonEmpty(sources.env?.[o.env]) : sources.flags?.[o.flag];
+      const raw = layer === 'env' ? nonEmpty(sources.env?.[o.env]) : o.flag === undefined ? undefined : sources.flags?.[o.flag];
       if (raw === undefined) continue;
       const parsed = o.parse(raw);
       if ('error' in parsed) errors.push(`${layer === 'env' ? o.env : `--${o.flag}`}: ${parsed.error}`);
@@ -450,6 +461,7 @@ export function engineConfigOf(config: ServerConfig): EngineConfig {
   return {
     exemptions: config.exemptions,
     modules: config.modules,
+    reviewDeadlineMs: config.reviewDeadlineMs,
     settings: { kubevirtServiceAccounts: config.kubevirt.serviceAccounts, cdiServiceAccounts: config.cdi.serviceAccounts },
   };
 }

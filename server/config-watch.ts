@@ -7,7 +7,7 @@ import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config.js';
 import { buildConfig, type ConfigSources, parseConfigText } from './config-load.js';
-import { DirectoryWatch } from './directory-watch.js';
+import { DirectoryWatch } from '../certs/directory-watch.js';
 
 export type ReloadResult = 'success' | 'failure';
 

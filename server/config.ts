@@ -1,7 +1,7 @@
 // Server configuration (SPEC 4): the shape and its defaults. Loading, validation (ajv) and hot
 // reload live beside it in config-load.ts and config-watch.ts.
 import { DEFAULT_CERTIFICATES, type CertificateSettings } from '../certs/certificate-settings.js';
-import type { Exemptions, ModulePolicy } from '../policies/engine.js';
+import type { Exemptions, ModulePolicy, ReviewDeadlines } from '../policies/engine.js';
 import type { TenantSpec } from '../policies/types.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -20,6 +20,11 @@ export interface ServerConfig {
   namespace: string;
   exemptions: Exemptions;
   modules: Record<string, ModulePolicy>;
+  /**
+   * How long a whole review may take per webhook, the modules' budgets included: below the webhook
+   * configurations' timeoutSeconds (mutate 2 s, validate 3 s), leaving room for the network and TLS.
+   */
+  reviewDeadlineMs: ReviewDeadlines;
   defaultTenant: TenantSpec;
   kubevirt: { serviceAccounts: string[] };
   /** CDI's controller: the PVC it creates for a DataVolume is charged only what it adds to it. */
@@ -51,6 +56,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     'launcher-stamp': { failureMode: 'fail', timeoutMs: 100, enabled: true },
     'tenant-quota': { failureMode: 'fail', timeoutMs: 2000, enabled: true },
   },
+  reviewDeadlineMs: { mutate: 1500, validate: 2500 },
   defaultTenant: {
     podSecurity: { level: 'baseline', mode: 'warn' },
     networkPolicy: { mode: 'off' },

@@ -16,6 +16,7 @@ import { parseDuration } from '../certs/certificate-settings.js';
 import { CertExpiryWarning } from '../certs/expiry-warning.js';
 import { selfManagedCertificates, type SelfManagedCertificates } from '../certs/self-managed.js';
 import { buildApp, type AdmissionApp, type DrainSignal, type Readiness } from './app.js';
+import { KubeClient, loadKubeConfig } from './cluster/kube-client.js';
 import type { ServerConfig } from './config.js';
 import { configFileOf, engineConfigOf, loadConfig, type ConfigFlags } from './config-load.js';
 import { changedFields, watchConfig, type ConfigWatcher } from './config-watch.js';
@@ -162,7 +163,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   if (config.certificates.selfManage && !selfManage) logger.warn('certificates.selfManage needs the live cluster (a kubeconfig, no --state); using the configured certificate files');
   let certManager: SelfManagedCertificates | undefined;
   try {
-    certManager = selfManage ? selfManagedCertificates(config, env, logger, (next) => reloadCert(next), opts.certificateClock) : undefined;
+    certManager = selfManage
+      ? selfManagedCertificates(config, new KubeClient(loadKubeConfig(config.kubeconfig)), env, logger, (next) => reloadCert(next), opts.certificateClock)
+      : undefined;
   } catch (err) {
     throw new SetupError(`certificates: ${(err as Error).message}`);
   }

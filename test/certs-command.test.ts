@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { splitPemBundle } from '../certs/authority.js';
@@ -51,30 +51,48 @@ t.test('a second run reuses the CA and renews only the serving certificate', asy
   t.ok(leafAfter.verify(new X509Certificate(caBefore).publicKey), 'signed by the same CA');
 });
 
-t.test('--rotate-ca: new CA signs the serving certificate, the bundle carries old and new', async (t) => {
+t.test('--rotate-ca: the bundle gets a new CA with its own subject first; the serving certificate moves to it only at the next run', async (t) => {
   const dir = t.testdir({});
   t.equal((await certs('--out', dir)).code, 0);
   const oldCA = new X509Certificate(await read(dir, 'ca.crt'));
+  const oldServing = await read(dir, 'tls.crt');
 
   const run = await certs('--out', dir, '--rotate-ca');
   t.equal(run.code, 0, run.stderr.join('\n'));
   t.match(run.stdout[0], /^CA rotated; caBundle holds 2 CA certificate/);
+  t.match(run.stdout[1], /^serving certificate serial \S+ kept \(signed by the old CA/);
   const newCA = new X509Certificate(await read(dir, 'ca.crt'));
   t.not(newCA.fingerprint256, oldCA.fingerprint256);
-  t.ok(new X509Certificate(await read(dir, 'tls.crt')).verify(newCA.publicKey), 'serving cert from the new CA');
+  t.not(newCA.subject, oldCA.subject, 'old and new CA have distinct subjects (both made today)');
+  t.equal(await read(dir, 'tls.crt'), oldServing, 'the serving certificate is still the one the old CA signed');
 
   const decoded = Buffer.from((await read(dir, 'caBundle')).trim(), 'base64').toString();
-  const bundle = splitPemBundle(decoded).map((p) => new X509Certificate(p).fingerprint256);
-  t.same(bundle, [newCA.fingerprint256, oldCA.fingerprint256], 'new CA first, old CA kept');
+  const bundle = splitPemBundle(decoded).map((p) => new X509Certificate(p));
+  t.same(bundle.map((c) => c.fingerprint256), [newCA.fingerprint256, oldCA.fingerprint256], 'new CA first, old CA kept');
   t.match(decoded, /-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----/, "each certificate on its own lines, as Go's PEM decoder in the apiserver needs");
+  // A client that still holds the old bundle, and one that holds the new: both verify what is served.
+  for (const [who, trusted] of [['old bundle', [oldCA]], ['new bundle', bundle]] as const) {
+    const served = new X509Certificate(await read(dir, 'tls.crt'));
+    t.ok(trusted.some((ca) => served.checkIssued(ca) && served.verify(ca.publicKey)), `a client with the ${who} verifies the served certificate`);
+  }
 
   t.equal((await certs('--out', dir)).code, 0);
+  const moved = new X509Certificate(await read(dir, 'tls.crt'));
+  t.ok(moved.verify(newCA.publicKey), 'the next run issues the serving certificate from the new CA');
   const renewed = splitPemBundle(await read(dir, 'ca-bundle.crt')).map((p) => new X509Certificate(p).fingerprint256);
-  t.same(renewed, bundle, 'renewing the serving cert mid-rotation keeps both CAs');
+  t.same(renewed, [newCA.fingerprint256, oldCA.fingerprint256], 'renewing the serving cert mid-rotation keeps both CAs');
 
   t.equal((await certs('--out', dir, '--prune-old-cas')).code, 0);
   const pruned = splitPemBundle(await read(dir, 'ca-bundle.crt')).map((p) => new X509Certificate(p).fingerprint256);
   t.same(pruned, [newCA.fingerprint256], 'after the rollout the old CA can be dropped');
+});
+
+t.test('--rotate-ca without a usable serving certificate issues one from the new CA at once', async (t) => {
+  const dir = t.testdir({});
+  t.equal((await certs('--out', dir)).code, 0);
+  await writeFile(join(dir, 'tls.crt'), 'garbage');
+  t.equal((await certs('--out', dir, '--rotate-ca')).code, 0);
+  t.ok(new X509Certificate(await read(dir, 'tls.crt')).verify(new X509Certificate(await read(dir, 'ca.crt')).publicKey));
 });
 
 t.test('usage errors exit 2 with the problem named', async (t) => {

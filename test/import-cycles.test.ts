@@ -1,6 +1,7 @@
 // The import rules of .dependency-cruiser.cjs (no cycles; nothing imports server/commands/; the
-// Kubernetes helpers in policies/kube/ import no policy module) hold
-// for server/, policies/ and certs/; and the check does see a cycle made of type-only imports.
+// Kubernetes helpers in policies/kube/ import no policy module; certs/ imports nothing from server/)
+// hold for server/, policies/ and certs/; and the check does see a cycle made of type-only imports,
+// a kube helper that imports a module, and a certs/ module that reaches into server/.
 import { createRequire } from 'node:module';
 import { relative } from 'node:path';
 import { cruise, type ICruiseOptions, type ICruiseResult, type IForbiddenRuleType } from 'dependency-cruiser';
@@ -20,7 +21,7 @@ async function violations(dirs: string[]): Promise<{ cruised: number; violations
   };
 }
 
-t.test('server, policies and certs have no import cycle and nothing imports the commands', async (t) => {
+t.test('server, policies and certs have no import cycle and keep their layers', async (t) => {
   const found = await violations(['server', 'policies', 'certs']);
   t.ok(found.cruised > 100, `every module is cruised (${found.cruised})`);
   t.same(found.violations, []);
@@ -50,4 +51,16 @@ t.test('a Kubernetes helper in policies/kube/ that imports a policy module is re
   const found = await violations([dir]);
   t.equal(found.violations.length, 1, found.violations.join('\n'));
   t.match(found.violations[0], /^kube-helpers-below-modules: .*policies\/kube\/helper\.ts.*quota\/resources\.ts/);
+});
+
+t.test('a certs/ module importing from server/ is reported', async (t) => {
+  const root = t.testdir({
+    certs: { 'renew.ts': "import { helper } from '../server/helper.js';\nexport const renew = helper;\n" },
+    server: { 'helper.ts': 'export const helper = 1;\n' },
+  });
+  const cwd = process.cwd();
+  process.chdir(root);
+  t.teardown(() => process.chdir(cwd));
+  const found = await violations(['certs', 'server']);
+  t.same(found.violations, ['certs-below-server: certs/renew.ts (server/helper.ts)']);
 });

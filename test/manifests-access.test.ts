@@ -92,11 +92,13 @@ t.test('RBAC: its own webhook configurations, Secret and Lease by name, for cert
     resourceNames: ['cdi-api-datavolume-validate'],
     verbs: ['get'],
   }], 'webhook configurations: read and patch the caBundle of its own only; read CDI\'s to find where CDI is installed');
-  const secretName = readOne('base/deployment.yaml').spec.template.spec.volumes.find((v: { name: string }) => v.name === 'tls').secret.secretName;
+  const { secretName, caSecretName, leaseName } = DEFAULT_CONFIG.certificates;
   t.equal(nsRole.metadata?.namespace, DEFAULT_CONFIG.namespace, 'a Role in its own namespace');
   t.same(nsRole.rules, [
-    { apiGroups: [''], resources: ['secrets'], resourceNames: [secretName], verbs: ['get', 'update', 'patch'] },
-    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['tenantguard-cert-renewal'], verbs: ['get', 'update'] },
+    { apiGroups: [''], resources: ['secrets'], resourceNames: [secretName, caSecretName], verbs: ['get', 'update'] },
+    // A fresh install has no Secret yet: tenantguard creates both (create cannot be limited by name).
+    { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [leaseName], verbs: ['get', 'update'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
   ]);
   t.same(nsBinding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: nsRole.metadata?.name });

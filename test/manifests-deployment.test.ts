@@ -56,21 +56,18 @@ t.test('the ConfigMap holds a server config the loader accepts, for this namespa
   t.same(Object.keys(config.modules).sort(), Object.keys(DEFAULT_CONFIG.modules).sort(), 'configures every module');
 });
 
-t.test('the config, certificate and key files are where the volumes put them, reloadable in place', async (t) => {
+t.test('the config file is where its volume puts it, reloadable in place; the certificate needs no Secret to start', async (t) => {
   const config = loadedConfig();
   const args: string[] = container.args;
   const configFile = args[args.indexOf('--config') + 1]!;
   const configMount = mountOf(configFile);
   t.equal(volume(configMount!.name).configMap.name, configMap.metadata?.name, '--config is in the ConfigMap volume');
   t.ok(posix.basename(configFile) in configData, 'and names one of its keys');
-  for (const file of [config.tls.certFile!, config.tls.keyFile!]) {
-    const mount = mountOf(file);
-    t.equal(volume(mount!.name).secret.secretName, 'tenantguard-tls', `${file} comes from the serving-cert Secret`);
-    t.ok(['tls.crt', 'tls.key'].includes(posix.basename(file)), `${file}: a kubernetes.io/tls Secret key`);
-  }
   for (const m of container.volumeMounts) t.equal(m.subPath, undefined, `${m.mountPath}: no subPath (subPath mounts never see updates)`);
-  t.equal(volume('tls').secret.defaultMode, 0o440, 'the key is not world-readable');
-  t.equal(podSpec.securityContext.fsGroup, podSpec.securityContext.runAsUser, 'but readable by the group the server runs in');
+  // The base manages its own certificate through the API: no Secret volume the pod would wait for.
+  t.equal(config.certificates.selfManage, true, 'the base install renews its own certificate');
+  t.same(podSpec.volumes.filter((v: { secret?: unknown }) => v.secret !== undefined), [], 'no Secret volume: the pod starts on a fresh install');
+  t.same(container.env.find((e: { name: string }) => e.name === 'POD_NAME')?.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } }, 'the Lease holder is the pod');
 });
 
 t.test('probes, Service and webhook port agree', async (t) => {

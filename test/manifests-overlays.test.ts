@@ -1,12 +1,12 @@
 // What each overlay changes, checked on what `kubectl kustomize` builds: cert-manager issues the
 // Secret the Deployment mounts and injects the CA; mtls names a mounted client CA to the server;
 // monitoring scrapes the metrics port and ships the dashboard.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import t from 'tap';
 import { CA_INJECTION_ANNOTATION, renderManifests } from '../manifests/render.js';
 import type { KubeObject } from '../policies/types.js';
-import { parseConfigText } from '../server/config-load.js';
+import { buildConfig, parseConfigText } from '../server/config-load.js';
 import { findNamed, kustomizeBuild, MANIFESTS_DIR, parseDocs } from './helpers/manifests.js';
 
 const WEBHOOK_KINDS = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'];
@@ -23,6 +23,14 @@ t.test('cert-manager: the serving Certificate fills the Secret the Deployment mo
   const docs = await kustomizeBuild('overlays/cert-manager');
   const serving = findNamed(docs, 'Certificate', 'tenantguard-serving');
   t.equal(serving.spec.secretName, volume(docs, 'tls').secret.secretName, 'the mounted Secret');
+  // cert-manager owns the certificate: tenantguard's own management is off and it reads the mounted files.
+  const env = Object.fromEntries((container(docs).env ?? []).map((e) => [e.name, e.value]));
+  const loaded = buildConfig((parseConfigText((findNamed(docs, 'ConfigMap', 'tenantguard-config').data as Record<string, string>)['config.yaml']!, 'config.yaml') as { value: Record<string, unknown> }).value, { env });
+  if (!loaded.ok) throw new Error(loaded.errors.join('; '));
+  t.equal(loaded.config.certificates.selfManage, false, 'self-management is off');
+  for (const file of [loaded.config.tls.certFile!, loaded.config.tls.keyFile!]) {
+    t.ok(container(docs).volumeMounts.some((m) => m.name === 'tls' && file.startsWith(`${m.mountPath}/`)), `${file} is in the mounted Secret`);
+  }
   for (const kind of WEBHOOK_KINDS) {
     const config = docs.find((d) => d.kind === kind)!;
     t.equal(config.metadata?.annotations?.[CA_INJECTION_ANNOTATION], `${serving.metadata?.namespace}/${serving.metadata?.name}`, `${kind}: injected from the serving Certificate`);
@@ -105,4 +113,56 @@ t.test('monitoring: the ServiceMonitor scrapes the Service metrics port; the das
   t.equal(dashboard.metadata?.labels?.grafana_dashboard, '1', 'the label the Grafana sidecar loads');
   t.same(JSON.parse((dashboard.data as Record<string, string>)['tenantguard-dashboard.json']!), JSON.parse(readFileSync(join(MANIFESTS_DIR, 'components/monitoring/tenantguard-dashboard.json'), 'utf8')));
   t.equal(findNamed(docs, 'PrometheusRule', 'tenantguard').metadata?.namespace, 'tenantguard');
+  // kube-prometheus-stack's defaults: its selectors look for release=<release>; Grafana's sidecar
+  // watches Grafana's own namespace; Prometheus scrapes from the monitoring namespace.
+  t.equal(monitor.metadata?.labels?.release, 'kube-prometheus-stack');
+  t.equal(findNamed(docs, 'PrometheusRule', 'tenantguard').metadata?.labels?.release, 'kube-prometheus-stack');
+  t.equal(dashboard.metadata?.namespace, 'monitoring', 'the dashboard where the sidecar looks by default');
+  t.same(findNamed(docs, 'NetworkPolicy', 'tenantguard').spec.ingress[1].from, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+  t.equal(docs.some((d) => d.metadata?.name === 'tenantguard-monitoring-settings'), false, 'the settings are not installed');
+});
+
+t.test('monitoring settings: your release label, Prometheus namespace and runbook URL reach every object that needs them', async (t) => {
+  const dir = t.testdir({});
+  const rel = (p: string): string => relative(dir, join(MANIFESTS_DIR, p));
+  const settings = readFileSync(join(MANIFESTS_DIR, 'overlays/monitoring/monitoring-settings.yaml'), 'utf8')
+    .replace('release: kube-prometheus-stack', 'release: prom')
+    .replace('namespace: monitoring', 'namespace: observability')
+    .replace('https://github.com/tenantguard/tenantguard/blob/main/README.md', 'https://git.example.com/platform/tenantguard/README.md');
+  writeFileSync(join(dir, 'monitoring-settings.yaml'), settings);
+  writeFileSync(join(dir, 'kustomization.yaml'), `resources: [${rel('base')}, monitoring-settings.yaml]\ncomponents: [${rel('components/monitoring')}]\n`);
+  const docs = await kustomizeBuild(relative(MANIFESTS_DIR, dir));
+  t.equal(findNamed(docs, 'ServiceMonitor', 'tenantguard').metadata?.labels?.release, 'prom');
+  const rule = findNamed(docs, 'PrometheusRule', 'tenantguard');
+  t.equal(rule.metadata?.labels?.release, 'prom');
+  t.equal(findNamed(docs, 'ConfigMap', 'tenantguard-dashboard').metadata?.namespace, 'observability');
+  t.same(findNamed(docs, 'NetworkPolicy', 'tenantguard').spec.ingress[1].from[0].namespaceSelector.matchLabels, { 'kubernetes.io/metadata.name': 'observability' });
+  for (const r of (rule.spec.groups as Array<{ rules: Array<{ alert: string; annotations: { runbook_url: string } }> }>).flatMap((g) => g.rules)) {
+    t.equal(r.annotations.runbook_url, `https://git.example.com/platform/tenantguard/README.md#${r.alert.toLowerCase()}`, r.alert);
+  }
+});
+
+t.test('audit: an hourly CronJob runs `audit --apply` with the webhook\'s config, as an identity that reads what the webhook reads and writes only Reports', async (t) => {
+  const docs = await kustomizeBuild('overlays/audit');
+  const cron = findNamed(docs, 'CronJob', 'tenantguard-audit');
+  t.equal(cron.spec.concurrencyPolicy, 'Forbid', 'never two audits at once');
+  const pod = cron.spec.jobTemplate.spec.template.spec;
+  const [c] = pod.containers;
+  t.same(c.command.slice(-2), ['dist/server/commands/cli.js', 'audit']);
+  t.same(c.args, ['--config', '/etc/tenantguard/config/config.yaml', '--output', 'openreports', '--apply']);
+  const mount = c.volumeMounts.find((m: { mountPath: string }) => '/etc/tenantguard/config/config.yaml'.startsWith(`${m.mountPath}/`));
+  t.equal(pod.volumes.find((v: { name: string }) => v.name === mount.name).configMap.name, 'tenantguard-config', 'the same config as the webhook');
+  t.equal(c.image, findNamed(docs, 'Deployment', 'tenantguard').spec.template.spec.containers[0].image, 'the same image as the webhook');
+  t.equal(pod.securityContext.runAsNonRoot, true);
+  t.equal(c.securityContext.readOnlyRootFilesystem, true);
+
+  const binding = findNamed(docs, 'ClusterRoleBinding', 'tenantguard-audit');
+  t.same(binding.subjects, [{ kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: 'tenantguard' }]);
+  type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+  const rules = findNamed(docs, 'ClusterRole', (binding.roleRef as { name: string }).name).rules as Rule[];
+  const grants = (rs: Rule[], verb: string): Set<string> => new Set(rs.filter((r) => r.verbs.includes(verb) && !r.resourceNames).flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`))));
+  const webhookReads = grants(findNamed(docs, 'ClusterRole', 'tenantguard').rules as Rule[], 'list');
+  t.same([...grants(rules, 'list')].sort(), [...webhookReads].sort(), 'lists exactly the kinds the webhook lists');
+  const writes = rules.filter((r) => r.verbs.some((v) => !['get', 'list'].includes(v)));
+  t.same(writes, [{ apiGroups: ['openreports.io'], resources: ['reports'], verbs: ['get', 'create', 'update'] }], 'writes only Reports');
 });

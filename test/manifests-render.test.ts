@@ -1,16 +1,23 @@
-// `make manifests`: `tenantguard certs` writes the CA bundle, manifests/render.ts bakes it into the
-// webhook configurations, and the kube-apiserver can then verify tenantguard's serving certificate.
-// A bundle that could not work is refused before it reaches the cluster.
+// `make manifests`: manifests/render.ts renders an install. It never makes a CA: the base manages
+// its own certificates (the webhooks' caBundle is set at runtime), and an install that does not
+// is refused unless a CA is given. A given CA bundle (`tenantguard certs` writes one) is baked into
+// the webhook configurations, and one that could not work is refused before it reaches the cluster.
 import 'reflect-metadata';
 import { X509Certificate } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { issueCerts, type CertsOptions } from '../server/commands/certs.js';
-import { BASE_DIR, checkCaBundle, main, RenderError } from '../manifests/render.js';
+import { BASE_DIR, checkCaBundle, main, MANIFESTS_DIR, RenderError } from '../manifests/render.js';
 import type { KubeObject } from '../policies/types.js';
 import { parseDocs } from './helpers/manifests.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const execFileAsync = promisify(execFile);
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'tenantguard-render-'));
@@ -109,7 +116,7 @@ t.test('bundles that could not work are refused with the reason', async (t) => {
 });
 
 t.test('bad arguments exit 2 with usage; a kustomization missing a file exits 1 naming it', async (t) => {
-  for (const argv of [['--ca-bundle', 'x'], ['--out', 'x'], ['--ca-bundle', 'x', '--out', 'y', '--bogus']]) {
+  for (const argv of [['--ca-bundle', 'x'], ['--ca-bundle', '', '--out', 'x'], ['--ca-bundle', 'x', '--out', 'y', '--bogus']]) {
     const result = await run(argv);
     t.equal(result.code, 2, argv.join(' '));
     t.match(result.stderr, /usage: /);
@@ -123,4 +130,45 @@ t.test('bad arguments exit 2 with usage; a kustomization missing a file exits 1 
   const result = await run(['--ca-bundle', join(certs, 'caBundle'), '--out', join(dir, 'out'), '--kustomization', partial]);
   t.equal(result.code, 1);
   t.match(result.stderr, /kubectl kustomize .* failed: .*service\.yaml/);
+});
+
+t.test('a fresh clone\'s `make manifests` makes no CA: the base renders for self-management, the same every time', async (t) => {
+  const dir = await tempDir(t);
+  const make = async (out: string): Promise<string> => {
+    const { stdout, stderr } = await execFileAsync('make', ['manifests', `CERTS_DIR=${join(dir, 'dev-certs')}`, `MANIFESTS_OUT=${out}`], { cwd: ROOT });
+    t.notMatch(stdout + stderr, /CA created|tenantguard certs/, 'no certificate step runs');
+    return readFile(join(out, 'install.yaml'), 'utf8');
+  };
+  const first = await make(join(dir, 'one'));
+  const second = await make(join(dir, 'two'));
+  t.equal(second, first, 'the same inputs give the same output');
+  await t.rejects(stat(join(dir, 'dev-certs')), { code: 'ENOENT' }, 'no CA directory was created');
+  const docs = parseDocs(first, 'install.yaml');
+  const hooks = docs.filter((d) => d.kind?.endsWith('WebhookConfiguration')).flatMap((d) => d.webhooks as Array<{ clientConfig: { caBundle?: string } }>);
+  t.ok(hooks.length > 0 && hooks.every((h) => h.clientConfig.caBundle === undefined), 'no caBundle: tenantguard sets it at runtime');
+  const config = (docs.find((d) => d.kind === 'ConfigMap' && d.metadata?.name === 'tenantguard-config')!.data as Record<string, string>)['config.yaml']!;
+  t.match(config, /certificates:\s+selfManage: true/, 'the rendered config turns certificate renewal on');
+});
+
+t.test('an install that manages no certificate of its own is refused without a CA, saying what to do', async (t) => {
+  const dir = await tempDir(t);
+  const rel = (p: string): string => relative(dir, join(MANIFESTS_DIR, p));
+  // What an operator might write: the base, with self-management turned off and no cert-manager.
+  await writeFile(join(dir, 'kustomization.yaml'), `resources: [${rel('base')}]
+patches:
+  - target: {kind: Deployment, name: tenantguard}
+    patch: |
+      - op: add
+        path: /spec/template/spec/containers/0/env/-
+        value: {name: TENANTGUARD_SELF_MANAGE_CERTIFICATES, value: "false"}
+`);
+  const refused = await run(['--out', join(dir, 'out'), '--kustomization', dir]);
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /no CA given, and nothing in this install sets the webhooks' caBundle \(certificates\.selfManage is off/);
+  t.match(refused.stderr, /--ca-bundle FILE/);
+  await t.rejects(stat(join(dir, 'out', 'install.yaml')), { code: 'ENOENT' }, 'nothing half-rendered is written');
+  const certs = join(dir, 'certs');
+  await issueCerts(certsOptions(certs));
+  t.equal((await run(['--ca-bundle', join(certs, 'caBundle'), '--out', join(dir, 'out'), '--kustomization', dir])).code, 0, 'with the CA it renders');
+  t.equal((await run(['--out', join(dir, 'out2'), '--kustomization', join(MANIFESTS_DIR, 'overlays/cert-manager')])).code, 0, 'cert-manager injects: no CA needed');
 });

@@ -159,7 +159,7 @@ scrape_configs:
   // Series appear at their first review; Prometheus sees them rise (rate > 0) only after it has
   // scraped them once, so one round goes first.
   await send(0);
-  await waitAsync('the first reviews are scraped', async () => value(await query('tenantguard_admission_requests_total{decision="denied"}')) > 0, 20_000, () => promLog);
+  await waitAsync('the first reviews are scraped', async () => value(await query('sum(tenantguard_admission_requests_total{decision="denied"})')) > 0, 20_000, () => promLog);
   for (let i = 1; i < 5; i++) await send(i);
   t.equal(allowed, 5, 'allowed reviews');
   t.equal(denied, 5, 'denied reviews (privileged under baseline enforce)');
@@ -167,7 +167,10 @@ scrape_configs:
 
   const loadScrape = Date.now();
   await waitAsync('the load is scraped', async () => {
-    return value(await query('sum(increase(tenantguard_admission_requests_total{decision="denied"}[15s]))')) > 0;
+    // Every denial sent is scraped (the series exist at 0 from the start, so increase() alone
+    // already saw the first round's denial).
+    return value(await query('sum(tenantguard_admission_requests_total{decision="denied"})')) >= denied &&
+      value(await query('sum(increase(tenantguard_admission_requests_total{decision="denied"}[15s]))')) > 0;
   }, 20_000, () => promLog);
   t.comment(`the load was visible in Prometheus ${Date.now() - loadScrape} ms after it was sent`);
 

@@ -105,9 +105,11 @@ t.test(`request kinds beyond ${MAX_KIND_LABELS} distinct values are counted as "
   const metrics = new Metrics({ defaultMetrics: false });
   for (let i = 0; i < MAX_KIND_LABELS + 6; i++) metrics.recordReview('validate', 'CREATE', `Kind${i}`, true, 0.001);
   const s = parseExposition(t, await metrics.render());
-  const kinds = [...s.keys()].filter((k) => k.startsWith('tenantguard_admission_requests_total{'));
-  t.equal(kinds.length, MAX_KIND_LABELS + 1);
-  t.equal(s.get('tenantguard_admission_requests_total{webhook="validate",operation="CREATE",kind="other",decision="allowed"}'), 6);
+  // Pod is one of the distinct kinds from the start (its series exist at 0): 63 more fit.
+  const kinds = new Set([...s.keys()].filter((k) => k.startsWith('tenantguard_admission_requests_total{')).map((k) => /kind="([^"]+)"/.exec(k)![1]));
+  t.equal(kinds.size, MAX_KIND_LABELS + 1);
+  t.ok(kinds.has('Pod') && kinds.has('other'));
+  t.equal(s.get('tenantguard_admission_requests_total{webhook="validate",operation="CREATE",kind="other",decision="allowed"}'), 7);
 });
 
 t.test('default process metrics are on their own registry, never the global one', async (t) => {
@@ -116,4 +118,47 @@ t.test('default process metrics are on their own registry, never the global one'
   t.ok(s.has('process_cpu_user_seconds_total'), 'process metrics present');
   t.ok(s.has('nodejs_heap_size_used_bytes'), 'node runtime metrics present');
   t.equal(globalRegistry.getSingleMetric('tenantguard_admission_requests_total'), undefined);
+});
+
+t.test('counters whose labels are known exist at 0 before the first event, so increase() sees it', async (t) => {
+  const metrics = new Metrics({ defaultMetrics: false });
+  metrics.preparePolicies(['pod-security', 'tenant-quota']);
+  const s = parseExposition(t, await metrics.render());
+  for (const series of [
+    'tenantguard_config_reloads_total{result="failure"}',
+    'tenantguard_request_errors_total{reason="invalid_review"}',
+    'tenantguard_quota_reconcile_total{outcome="failed"}',
+    'tenantguard_policy_results_total{policy="tenant-quota",result="deny"}',
+    'tenantguard_policy_results_total{policy="pod-security",result="error"}',
+    'tenantguard_admission_requests_total{webhook="validate",operation="CREATE",kind="Pod",decision="denied"}',
+    'tenantguard_admission_requests_total{webhook="mutate",operation="CREATE",kind="Pod",decision="allowed"}',
+  ]) t.equal(s.get(series), 0, series);
+});
+
+t.test('review latency buckets reach past the longest webhook timeout (30 s)', async (t) => {
+  const metrics = new Metrics({ defaultMetrics: false });
+  metrics.recordReview('validate', 'CREATE', 'Pod', false, 2.9);
+  const s = parseExposition(t, await metrics.render());
+  const bounds = [...s.keys()]
+    .filter((k) => k.startsWith('tenantguard_admission_duration_seconds_bucket{') && k.includes('decision="denied"') && k.includes('kind="Pod"') && k.includes('webhook="validate"'))
+    .map((k) => /le="([^"]+)"/.exec(k)![1]!)
+    .filter((le) => le !== '+Inf')
+    .map(Number);
+  t.ok(Math.max(...bounds) >= 30, `top bucket ${Math.max(...bounds)} s`);
+  t.equal(s.get('tenantguard_admission_duration_seconds_bucket{le="2",webhook="validate",operation="CREATE",kind="Pod",decision="denied"}'), 0);
+  t.equal(s.get('tenantguard_admission_duration_seconds_bucket{le="3",webhook="validate",operation="CREATE",kind="Pod",decision="denied"}'), 1, 'a 2.9 s review is told apart from a 1 s one');
+});
+
+t.test('reconcile failures are counted per tenant, from 0, and go with the tenant', async (t) => {
+  const metrics = new Metrics({ defaultMetrics: false });
+  metrics.countReconcile('tenant-a', 'unchanged');
+  metrics.countReconcile('tenant-b', 'failed');
+  metrics.countReconcile('tenant-b', 'failed');
+  let s = parseExposition(t, await metrics.render());
+  t.equal(s.get('tenantguard_quota_reconcile_failures_total{tenant="tenant-a"}'), 0, 'a healthy tenant has its series at 0');
+  t.equal(s.get('tenantguard_quota_reconcile_failures_total{tenant="tenant-b"}'), 2, 'the failing tenant is named');
+  t.equal(s.get('tenantguard_quota_reconcile_total{outcome="failed"}'), 2);
+  metrics.forgetTenant('tenant-b');
+  s = parseExposition(t, await metrics.render());
+  t.equal(s.has('tenantguard_quota_reconcile_failures_total{tenant="tenant-b"}'), false);
 });

@@ -1,14 +1,21 @@
 // `tenantguard audit`: judge every workload already in a state directory or the live cluster (Pods,
 // pod-template workloads, KubeVirt objects) as if it were created now, and report what each tenant
 // violates, whatever the mode (enforce, warn, audit). Nothing is admitted or reserved: reviews are dryRun.
+// Quota is judged as what exists (SPEC 10): an existing object is already in its tenant's usage, so
+// charging it again as a create would report a tenant exactly at its limit (2 of 2 pods) as over it.
+// The finding is per tenant and resource, where what runs (observed usage) is over `hard`.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { stringify } from 'yaml';
 import type { ModuleOutcome, PolicyEngine } from '../../policies/engine.js';
+import { QUOTA_MODULE } from '../../policies/quota/module.js';
+import { formatAmount, parseHard } from '../../policies/quota/resources.js';
 import { MODULES } from '../../policies/registry.js';
-import type { ClusterView, KubeObject, ViewKind } from '../../policies/types.js';
+import type { ClusterView, KubeObject, QuotaLedger, ViewKind } from '../../policies/types.js';
 import { ClusterReadError, DEFAULT_PAGE_SIZE } from '../cluster/cluster-snapshot.js';
 import type { ServerConfig } from '../config.js';
+import { KubeClient, loadKubeConfig } from '../cluster/kube-client.js';
 import { openReports, policyReports, type Violation } from '../replay/policy-report.js';
+import { writeReports } from '../replay/report-writer.js';
 import { deterministicUid, filesIn, InputError, parseDocuments, readText, wrapManifest } from '../replay/inputs.js';
 import { setupCluster, type ClusterSetup } from '../setup/cluster-setup.js';
 import { fileConfig } from '../setup/file-config.js';
@@ -32,6 +39,8 @@ Options:
                                   policyreport: one wgpolicyk8s.io/v1alpha2 PolicyReport per namespace (YAML)
                                   openreports: one openreports.io/v1alpha1 Report per namespace (YAML)
   --fail-on-violation             exit 1 when anything is violated
+  --apply                         live cluster, with --output policyreport or openreports: also write
+                                  the reports into the cluster (create or replace each namespace's)
   -h, --help                      show this help
 
 Without --state, a kubeconfig (--kubeconfig, KUBECONFIG, or running in a pod) selects the live
@@ -49,6 +58,7 @@ const OPTIONS = {
   config: { type: 'string' },
   output: { type: 'string', default: 'table' },
   'fail-on-violation': { type: 'boolean', default: false },
+  apply: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -118,6 +128,43 @@ interface AuditSetup {
   config: ServerConfig;
   view: ClusterView;
   engine: PolicyEngine;
+  ledger: QuotaLedger;
+}
+
+/**
+ * One finding per tenant and resource whose observed usage is over its hard limit, reported in
+ * each audited namespace of the tenant (a report is per namespace), naming the Tenant.
+ */
+function quotaViolations(setup: AuditSetup, namespaces: readonly string[]): Violation[] {
+  const out: Violation[] = [];
+  for (const tenant of setup.view.list('Tenant')) {
+    const name = tenant.metadata?.name;
+    const hard = parseHard((tenant.spec as { quota?: { hard?: Record<string, unknown> } } | undefined)?.quota?.hard);
+    if (name === undefined || Object.keys(hard).length === 0) continue;
+    const used = setup.ledger.used(name);
+    const over = Object.entries(hard)
+      .filter(([resource, limit]) => (used[resource] ?? 0) > limit)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (over.length === 0) continue;
+    const claimed = namespaces.filter((ns) => setup.view.tenantOf(ns).name === name);
+    for (const namespace of claimed) {
+      for (const [resource, limit] of over) {
+        out.push({
+          tenant: name,
+          namespace,
+          apiVersion: tenant.apiVersion ?? 'tenantguard.io/v1alpha1',
+          kind: 'Tenant',
+          name,
+          ...(tenant.metadata?.uid ? { uid: tenant.metadata.uid } : {}),
+          policy: QUOTA_MODULE,
+          mode: 'enforce',
+          rule: resource,
+          message: `over quota: ${name}, used: ${formatAmount(resource, used[resource] ?? 0)}, limited: ${formatAmount(resource, limit)}`,
+        });
+      }
+    }
+  }
+  return out;
 }
 
 /** Judges the audited kinds among `objects`; `namespaces` (when given) limits which, and each is reported even when empty. */
@@ -152,9 +199,11 @@ async function judge(setup: AuditSetup, objects: Iterable<KubeObject> | AsyncIte
       name,
       ...(obj.metadata?.uid ? { uid: obj.metadata.uid } : {}),
     };
-    for (const outcome of decision.modules) report.violations.push(...violationsOf(outcome, base));
+    // Quota is judged per tenant below, on what runs, not per object as a second charge.
+    for (const outcome of decision.modules) if (outcome.module !== QUOTA_MODULE) report.violations.push(...violationsOf(outcome, base));
   }
   report.namespaces = [...seen].sort();
+  report.violations.push(...quotaViolations(setup, report.namespaces));
   const key = (v: Violation): string => `${v.tenant ?? ''}\0${v.policy}\0${v.namespace}\0${v.kind}\0${v.name}\0${v.rule}`;
   report.violations.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   return report;
@@ -171,11 +220,12 @@ function* viewObjects(view: ClusterView): Generator<KubeObject> {
 
 /** Evaluates every audited object of the state directory or the live cluster the setup holds. */
 async function audit(setup: ClusterSetup, config: ServerConfig, namespaces: readonly string[] | undefined): Promise<AuditReport> {
-  if (setup.mode === 'live') return judge({ config, view: setup.view, engine: setup.engine }, viewObjects(setup.view), namespaces);
+  const judged = { config, view: setup.view, engine: setup.engine, ledger: setup.ledger };
+  if (setup.mode === 'live') return judge(judged, viewObjects(setup.view), namespaces);
   for (const ns of namespaces ?? []) {
     if (!setup.view.get('Namespace', undefined, ns)) throw new InputError(`namespace ${ns} is not in the state directory ${setup.state}`);
   }
-  return judge({ config, view: setup.view, engine: setup.engine }, stateObjects(setup.state), namespaces);
+  return judge(judged, stateObjects(setup.state), namespaces);
 }
 
 type Counts = Record<Violation['mode'], number>;
@@ -253,6 +303,9 @@ export async function runAudit(argv: string[], io: RawCommandIO = { stdout: proc
     for (const ns of namespaces ?? []) {
       if (!NAMESPACE_NAME.test(ns) || ns.length > 63) throw new InputError(`--namespace ${JSON.stringify(ns)}: not a namespace name (a DNS label)`);
     }
+    if (v.apply && v.output !== 'policyreport' && v.output !== 'openreports') {
+      throw new InputError('--apply writes reports: use it with --output policyreport or --output openreports');
+    }
     const chunk = v['chunk-size'];
     if (chunk !== undefined && !/^[1-9][0-9]{0,5}$/.test(chunk)) throw new InputError(`--chunk-size must be a whole number from 1 to 999999, got ${chunk}`);
 
@@ -266,15 +319,25 @@ export async function runAudit(argv: string[], io: RawCommandIO = { stdout: proc
       modules: io.modules ?? MODULES,
       for: { command: 'audit', ...(namespaces === undefined ? {} : { namespaces }), ...(chunk === undefined ? {} : { pageSize: Number(chunk) }) },
     });
+    if (v.apply && setup.mode !== 'live') throw new InputError('--apply writes into the live cluster: it needs a kubeconfig (or running in a pod), not --state');
     const report = await audit(setup, config, namespaces);
     const output = v.output as Output;
+    const now = new Date();
+    const reports = output === 'policyreport' ? policyReports(report.violations, report.namespaces, now) : openReports(report.violations, report.namespaces, now);
     const formats: Record<Output, () => string> = {
       table: () => formatTable(report),
       json: () => formatJson(report),
-      policyreport: () => formatReports(policyReports(report.violations, report.namespaces, new Date())),
-      openreports: () => formatReports(openReports(report.violations, report.namespaces, new Date())),
+      policyreport: () => formatReports(reports),
+      openreports: () => formatReports(reports),
     };
     io.stdout.write(formats[output]());
+    if (v.apply) {
+      try {
+        await writeReports(new KubeClient(loadKubeConfig(v.kubeconfig ?? config.kubeconfig)), reports);
+      } catch (err) {
+        throw new ClusterReadError(`writing the reports failed: ${(err as Error).message}`);
+      }
+    }
     return v['fail-on-violation'] && report.violations.length > 0 ? 1 : 0;
   } catch (err) {
     if (err instanceof InputError || err instanceof SetupError || err instanceof ClusterReadError) {

@@ -1,13 +1,16 @@
 // `tenantguard certs`: writes the webhook's CA, serving certificate and the caBundle for the
 // webhook configurations into a directory (SPEC 9). An existing CA there is reused, so running it
-// again renews only the serving certificate; --rotate-ca makes a new CA and keeps the old one in
-// the bundle, so the apiserver trusts both while the new serving certificate rolls out.
+// again renews only the serving certificate from that CA. --rotate-ca makes a new CA (its own
+// subject) and puts it in the bundle next to the old one, but keeps serving the certificate the
+// old CA signed: clients that still hold the old bundle keep verifying it until the new bundle has
+// rolled out; the next plain run issues the serving certificate from the new CA, and
+// --prune-old-cas drops the old CA once that has rolled out too.
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { CliCommand } from './command.js';
-import { createCA, createServingCert, loadCA, pemBundle, splitPemBundle, type CertificateAuthority } from '../../certs/authority.js';
+import { createCA, createServingCert, loadCA, pemBundle, splitPemBundle, type CertificateAuthority, type ServingCert } from '../../certs/authority.js';
 
 export interface CertsOptions {
   out: string;
@@ -23,6 +26,8 @@ export interface CertsOptions {
 
 export interface CertsResult {
   caSource: 'created' | 'reused' | 'rotated';
+  /** `kept`: a rotation leaves the serving certificate the old CA signed in place. */
+  serving: 'issued' | 'kept';
   serial: string;
   notAfter: Date;
   dnsNames: string[];
@@ -110,13 +115,14 @@ export async function issueCerts(opts: CertsOptions): Promise<CertsResult> {
     return true;
   });
 
-  const serving = await createServingCert(ca, {
+  const kept = caSource === 'rotated' ? await keptServingCert(opts.out, previous!, now) : undefined;
+  const serving = kept ?? (await createServingCert(ca, {
     service: opts.service,
     namespace: opts.namespace,
     extraDnsNames: opts.dnsNames,
     ipAddresses: opts.ipAddresses,
     days: opts.days,
-  });
+  }));
 
   const bundlePem = pemBundle(bundle);
   const files: Array<[string, string, number]> = [
@@ -125,19 +131,47 @@ export async function issueCerts(opts: CertsOptions): Promise<CertsResult> {
     [CERT_FILES.bundlePem, bundlePem, 0o644],
     [CERT_FILES.caBundle, `${Buffer.from(bundlePem).toString('base64')}\n`, 0o644],
     // Key before certificate: a watching server reloads when the pair matches again.
-    [CERT_FILES.key, serving.keyPem, 0o600],
-    [CERT_FILES.cert, serving.certPem, 0o644],
+    ...(kept ? [] : ([[CERT_FILES.key, serving.keyPem, 0o600], [CERT_FILES.cert, serving.certPem, 0o644]] as Array<[string, string, number]>)),
   ];
   for (const [name, text, mode] of files) await writeAtomic(join(opts.out, name), text, mode);
 
   return {
     caSource,
+    serving: kept ? 'kept' : 'issued',
     serial: serving.serial,
     notAfter: serving.notAfter,
     dnsNames: serving.dnsNames,
     ipAddresses: serving.ipAddresses,
     bundle,
     files: files.map(([name]) => join(opts.out, name)),
+  };
+}
+
+/**
+ * The serving certificate a rotation leaves in place: the one in DIR when the old CA signed it and
+ * it is still valid. Undefined when there is none worth keeping (then the new CA issues one: no
+ * client can be relying on it).
+ */
+async function keptServingCert(out: string, oldCA: CertificateAuthority, now: Date): Promise<ServingCert | undefined> {
+  const certPem = await readOptional(join(out, CERT_FILES.cert));
+  const keyPem = await readOptional(join(out, CERT_FILES.key));
+  if (certPem === undefined || keyPem === undefined) return undefined;
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch {
+    return undefined;
+  }
+  const issuer = new X509Certificate(oldCA.certPem);
+  if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey) || new Date(cert.validTo) <= now) return undefined;
+  const names = (cert.subjectAltName ?? '').split(', ');
+  return {
+    certPem,
+    keyPem,
+    serial: cert.serialNumber,
+    notAfter: new Date(cert.validTo),
+    dnsNames: names.filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4)),
+    ipAddresses: names.filter((n) => n.startsWith('IP Address:')).map((n) => n.slice(11)),
   };
 }
 
@@ -186,7 +220,8 @@ Options:
   --ca-days N        validity of a newly created CA in days (default 3650)
   --dns NAME         extra DNS name for the serving certificate (repeatable)
   --ip ADDRESS       extra IP address for the serving certificate (repeatable)
-  --rotate-ca        create a new CA; the bundle keeps the old CA next to the new one
+  --rotate-ca        create a new CA; the bundle keeps the old CA next to the new one and the
+                     serving certificate stays on the old CA until the next plain run
   --prune-old-cas    after a rotation has rolled out: the bundle keeps only the current CA
   -h, --help         show this help
 
@@ -217,7 +252,12 @@ The serving certificate covers <service>, <service>.<namespace>, <service>.<name
       return 1;
     }
     io.stdout(`CA ${result.caSource}; caBundle holds ${result.bundle.length} CA certificate(s)`);
-    io.stdout(`serving certificate serial ${result.serial}, valid until ${result.notAfter.toISOString()}`);
+    if (result.serving === 'kept') {
+      io.stdout(`serving certificate serial ${result.serial} kept (signed by the old CA, valid until ${result.notAfter.toISOString()})`);
+      io.stdout('next: roll the new caBundle out to the webhook configurations, then run `tenantguard certs` again to issue the serving certificate from the new CA');
+    } else {
+      io.stdout(`serving certificate serial ${result.serial}, valid until ${result.notAfter.toISOString()}`);
+    }
     io.stdout(`  names: ${[...result.dnsNames, ...result.ipAddresses].join(', ')}`);
     io.stdout(`wrote ${result.files.join(', ')}`);
     return 0;

@@ -5,6 +5,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { VERSION } from '../version.js';
 import type { CliCommand, CliIO, CliValues, RawCommand } from './command.js';
 
 const COMMANDS: Record<string, { summary: string; load(): Promise<CliCommand | RawCommand> }> = {
@@ -39,7 +40,7 @@ const IO: CliIO = {
 function topUsage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `Usage: tenantguard <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'tenantguard <command> --help' for a command's options.`;
+  return `Usage: tenantguard <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'tenantguard <command> --help' for a command's options, 'tenantguard --version' for the version.`;
 }
 
 /** node:util's messages, minus its advice about positionals that starts with `-`. */
@@ -55,6 +56,10 @@ export async function main(argv: string[], io: CliIO = IO): Promise<number> {
   }
   if (name === '--help' || name === '-h' || name === 'help') {
     io.stdout(topUsage());
+    return 0;
+  }
+  if (name === '--version' || name === 'version') {
+    io.stdout(`tenantguard ${VERSION}`);
     return 0;
   }
   const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;

@@ -16,6 +16,7 @@ type ReviewDeps = Pick<AppDeps, 'engine' | 'telemetry' | 'onAdmitted' | 'unsynce
 export function registerReviewRoutes(app: AdmissionApp, deps: ReviewDeps): void {
   const { engine, drain, onAdmitted } = deps;
   const { tracing, logger, metrics } = deps.telemetry;
+  metrics.preparePolicies([...engine.mutators, ...engine.validators].map((m) => m.name));
 
   async function review(phase: Webhook, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const started = performance.now();
@@ -49,9 +50,11 @@ export function registerReviewRoutes(app: AdmissionApp, deps: ReviewDeps): void 
     try {
       // An unsampled review enters no context: AsyncLocalStorage would cost every review for a
       // span nothing records (the engine then makes no module spans either).
+      // The review's deadline runs from the request's arrival (Fastify's onRequest), before the body was read.
+      const receivedAt = performance.now() - reply.elapsedTime;
       decision = recording
-        ? await context.with(reviewContext(span), engine.review, engine, req, phase)
-        : await engine.review(req, phase);
+        ? await context.with(reviewContext(span), engine.review, engine, req, phase, receivedAt)
+        : await engine.review(req, phase, receivedAt);
     } catch (err) {
       return internalError(err, req, span, reply);
     }

@@ -239,7 +239,7 @@ async function watchedCluster(input: SetupInput, telemetry: ServeTelemetry): Pro
     onError: (tenant, err) => logger.warn({ tenant, err: err.message }, `quota reconcile of tenant ${tenant} failed`),
     onRepaired: (tenant, before, after) => logger.info({ tenant, before, after }, `quota usage of tenant ${tenant} recomputed from the cluster`),
     onPass: (results) => {
-      for (const r of results) metrics.countReconcile(r.outcome);
+      for (const r of results) metrics.countReconcile(r.tenant, r.outcome);
       // The webhooks select a Tenant's namespaces by the label this keeps (SPEC 11.1); the view's
       // events label them at once (follow() below), this full pass is the backstop.
       void labels.pass(AbortSignal.timeout(30_000)).then(reportLabels, (err: Error) =>

@@ -18,6 +18,8 @@ export interface Exposition {
 export interface HotCounterSeries {
   readonly labels: Labels;
   value: number;
+  /** Exposed at 0 too: a combination that is known to come, so increase() sees its first event. */
+  expected?: boolean;
 }
 
 export interface HotHistogramSeries {
@@ -59,7 +61,7 @@ abstract class HotFamily<S extends { labels: Labels }> {
   protected abstract clear(series: S): void;
 }
 
-/** A counter family; a series is exposed once it has been incremented. */
+/** A counter family; a series is exposed once it has been incremented, or from the start when expected. */
 export class HotCounter extends HotFamily<HotCounterSeries> {
   readonly type = 'counter';
 
@@ -73,7 +75,7 @@ export class HotCounter extends HotFamily<HotCounterSeries> {
 
   async get(): Promise<Exposition> {
     const values: Exposition['values'] = [];
-    for (const s of this.series.values()) if (s.value > 0) values.push({ labels: { ...s.labels }, value: s.value });
+    for (const s of this.series.values()) if (s.value > 0 || s.expected === true) values.push({ labels: { ...s.labels }, value: s.value });
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 }

@@ -4,6 +4,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ModuleOutcome } from '../../policies/engine.js';
 import type { ResourceAmounts } from '../../policies/types.js';
+import { VERSION } from '../version.js';
 import { HotCounter, HotHistogram, type HotCounterSeries, type HotHistogramSeries } from './hot-metrics.js';
 
 export type Webhook = 'mutate' | 'validate';
@@ -13,7 +14,12 @@ export type ReloadResult = 'success' | 'failure';
 /** Kinds come from the request; past this many distinct values they are counted as "other". */
 export const MAX_KIND_LABELS = 64;
 
-const REVIEW_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+/**
+ * Up to 30 s, the longest timeoutSeconds a webhook may have: a review slower than the webhook's
+ * timeout (mutate 2 s, validate 3 s) lands in a bucket of its own instead of the top one.
+ */
+const REVIEW_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30];
+const REQUEST_ERROR_REASONS: readonly RequestErrorReason[] = ['bad_json', 'bad_content_type', 'body_too_large', 'invalid_review', 'bad_request', 'internal'];
 const POLICY_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.05, 0.25, 1];
 const POLICY_RESULTS = ['allow', 'deny', 'warn', 'audit', 'patch', 'error'] as const;
 
@@ -45,6 +51,7 @@ export class Metrics {
   private readonly reservationsExpired: Counter<'tenant'>;
   private readonly reservationRelease: Histogram;
   private readonly reconciles: Counter<'outcome'>;
+  private readonly tenantReconcileFailures: Counter<'tenant'>;
   private readonly certExpiry: Gauge;
   private readonly reloads: Counter<'result'>;
   private readonly tenantSpecRejected: Counter<'tenant'>;
@@ -62,6 +69,13 @@ export class Metrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
+    // Prometheus' convention (go_build_info, prometheus_build_info): 1, the build in the labels.
+    new Gauge({
+      name: 'tenantguard_build_info',
+      help: 'Always 1; the labels say which tenantguard build (package.json version) and Node.js runs.',
+      labelNames: ['version', 'nodejs_version'],
+      registers,
+    }).set({ version: VERSION, nodejs_version: process.versions.node }, 1);
     this.requests = new HotCounter(
       'tenantguard_admission_requests_total',
       'Admission reviews answered, by webhook, operation, kind and decision.',
@@ -127,6 +141,12 @@ export class Metrics {
       registers,
     });
     for (const outcome of ['unchanged', 'updated', 'repaired', 'skipped', 'failed']) this.reconciles.inc({ outcome }, 0);
+    this.tenantReconcileFailures = new Counter({
+      name: 'tenantguard_quota_reconcile_failures_total',
+      help: 'Quota reconcile passes that failed for a tenant (0 from its first pass), so one failing tenant does not hide behind healthy ones.',
+      labelNames: ['tenant'],
+      registers,
+    });
     this.certExpiry = new Gauge({
       name: 'tenantguard_cert_expiry_timestamp_seconds',
       help: 'Unix time at which the serving certificate expires.',
@@ -156,6 +176,15 @@ export class Metrics {
       labelNames: ['reason'],
       registers,
     });
+    // Counters whose label values are known up front exist at 0 from the start: increase() and
+    // rate() need a sample before the first event to see it.
+    for (const result of ['success', 'failure'] as const) this.reloads.inc({ result }, 0);
+    for (const reason of REQUEST_ERROR_REASONS) this.requestErrors.inc({ reason }, 0);
+    // The most common review (a Pod CREATE), on both webhooks, both decisions.
+    for (const webhook of ['mutate', 'validate'] as const) {
+      const series = this.seriesFor(webhook, 'CREATE', 'Pod');
+      series.allowed.count.expected = series.denied.count.expected = true;
+    }
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -185,19 +214,28 @@ export class Metrics {
     this.duration.observe(s.duration, seconds);
   }
 
+  /** Every module's result counters, at 0 before its first review (see the constructor). */
+  preparePolicies(modules: readonly string[]): void {
+    for (const policy of modules) for (const result of Object.values(this.policySeriesOf(policy).results)) result.expected = true;
+  }
+
   recordPolicies(outcomes: readonly ModuleOutcome[]): void {
     for (const outcome of outcomes) {
-      let series = this.policySeries.get(outcome.module);
-      if (series === undefined) {
-        const policy = outcome.module;
-        const results = {} as PolicySeries['results'];
-        for (const result of POLICY_RESULTS) results[result] = this.policyResults.child({ policy, result });
-        series = { duration: this.policyDuration.child({ policy }), results };
-        this.policySeries.set(policy, series);
-      }
+      const series = this.policySeriesOf(outcome.module);
       this.policyDuration.observe(series.duration, outcome.durationMs / 1000);
       series.results[outcome.result].value++;
     }
+  }
+
+  private policySeriesOf(policy: string): PolicySeries {
+    let series = this.policySeries.get(policy);
+    if (series === undefined) {
+      const results = {} as PolicySeries['results'];
+      for (const result of POLICY_RESULTS) results[result] = this.policyResults.child({ policy, result });
+      series = { duration: this.policyDuration.child({ policy }), results };
+      this.policySeries.set(policy, series);
+    }
+    return series;
   }
 
   countRequestError(reason: RequestErrorReason): void {
@@ -227,8 +265,9 @@ export class Metrics {
     this.reservationRelease.observe(seconds);
   }
 
-  countReconcile(outcome: string): void {
+  countReconcile(tenant: string, outcome: string): void {
     this.reconciles.inc({ outcome });
+    this.tenantReconcileFailures.inc({ tenant }, outcome === 'failed' ? 1 : 0);
   }
 
   /** Drops a deleted tenant's quota series. */
@@ -238,6 +277,7 @@ export class Metrics {
       byTenant.delete(tenant);
     }
     this.reservations.remove({ tenant });
+    this.tenantReconcileFailures.remove({ tenant });
   }
 
   setCertExpiry(notAfter: Date): void {

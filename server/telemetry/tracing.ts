@@ -29,6 +29,7 @@ import {
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
+import { VERSION } from '../version.js';
 
 export class TracingConfigError extends Error {}
 
@@ -161,7 +162,7 @@ export function createTracing(opts: TracingOptions): Tracing {
   }
   const provider = new TracerProvider({
     sampler,
-    resource: resourceFromAttributes({ 'service.name': envValue(env, 'OTEL_SERVICE_NAME') ?? opts.serviceName }),
+    resource: resourceFromAttributes({ 'service.name': envValue(env, 'OTEL_SERVICE_NAME') ?? opts.serviceName, 'service.version': VERSION }),
     spanProcessors: processors,
   });
   ensureContextManager();

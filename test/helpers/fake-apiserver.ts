@@ -52,6 +52,11 @@ export const KUBEVIRT_RESOURCES: readonly ResourceDef[] = [
 ];
 
 /** What self-managed certificates touch (certs/self-managed.ts): Secrets, Leases, webhook configurations. */
+/** The audit's reports (openreports.io's CRD, as `tenantguard audit --apply` writes them). */
+export const REPORT_RESOURCES: readonly ResourceDef[] = [
+  { group: 'openreports.io', version: 'v1alpha1', kind: 'Report', plural: 'reports', namespaced: true, status: false },
+];
+
 export const CERTIFICATE_RESOURCES: readonly ResourceDef[] = [
   { group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true, status: false },
   { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', namespaced: true, status: false },
@@ -66,6 +71,8 @@ export interface FakeApiServerOptions {
   kubevirt?: boolean;
   /** Serve CDI's groups (default false). */
   cdi?: boolean;
+  /** Serve openreports.io Reports (default false). */
+  reports?: boolean;
   /** Serve the Tenant CRD (default true). */
   tenants?: boolean;
   /** Bearer token clients must present (default "fake-token"). */
@@ -177,6 +184,7 @@ export class FakeApiServer {
       ...(opts.kubevirt === false ? [] : KUBEVIRT_RESOURCES),
       ...(opts.cdi === true ? CDI_RESOURCES : []),
       ...(opts.certificates === true ? CERTIFICATE_RESOURCES : []),
+      ...(opts.reports === true ? REPORT_RESOURCES : []),
     ];
     for (const def of this.resources) this.objects.set(def, new Map());
   }

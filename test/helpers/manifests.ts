@@ -51,7 +51,7 @@ export async function kustomizeBuild(dir: string): Promise<KubeObject[]> {
 }
 
 /** The overlays under manifests/overlays, by directory name. */
-export const OVERLAYS = ['cert-manager', 'mtls', 'monitoring'] as const;
+export const OVERLAYS = ['audit', 'cert-manager', 'mtls', 'monitoring'] as const;
 
 /** The object of a kind and name among built objects. */
 export function findNamed(docs: readonly KubeObject[], kind: string, name: string): KubeObject {
