@@ -14,21 +14,12 @@ import { VIEW_KINDS } from '../server/cluster/object-store.js';
 import { ObservedUsage } from '../server/cluster/observed-usage.js';
 import { project } from '../server/cluster/projections.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
+import { prng } from './helpers/prng.js';
 
 const NOW = 1_700_000_000_000;
 const NAMESPACES = ['ns-a', 'ns-b', 'ns-c'];
 const TEAMS = ['x', 'y', 'none'];
 const VMS = ['vm0', 'vm1', 'vm2'];
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Events {
   readonly view = new SnapshotView({});

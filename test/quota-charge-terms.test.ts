@@ -11,18 +11,9 @@ import { kubevirtConfigOf } from '../policies/quota/kubevirt-launcher-resources.
 import { Terms } from '../policies/quota/terms.js';
 import type { KubeObject, ResourceAmounts } from '../policies/types.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
+import { prng } from './helpers/prng.js';
 
 const NS = 'team-a';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(readonly rnd: () => number) {}

@@ -18,6 +18,7 @@ import { LAUNCHER_STAMP } from '../policies/kube/virt-launcher.js';
 import { MemoryLedger } from '../server/quota-ledger/memory-ledger.js';
 import { SnapshotView } from '../server/cluster/snapshot-view.js';
 import fjp from 'fast-json-patch';
+import { prng } from './helpers/prng.js';
 
 const NS = 'team-a';
 const KUBEVIRT = 'system:serviceaccount:kubevirt:kubevirt-controller';
@@ -40,16 +41,6 @@ const PLURAL: Record<string, string> = {
 };
 
 /** mulberry32: small, seedable, good enough to pick actions. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 class World {
   readonly view = new SnapshotView({});
   readonly engine: PolicyEngine;

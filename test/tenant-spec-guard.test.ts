@@ -13,6 +13,7 @@ import { strictestReading, tenantSpecProblems, type SpecRejection } from '../ser
 import { engineConfigOf } from '../server/config-load.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
 import { liveCluster, namespace, tenant, until } from './helpers/live-cluster.js';
+import { prng } from './helpers/prng.js';
 
 const NS = 'team-a';
 
@@ -154,17 +155,6 @@ t.test('the strictest reading never claims every namespace', async (t) => {
   t.equal(view.tenantOf(NS).name, undefined, 'an empty selector claims nothing either');
   t.match(view.store.tenantGuard.rejection('tenant-b')?.problems, ['spec.namespaceSelector: must name at least one label (an empty selector would claim every namespace)']);
 });
-
-/** A deterministic PRNG (mulberry32), so a failure names a seed that reproduces it. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FIELDS = ['namespaceSelector', 'namespaces', 'quota', 'podSecurity', 'defaults', 'networkPolicy', 'vmSecurity', 'hard', 'matchLabels', 'matchExpressions', 'key', 'operator', 'values', 'level', 'mode', 'version', 'require', 'allowHostDevices', 'vmCharging', 'defaultRequests', 'cpu', 'memory', 'seLinuxLevel', '__proto__', 'constructor', 'requests.cpu', 'count/pods', 'tenant'];
 const SCALARS: unknown[] = [null, true, false, 0, -1, 1e308, Number.MAX_SAFE_INTEGER + 2, 'In', 'Exists', 'restricted', 'enforce', 'off', 'guest', '1E', '-5', 'ten', '', 'a'.repeat(400), 'team-a', 'a', 'v1.999', 'latest', '1e100', '0.000000001', 'Ingress', '__proto__', '\u0000', 'é'];

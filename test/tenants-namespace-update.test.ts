@@ -5,6 +5,7 @@
 import t from 'tap';
 import { TenantIndex } from '../policies/kube/tenants.js';
 import type { KubeObject, TenantSpec } from '../policies/types.js';
+import { prng } from './helpers/prng.js';
 
 const DEFAULTS: TenantSpec = { podSecurity: { level: 'baseline', mode: 'enforce' } };
 const TENANTS: KubeObject[] = [
@@ -13,16 +14,6 @@ const TENANTS: KubeObject[] = [
   // Lists one namespace by name (it belongs to it before it exists) and shares "purple" ones with blue.
   { metadata: { name: 'violet' }, spec: { namespaces: ['ns-3'], namespaceSelector: { matchLabels: { team: 'purple' } }, quota: { hard: { 'requests.cpu': '2' } } } },
 ];
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function summary(index: TenantIndex, names: string[]): unknown {
   return {
