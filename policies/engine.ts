@@ -120,10 +120,16 @@ interface ReviewClock {
   deadlineMs: number;
 }
 
+/**
+ * Node's timers count whole milliseconds (a timer may fire up to 1 ms before a fractional
+ * deadline): less than this left of the deadline is none, and the module does not start.
+ */
+const MIN_BUDGET_MS = 1;
+
 function budgetOf(policy: ModulePolicy, clock: ReviewClock, now: number): Budget {
   const left = clock.endsAt - now;
   return left < policy.timeoutMs
-    ? { ms: Math.max(0, left), byDeadline: true, deadlineMs: clock.deadlineMs }
+    ? { ms: left < MIN_BUDGET_MS ? 0 : left, byDeadline: true, deadlineMs: clock.deadlineMs }
     : { ms: policy.timeoutMs, byDeadline: false, deadlineMs: clock.deadlineMs };
 }
 
