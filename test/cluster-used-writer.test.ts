@@ -45,9 +45,10 @@ t.test('a deleted pod leaves status.used within the debounce, without waiting fo
   t.equal(status()?.used?.['requests.cpu'], '1');
   const deletedAt = Date.now();
   c.api.remove('v1', 'Pod', 'team-a', 'web-1');
-  await until('the deletion shown', () => status()?.used?.['count/pods'] === '1', 3000);
+  await until('the deletion shown', () => status()?.used?.['count/pods'] === '1', 5000);
   const lag = Date.now() - deletedAt;
-  t.ok(lag < 2000, `shown ${lag} ms after the delete (debounce ${DEBOUNCE_MS} ms; the reconcile period is 30 s)`);
+  // Within seconds, not a reconcile period; the margin over the debounce is for a loaded CI machine.
+  t.ok(lag < 3000, `shown ${lag} ms after the delete (debounce ${DEBOUNCE_MS} ms; the reconcile period is 30 s)`);
   t.equal(status()?.used?.['requests.cpu'], '500m');
   c.api.apply(pod('team-a', 'web-3', { cpu: '2', memory: '1Gi' }));
   await until('a new pod shown', () => status()?.used?.['count/pods'] === '2', 3000);
