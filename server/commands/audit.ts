@@ -4,7 +4,7 @@
 // Quota is judged as what exists (SPEC 10): an existing object is already in its tenant's usage, so
 // charging it again as a create would report a tenant exactly at its limit (2 of 2 pods) as over it.
 // The finding is per tenant and resource, where what runs (observed usage) is over `hard`.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { stringify } from 'yaml';
 import type { ModuleOutcome, PolicyEngine } from '../../policies/engine.js';
 import { QUOTA_MODULE } from '../../policies/quota/module.js';
@@ -20,7 +20,7 @@ import { deterministicUid, filesIn, InputError, parseDocuments, readText, wrapMa
 import { setupCluster, type ClusterSetup } from '../setup/cluster-setup.js';
 import { fileConfig } from '../setup/file-config.js';
 import { SetupError } from '../setup/setup-error.js';
-import type { RawCommandIO } from './command.js';
+import { parseCommandArgs, type RawCommandIO } from './command.js';
 
 const USAGE = `Usage: tenantguard audit [options]
 
@@ -284,12 +284,7 @@ function formatReports(reports: object[]): string {
 /** Entry point of `tenantguard audit`; argv is what follows the subcommand. */
 export async function runAudit(argv: string[], io: RawCommandIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   try {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true });
-    } catch (err) {
-      throw new InputError(`${(err as Error).message}\n\n${USAGE}`);
-    }
+    const parsed = parseCommandArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true }, USAGE);
     const v = parsed.values;
     if (v.help) {
       io.stdout.write(USAGE);

@@ -1,7 +1,10 @@
 // What a subcommand of `tenantguard` looks like to the dispatcher (cli.ts). Apart from cli.ts so
 // that the commands it loads do not import their own loader.
-import type { ParseArgsConfig } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { PolicyModule } from '../../policies/types.js';
+import { InputError } from '../replay/inputs.js';
+
+type ParsedResults<T extends ParseArgsConfig> = ReturnType<typeof parseArgs<T>>;
 
 export type CliValues = Record<string, string | boolean | string[] | undefined>;
 
@@ -25,4 +28,13 @@ export interface RawCommandIO {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
   modules?: readonly PolicyModule[];
+}
+
+/** argv parsed strictly against a command's options; a usage error is unusable input (exit 2), followed by the usage. */
+export function parseCommandArgs<T extends ParseArgsConfig>(config: T, usage: string): ParsedResults<T> {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    throw new InputError(`${(err as Error).message}\n\n${usage}`);
+  }
 }

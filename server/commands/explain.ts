@@ -3,7 +3,7 @@
 // change fits each limit of its Tenant with the usage now, and what every module would do (deny,
 // warn, the mutation patch). Each object is judged alone against the state as it is: reviews are
 // dryRun, so nothing is created or reserved.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import type { Decision } from '../../policies/engine.js';
 import { chargedKindOf, chargeOf } from '../../policies/quota/charge.js';
 import { formatValue, objectLabel, termsSum } from '../../policies/quota/explanation.js';
@@ -20,7 +20,7 @@ import { setupCluster, type ClusterSetup } from '../setup/cluster-setup.js';
 import { fileConfig } from '../setup/file-config.js';
 import { SetupError } from '../setup/setup-error.js';
 import { loadStatusReservations } from '../setup/status-reservations.js';
-import type { RawCommandIO } from './command.js';
+import { parseCommandArgs, type RawCommandIO } from './command.js';
 
 const USAGE = `Usage: tenantguard explain -f FILE [-f FILE...] [options]
 
@@ -212,12 +212,7 @@ function formatJson(all: Explained[]): string {
 /** Entry point of `tenantguard explain`; argv is what follows the subcommand. */
 export async function runExplain(argv: string[], io: RawCommandIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   try {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true });
-    } catch (err) {
-      throw new InputError(`${(err as Error).message}\n\n${USAGE}`);
-    }
+    const parsed = parseCommandArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true }, USAGE);
     const v = parsed.values;
     if (v.help) {
       io.stdout.write(USAGE);

@@ -2,7 +2,7 @@
 // same engine and modules the webhook runs), or send them to a running webhook with --server, and
 // compare each decision with an expectations file. Exit 0: all pass; 1: a mismatch; 2: unusable input.
 import { resolve } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import type { Decision, Phase } from '../../policies/engine.js';
 import { MODULES } from '../../policies/registry.js';
 import type { AdmissionRequest, KubeObject, PolicyModule } from '../../policies/types.js';
@@ -13,7 +13,7 @@ import { ReviewHttpError, WebhookClient } from '../replay/webhook-client.js';
 import { setupCluster, type StateSetup } from '../setup/cluster-setup.js';
 import { fileConfig } from '../setup/file-config.js';
 import { SetupError } from '../setup/setup-error.js';
-import type { RawCommandIO } from './command.js';
+import { parseCommandArgs, type RawCommandIO } from './command.js';
 
 const PROCESS_IO: RawCommandIO = { stdout: process.stdout, stderr: process.stderr };
 
@@ -74,12 +74,7 @@ interface ReplayArgs {
 
 /** Usage errors are unusable input too: exit 2 with the reason. */
 function parseReplayArgs(argv: string[]): ReplayArgs | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new InputError(`${(err as Error).message}\n\n${USAGE}`);
-  }
+  const parsed = parseCommandArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }, USAGE);
   const v = parsed.values;
   if (v.help) return 'help';
   if (v.output !== 'table' && v.output !== 'json') throw new InputError(`--output must be table or json, got ${v.output}`);

@@ -2,7 +2,7 @@
 // observed (what the objects that exist cost) and reserved (increases admitted and not yet observed,
 // from every replica's entries in the Tenant's status), by namespace, and its largest objects per
 // resource (the ledger's top-consumers index), from a state directory or the live cluster.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { formatValue, objectLabel } from '../../policies/quota/explanation.js';
 import { parseHard } from '../../policies/quota/resources.js';
 import { MODULES } from '../../policies/registry.js';
@@ -13,7 +13,7 @@ import { setupCluster, type ClusterSetup } from '../setup/cluster-setup.js';
 import { fileConfig } from '../setup/file-config.js';
 import { SetupError } from '../setup/setup-error.js';
 import { loadStatusReservations } from '../setup/status-reservations.js';
-import type { RawCommandIO } from './command.js';
+import { parseCommandArgs, type RawCommandIO } from './command.js';
 
 const USAGE = `Usage: tenantguard usage TENANT [options]
        tenantguard usage --all [options]
@@ -135,12 +135,7 @@ function formatJson(reports: TenantUsageReport[]): string {
 /** Entry point of `tenantguard usage`; argv is what follows the subcommand. */
 export async function runUsage(argv: string[], io: RawCommandIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   try {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-    } catch (err) {
-      throw new InputError(`${(err as Error).message}\n\n${USAGE}`);
-    }
+    const parsed = parseCommandArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }, USAGE);
     const v = parsed.values;
     if (v.help) {
       io.stdout.write(USAGE);
